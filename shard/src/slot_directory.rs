@@ -1,0 +1,276 @@
+//! The part of a shard's connection table that other threads may read.
+//!
+//! A component handle is `Send + Sync` and answers `is_connected`, `pending_data_length`,
+//! `extra`, `remote_addr`… from any thread without a global lock and without a round trip to
+//! the owning shard. Each shard therefore publishes, per slot, a few atomics in a
+//! [`SlotDirectory`]: the connection id living in the slot, its state, its fd, its pending send
+//! bytes and the user's extra value. Only the owning shard writes id/state/fd; any thread may
+//! reserve a slot (an Agent's `connect` returns its [`ConnId`] at once) or update the pending
+//! counter and the extra value.
+//!
+//! Storage is append-only: slots live in chunks of 1024 that are allocated on first use and
+//! never freed while the component lives, so a reader can index without a lock. Freed slots go
+//! back on a lock-free queue.
+
+use crossbeam_channel::{Receiver, Sender};
+use shardnet_runtime::{ConnId, ShardId};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+const CHUNK: usize = 1024;
+const CHUNKS: usize = ConnId::MAX_SLOTS / CHUNK;
+
+/// Lifecycle of a slot as seen by other threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SlotState {
+    /// Unused.
+    Free = 0,
+    /// Reserved: connecting or being accepted.
+    Reserved = 1,
+    /// Connected and usable.
+    Open = 2,
+    /// Closing; sends are refused.
+    Closing = 3,
+}
+
+impl SlotState {
+    fn from_u8(v: u8) -> SlotState {
+        match v {
+            1 => SlotState::Reserved,
+            2 => SlotState::Open,
+            3 => SlotState::Closing,
+            _ => SlotState::Free,
+        }
+    }
+}
+
+/// Published state of one slot (32 bytes).
+#[derive(Debug, Default)]
+pub struct SlotCell {
+    id: AtomicU64,
+    extra: AtomicU64,
+    pending: AtomicU64,
+    fd: AtomicI32,
+    state: AtomicU8,
+}
+
+impl SlotCell {
+    /// Raw id currently in the slot (0 = none).
+    pub fn id(&self) -> u64 {
+        self.id.load(Ordering::Acquire)
+    }
+    /// Current state.
+    pub fn state(&self) -> SlotState {
+        SlotState::from_u8(self.state.load(Ordering::Acquire))
+    }
+    /// Sets the state (owning shard only).
+    pub fn set_state(&self, s: SlotState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+    /// The socket fd (-1 when none).
+    pub fn fd(&self) -> i32 {
+        self.fd.load(Ordering::Acquire)
+    }
+    /// Publishes the fd (owning shard only).
+    pub fn set_fd(&self, fd: i32) {
+        self.fd.store(fd, Ordering::Release);
+    }
+    /// User's extra value.
+    pub fn extra(&self) -> u64 {
+        self.extra.load(Ordering::Acquire)
+    }
+    /// Sets the user's extra value.
+    pub fn set_extra(&self, v: u64) {
+        self.extra.store(v, Ordering::Release);
+    }
+    /// Bytes accepted by `send` and not yet written to the kernel.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
+    }
+    /// Reserves `n` pending bytes if the total stays within `max` (0 = unbounded). Returns
+    /// false, reserving nothing, when it would not.
+    pub fn try_add_pending(&self, n: u64, max: u64) -> bool {
+        if max == 0 {
+            self.pending.fetch_add(n, Ordering::AcqRel);
+            return true;
+        }
+        let mut cur = self.pending.load(Ordering::Acquire);
+        loop {
+            if cur.saturating_add(n) > max {
+                return false;
+            }
+            match self
+                .pending
+                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(v) => cur = v,
+            }
+        }
+    }
+    /// Releases `n` pending bytes (written, or dropped on close).
+    pub fn sub_pending(&self, n: u64) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+}
+
+/// Cross-thread directory of one shard's slots; see the module docs.
+#[derive(Debug)]
+pub struct SlotDirectory {
+    shard: ShardId,
+    chunks: Box<[OnceLock<Box<[SlotCell]>>]>,
+    next_slot: AtomicU64,
+    seq: AtomicU64,
+    free_tx: Sender<u32>,
+    free_rx: Receiver<u32>,
+}
+
+impl SlotDirectory {
+    /// An empty directory for `shard`.
+    pub fn new(shard: ShardId) -> SlotDirectory {
+        let (free_tx, free_rx) = crossbeam_channel::unbounded();
+        SlotDirectory {
+            shard,
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            next_slot: AtomicU64::new(0),
+            seq: AtomicU64::new(1),
+            free_tx,
+            free_rx,
+        }
+    }
+
+    /// The shard this directory belongs to.
+    pub fn shard(&self) -> ShardId {
+        self.shard
+    }
+
+    /// Number of slots ever used (the high-water mark).
+    pub fn slots_used(&self) -> usize {
+        (self.next_slot.load(Ordering::Acquire) as usize).min(ConnId::MAX_SLOTS)
+    }
+
+    /// The cell of `slot`, if that slot was ever used.
+    pub fn cell(&self, slot: u32) -> Option<&SlotCell> {
+        let s = slot as usize;
+        self.chunks.get(s / CHUNK)?.get().map(|c| &c[s % CHUNK])
+    }
+
+    /// The cell holding `id`, if `id` still lives there.
+    pub fn lookup(&self, id: ConnId) -> Option<&SlotCell> {
+        if id.shard() != self.shard {
+            return None;
+        }
+        self.cell(id.slot()).filter(|c| c.id() == id.as_u64())
+    }
+
+    /// Reserves a slot and a fresh id (any thread). `None` when every slot is taken.
+    pub fn reserve(&self) -> Option<ConnId> {
+        let slot = match self.free_rx.try_recv() {
+            Ok(s) => s,
+            Err(_) => {
+                let s = self.next_slot.fetch_add(1, Ordering::AcqRel);
+                if s as usize >= ConnId::MAX_SLOTS {
+                    self.next_slot.fetch_sub(1, Ordering::AcqRel);
+                    return None;
+                }
+                s as u32
+            }
+        };
+        let chunk = self.chunks[slot as usize / CHUNK]
+            .get_or_init(|| (0..CHUNK).map(|_| SlotCell::default()).collect());
+        let cell = &chunk[slot as usize % CHUNK];
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let id = ConnId::new(self.shard, slot, seq);
+        cell.extra.store(0, Ordering::Relaxed);
+        cell.pending.store(0, Ordering::Relaxed);
+        cell.fd.store(-1, Ordering::Relaxed);
+        cell.state.store(SlotState::Reserved as u8, Ordering::Relaxed);
+        cell.id.store(id.as_u64(), Ordering::Release);
+        Some(id)
+    }
+
+    /// Frees `id`'s slot for reuse (owning shard only). The id is cleared before the slot is
+    /// queued, so readers never see a stale id in a reused slot.
+    pub fn release(&self, id: ConnId) {
+        if let Some(cell) = self.lookup(id) {
+            cell.fd.store(-1, Ordering::Release);
+            cell.state.store(SlotState::Free as u8, Ordering::Release);
+            cell.id.store(0, Ordering::Release);
+            cell.pending.store(0, Ordering::Release);
+            let _ = self.free_tx.send(id.slot());
+        }
+    }
+
+    /// Ids of connections in state [`SlotState::Open`].
+    pub fn open_ids(&self, out: &mut Vec<ConnId>) {
+        for slot in 0..self.slots_used() {
+            if let Some(c) = self.cell(slot as u32) {
+                let id = c.id();
+                if id != 0 && c.state() == SlotState::Open {
+                    out.push(ConnId::from_u64(id));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_release_reuse_never_repeats_ids() {
+        let d = SlotDirectory::new(ShardId(3));
+        let a = d.reserve().unwrap();
+        let b = d.reserve().unwrap();
+        assert_eq!((a.shard(), a.slot(), b.slot()), (ShardId(3), 0, 1));
+        assert_ne!(a, b);
+        d.lookup(a).unwrap().set_state(SlotState::Open);
+        let mut ids = vec![];
+        d.open_ids(&mut ids);
+        assert_eq!(ids, vec![a]);
+        d.release(a);
+        assert!(d.lookup(a).is_none());
+        let c = d.reserve().unwrap();
+        assert_eq!(c.slot(), a.slot(), "freed slot is reused");
+        assert_ne!(c, a, "but the id is new");
+        assert!(d.lookup(a).is_none());
+        assert!(d.lookup(c).is_some());
+        assert!(SlotDirectory::new(ShardId(0)).lookup(c).is_none(), "wrong shard");
+    }
+
+    #[test]
+    fn pending_bound_is_atomic_and_exact() {
+        let d = SlotDirectory::new(ShardId(0));
+        let id = d.reserve().unwrap();
+        let c = d.lookup(id).unwrap();
+        assert!(c.try_add_pending(60, 100));
+        assert!(!c.try_add_pending(41, 100));
+        assert_eq!(c.pending(), 60);
+        assert!(c.try_add_pending(40, 100));
+        c.sub_pending(1000);
+        assert_eq!(c.pending(), 0);
+        assert!(c.try_add_pending(u64::MAX / 2, 0), "0 = unbounded");
+    }
+
+    #[test]
+    fn concurrent_reservations_are_unique() {
+        let d = std::sync::Arc::new(SlotDirectory::new(ShardId(1)));
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let d = d.clone();
+                std::thread::spawn(move || (0..2000).map(|_| d.reserve().unwrap()).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<ConnId> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 8000);
+        assert_eq!(d.slots_used(), 8000);
+    }
+}
