@@ -89,10 +89,7 @@ impl Poller {
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN
-                | libc::EPOLLOUT
-                | libc::EPOLLRDHUP
-                | libc::EPOLLET) as u32,
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: token,
         };
         // SAFETY: `ev` is a valid epoll_event for the duration of the call.
@@ -190,7 +187,10 @@ mod tests {
             (waited, evs)
         });
         let _b = writer.join().unwrap();
-        assert!(waited >= Duration::from_millis(100), "woke too early: {waited:?}");
+        assert!(
+            waited >= Duration::from_millis(100),
+            "woke too early: {waited:?}"
+        );
         assert!(waited < Duration::from_secs(5), "woke too late: {waited:?}");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].token, 42);

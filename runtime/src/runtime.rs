@@ -115,7 +115,11 @@ impl RuntimeBuilder {
         let allowed = cpus::allowed_cpus();
         let mut base = match (&self.cpus, self.numa_node) {
             (Some(list), _) => {
-                let l: Vec<usize> = list.iter().copied().filter(|c| allowed.contains(c)).collect();
+                let l: Vec<usize> = list
+                    .iter()
+                    .copied()
+                    .filter(|c| allowed.contains(c))
+                    .collect();
                 if l.is_empty() {
                     return Err(RuntimeError::NoCpu(format!(
                         "none of {list:?} is in the allowed set {allowed:?}"
@@ -186,7 +190,12 @@ impl RuntimeBuilder {
                 })?;
             match ready_rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(RuntimeError::Spawn { shard: i, reason: e }),
+                Ok(Err(e)) => {
+                    return Err(RuntimeError::Spawn {
+                        shard: i,
+                        reason: e,
+                    })
+                }
                 Err(_) => {
                     return Err(RuntimeError::Spawn {
                         shard: i,
@@ -334,10 +343,14 @@ mod tests {
         let rt = Runtime::builder().shards(2).build().unwrap();
         assert_eq!(rt.shard_count(), 2);
         for s in 0..2 {
-            let (rid, shard) = rt.call_on(ShardId(s), || Runtime::current().unwrap()).unwrap();
+            let (rid, shard) = rt
+                .call_on(ShardId(s), || Runtime::current().unwrap())
+                .unwrap();
             assert_eq!(rid, rt.id());
             assert_eq!(shard, ShardId(s));
-            let cpu = rt.call_on(ShardId(s), || unsafe { libc::sched_getcpu() }).unwrap();
+            let cpu = rt
+                .call_on(ShardId(s), || unsafe { libc::sched_getcpu() })
+                .unwrap();
             assert_eq!(cpu as usize, rt.cpus()[s]);
         }
         assert!(rt.current_shard().is_none());
@@ -353,7 +366,10 @@ mod tests {
         let rt2 = rt.clone();
         let r = rt
             .call_on(ShardId(0), move || {
-                matches!(rt2.call_on(ShardId(0), || ()), Err(RuntimeError::WouldDeadlock))
+                matches!(
+                    rt2.call_on(ShardId(0), || ()),
+                    Err(RuntimeError::WouldDeadlock)
+                )
             })
             .unwrap();
         assert!(r);

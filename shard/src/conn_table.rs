@@ -25,6 +25,8 @@ pub mod flags {
     pub const CLOSE_AFTER_FLUSH: u8 = 32;
     /// The peer sent EOF or an error is pending.
     pub const HUNGUP: u8 = 64;
+    /// The connection reached Open and is counted in the shard's connection stats.
+    pub const COUNTED: u8 = 128;
 }
 
 /// Life-cycle stage of a record.
@@ -95,7 +97,13 @@ impl ConnTable {
     }
 
     /// Installs a record for `id` (its slot must be free) and returns it.
-    pub fn insert(&mut self, id: ConnId, fd: RawFd, state: ConnState, now_ms: u64) -> &mut ConnRecord {
+    pub fn insert(
+        &mut self,
+        id: ConnId,
+        fd: RawFd,
+        state: ConnState,
+        now_ms: u64,
+    ) -> &mut ConnRecord {
         let slot = id.slot() as usize;
         if self.records.len() <= slot {
             self.records.resize_with(slot + 1, ConnRecord::default);
@@ -179,6 +187,10 @@ mod tests {
     #[test]
     fn idle_record_is_small() {
         // Part of the ≤ 256 B per idle connection budget (plus 32 B in the directory).
-        assert!(std::mem::size_of::<ConnRecord>() <= 104, "{}", std::mem::size_of::<ConnRecord>());
+        assert!(
+            std::mem::size_of::<ConnRecord>() <= 104,
+            "{}",
+            std::mem::size_of::<ConnRecord>()
+        );
     }
 }

@@ -255,6 +255,14 @@ impl SendQueue {
         self.pending = 0;
     }
 
+    /// Moves every buffer of `later` behind this queue's buffers, keeping order; `later` is
+    /// left empty.
+    pub fn append(&mut self, later: &mut SendQueue) {
+        self.pending += later.pending;
+        later.pending = 0;
+        self.bufs.append(&mut later.bufs);
+    }
+
     /// One `sendmsg` over up to 64 front buffers, at most `room` bytes.
     fn write_packed(&self, fd: RawFd, room: usize) -> io::Result<usize> {
         let mut iov = [EMPTY_IOVEC; MAX_IOV];

@@ -100,10 +100,12 @@ impl SlotCell {
             if cur.saturating_add(n) > max {
                 return false;
             }
-            match self
-                .pending
-                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.pending.compare_exchange_weak(
+                cur,
+                cur + n,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return true,
                 Err(v) => cur = v,
             }
@@ -189,7 +191,8 @@ impl SlotDirectory {
         cell.extra.store(0, Ordering::Relaxed);
         cell.pending.store(0, Ordering::Relaxed);
         cell.fd.store(-1, Ordering::Relaxed);
-        cell.state.store(SlotState::Reserved as u8, Ordering::Relaxed);
+        cell.state
+            .store(SlotState::Reserved as u8, Ordering::Relaxed);
         cell.id.store(id.as_u64(), Ordering::Release);
         Some(id)
     }
@@ -241,7 +244,10 @@ mod tests {
         assert_ne!(c, a, "but the id is new");
         assert!(d.lookup(a).is_none());
         assert!(d.lookup(c).is_some());
-        assert!(SlotDirectory::new(ShardId(0)).lookup(c).is_none(), "wrong shard");
+        assert!(
+            SlotDirectory::new(ShardId(0)).lookup(c).is_none(),
+            "wrong shard"
+        );
     }
 
     #[test]
@@ -264,7 +270,9 @@ mod tests {
         let hs: Vec<_> = (0..4)
             .map(|_| {
                 let d = d.clone();
-                std::thread::spawn(move || (0..2000).map(|_| d.reserve().unwrap()).collect::<Vec<_>>())
+                std::thread::spawn(move || {
+                    (0..2000).map(|_| d.reserve().unwrap()).collect::<Vec<_>>()
+                })
             })
             .collect();
         let mut all: Vec<ConnId> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();

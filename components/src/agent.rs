@@ -1,0 +1,240 @@
+//! TcpAgent: opens many outgoing connections, spread over the shards, and calls an
+//! [`AgentListener`].
+
+use crate::config::config_setters;
+use crate::core::{Cmd, Core};
+use crate::driver::{self, Events, ShardCtx};
+use crate::server::{conn_methods, runtime_for};
+use crate::{AgentListener, Error, HandleResult, Result, ServiceState, SocketOperation, TcpConfig};
+use shardnet_runtime::{ConnId, ConnectPlacement, Runtime, ShardId};
+use shardnet_shard::StatsSnapshot;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::BorrowedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Handle to a running TCP agent. `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct TcpAgent {
+    pub(crate) core: Arc<Core>,
+    local: Option<std::net::IpAddr>,
+}
+
+/// Configures and starts a [`TcpAgent`].
+pub struct TcpAgentBuilder {
+    cfg: TcpConfig,
+    runtime: Option<Runtime>,
+    local: Option<std::net::IpAddr>,
+}
+
+impl Default for TcpAgentBuilder {
+    fn default() -> Self {
+        TcpAgentBuilder {
+            cfg: TcpConfig::default(),
+            runtime: None,
+            local: None,
+        }
+    }
+}
+
+struct AgentEvents<L> {
+    l: L,
+    h: TcpAgent,
+}
+
+impl<L: AgentListener> Events for AgentEvents<L> {
+    fn prepare_connect(&self, conn: ConnId, fd: BorrowedFd<'_>) -> HandleResult {
+        self.l.on_prepare_connect(&self.h, conn, fd)
+    }
+    fn connect(&self, conn: ConnId) -> HandleResult {
+        self.l.on_connect(&self.h, conn)
+    }
+    fn handshake(&self, conn: ConnId) -> HandleResult {
+        self.l.on_handshake(&self.h, conn)
+    }
+    fn receive(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_receive(&self.h, conn, data)
+    }
+    fn send(&self, conn: ConnId, data: &[u8]) {
+        let _ = self.l.on_send(&self.h, conn, data);
+    }
+    fn close(&self, conn: ConnId, op: SocketOperation, errno: i32) {
+        let _ = self.l.on_close(&self.h, conn, op, errno);
+    }
+    fn shutdown(&self) {
+        let _ = self.l.on_shutdown(&self.h);
+    }
+}
+
+/// Starts an agent-shaped component whose per-shard events are built by `make`.
+pub(crate) fn start_agent_core(
+    cfg: TcpConfig,
+    runtime: Option<Runtime>,
+    make: Arc<dyn Fn(ShardId, Arc<Core>) -> Rc<dyn Events> + Send + Sync>,
+) -> Result<Arc<Core>> {
+    cfg.validate()?;
+    let runtime = runtime_for(&cfg, runtime)?;
+    let (core, rxs) = Core::new(runtime.clone(), cfg);
+    let mut replies = Vec::new();
+    for (i, rx) in rxs.into_iter().enumerate() {
+        let core2 = core.clone();
+        let make = make.clone();
+        let (tx, reply) = crossbeam_channel::bounded::<Result<()>>(1);
+        replies.push(reply);
+        runtime.run_on(ShardId(i), move || {
+            let shard = ShardId(i);
+            let events = make(shard, core2.clone());
+            match ShardCtx::new(shard, core2.clone(), events) {
+                Ok(ctx) => {
+                    let _ = tx.send(Ok(()));
+                    glommio::spawn_local(driver::run(ctx, rx)).detach();
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(Error::Io(e)));
+                    core2.driver_failed();
+                }
+            }
+        })?;
+    }
+    for r in replies {
+        match r.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                core.stop();
+                return Err(e);
+            }
+            Err(_) => return Err(Error::IllegalState(ServiceState::Stopped)),
+        }
+    }
+    core.set_started();
+    Ok(core)
+}
+
+/// Reserves an id on a shard chosen by the placement and asks that shard to connect.
+pub(crate) fn connect_core(
+    core: &Core,
+    addr: SocketAddr,
+    local: Option<SocketAddr>,
+    placement: ConnectPlacement,
+    before_post: impl FnOnce(ConnId),
+) -> Result<ConnId> {
+    if core.is_stopping() || core.state() != ServiceState::Started {
+        return Err(Error::IllegalState(core.state()));
+    }
+    if core.load.total() >= core.cfg.max_connections {
+        return Err(Error::InvalidParam(format!(
+            "max_connections ({}) reached",
+            core.cfg.max_connections
+        )));
+    }
+    let shard = core.load.pick(placement);
+    let conn = core.links[shard.0]
+        .dir
+        .reserve()
+        .ok_or_else(|| Error::InvalidParam("no free connection slot".into()))?;
+    core.load.opened(shard);
+    before_post(conn);
+    if let Err(e) = core.post(shard, Cmd::Connect { conn, addr, local }) {
+        core.load.closed(shard);
+        core.links[shard.0].dir.release(conn);
+        return Err(e);
+    }
+    Ok(conn)
+}
+
+/// Resolves `host:port` (host names are looked up on the calling thread).
+pub(crate) fn resolve_host(host: &str, port: u16) -> Result<SocketAddr> {
+    let host_trim = host.trim_start_matches('[').trim_end_matches(']');
+    (host_trim, port)
+        .to_socket_addrs()
+        .map_err(|source| Error::Resolve {
+            host: format!("{host}:{port}"),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| Error::Resolve {
+            host: format!("{host}:{port}"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        })
+}
+
+impl TcpAgentBuilder {
+    config_setters!();
+
+    /// How connections are spread over shards (default round-robin).
+    pub fn placement(mut self, p: ConnectPlacement) -> Self {
+        self.cfg.connect_placement = p;
+        self
+    }
+
+    /// Connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, t: std::time::Duration) -> Self {
+        self.cfg.connect_timeout = t;
+        self
+    }
+
+    /// Local address every connection binds to (port 0), HP's `Start(bindAddress)`.
+    pub fn bind_address(mut self, ip: std::net::IpAddr) -> Self {
+        self.local = Some(ip);
+        self
+    }
+
+    /// Starts the agent with one shared listener.
+    pub fn start<L>(self, listener: Arc<L>) -> Result<TcpAgent>
+    where
+        L: AgentListener + Send + Sync,
+    {
+        self.start_with(move |_| listener.clone())
+    }
+
+    /// Starts the agent with one listener per shard, built on each shard's thread.
+    pub fn start_with<L, F>(self, factory: F) -> Result<TcpAgent>
+    where
+        L: AgentListener,
+        F: Fn(ShardId) -> L + Send + Sync + 'static,
+    {
+        let local = self.local;
+        let make = Arc::new(move |shard: ShardId, core: Arc<Core>| -> Rc<dyn Events> {
+            Rc::new(AgentEvents {
+                l: factory(shard),
+                h: TcpAgent { core, local },
+            })
+        });
+        let core = start_agent_core(self.cfg, self.runtime, make)?;
+        Ok(TcpAgent { core, local })
+    }
+}
+
+impl TcpAgent {
+    /// A builder with HP-Socket's defaults.
+    pub fn builder() -> TcpAgentBuilder {
+        TcpAgentBuilder::default()
+    }
+
+    /// Starts connecting to `host:port` (host names resolved on the calling thread) and returns
+    /// the new connection's id at once. Success is `on_connect`; failure is exactly one
+    /// `on_close(Connect, errno)` (ECONNREFUSED, ETIMEDOUT after the connect timeout, …).
+    pub fn connect(&self, host: &str, port: u16) -> Result<ConnId> {
+        let addr = resolve_host(host, port)?;
+        let local = self.local.map(|ip| SocketAddr::new(ip, 0));
+        connect_core(
+            &self.core,
+            addr,
+            local,
+            self.core.cfg.connect_placement,
+            |_| {},
+        )
+    }
+
+    /// Like [`Self::connect`] with an explicit local address and shard placement.
+    pub fn connect_with(
+        &self,
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+        placement: ConnectPlacement,
+    ) -> Result<ConnId> {
+        connect_core(&self.core, addr, local, placement, |_| {})
+    }
+}
+
+conn_methods!(TcpAgent);

@@ -1,0 +1,165 @@
+//! Component configuration with HP-Socket's defaults.
+
+use shardnet_runtime::{AcceptPlacement, ConnectPlacement};
+use shardnet_shard::SendPolicy;
+use std::time::Duration;
+
+/// Which address-reuse options listen/bind sockets get (HP-Socket's `ReuseAddressPolicy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReuseAddress {
+    /// Neither SO_REUSEADDR nor SO_REUSEPORT (ReusePort placement still sets SO_REUSEPORT: it
+    /// needs it to give each shard a listener).
+    None,
+    /// SO_REUSEADDR (default).
+    #[default]
+    Addr,
+    /// SO_REUSEADDR and SO_REUSEPORT.
+    AddrAndPort,
+}
+
+/// Settings shared by TcpServer, TcpAgent and TcpClient.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// Most connections the component holds at once (default 10,000). A server accepts and
+    /// closes at once any connection over the limit, counting it in the shard stats.
+    pub max_connections: usize,
+    /// Bytes per receive and per pool buffer (default 4096; HP-Socket's `SocketBufferSize`).
+    pub socket_buffer_size: usize,
+    /// TCP keepalive idle time (default 60 s; zero disables keepalive).
+    pub keepalive_time: Duration,
+    /// TCP keepalive probe interval (default 20 s).
+    pub keepalive_interval: Duration,
+    /// TCP_NODELAY (default off).
+    pub no_delay: bool,
+    /// Address reuse policy (default [`ReuseAddress::Addr`]).
+    pub reuse_address: ReuseAddress,
+    /// Coalescing (Pack, default) or one write per buffer (Direct).
+    pub send_policy: SendPolicy,
+    /// Listen backlog (default SOMAXCONN, 4096).
+    pub listen_backlog: i32,
+    /// An IPv6 wildcard listener also accepts IPv4 (default true).
+    pub dual_stack: bool,
+    /// Bound on bytes accepted by `send` and not yet written, per connection (default 4 MiB;
+    /// 0 = unbounded). Past it `send` returns [`crate::Error::QueueFull`].
+    pub max_pending_bytes: usize,
+    /// Free pool buffers each shard keeps resident (default 1024, HP's `FreeBufferObjHold`).
+    pub buffer_hold: usize,
+    /// Agent/Client connect timeout (default 10 s; reported as on_close(Connect, ETIMEDOUT)).
+    pub connect_timeout: Duration,
+    /// How a server spreads accepted connections (default ReusePort).
+    pub accept_placement: AcceptPlacement,
+    /// How an agent places its connections (default round-robin).
+    pub connect_placement: ConnectPlacement,
+    /// Shards of the runtime the component creates for itself when none is given (default:
+    /// one per allowed CPU).
+    pub shards: Option<usize>,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            max_connections: 10_000,
+            socket_buffer_size: 4096,
+            keepalive_time: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(20),
+            no_delay: false,
+            reuse_address: ReuseAddress::Addr,
+            send_policy: SendPolicy::Pack,
+            listen_backlog: 4096,
+            dual_stack: true,
+            max_pending_bytes: 4 << 20,
+            buffer_hold: 1024,
+            connect_timeout: Duration::from_secs(10),
+            accept_placement: AcceptPlacement::ReusePort,
+            connect_placement: ConnectPlacement::RoundRobin,
+            shards: None,
+        }
+    }
+}
+
+impl TcpConfig {
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        if self.socket_buffer_size < 88 {
+            return Err(crate::Error::InvalidParam(format!(
+                "socket_buffer_size {} < 88",
+                self.socket_buffer_size
+            )));
+        }
+        if self.max_connections == 0 {
+            return Err(crate::Error::InvalidParam("max_connections is 0".into()));
+        }
+        if !self.keepalive_time.is_zero() && self.keepalive_interval.is_zero() {
+            return Err(crate::Error::InvalidParam(
+                "keepalive_interval must be > 0 when keepalive is on".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builder methods shared by the three component builders.
+macro_rules! config_setters {
+    () => {
+        /// Replaces the whole configuration.
+        pub fn config(mut self, cfg: $crate::TcpConfig) -> Self {
+            self.cfg = cfg;
+            self
+        }
+        /// Most simultaneous connections.
+        pub fn max_connections(mut self, n: usize) -> Self {
+            self.cfg.max_connections = n;
+            self
+        }
+        /// Bytes per receive / pool buffer.
+        pub fn socket_buffer_size(mut self, n: usize) -> Self {
+            self.cfg.socket_buffer_size = n;
+            self
+        }
+        /// Keepalive idle time and probe interval (zero time disables keepalive).
+        pub fn keepalive(
+            mut self,
+            time: std::time::Duration,
+            interval: std::time::Duration,
+        ) -> Self {
+            self.cfg.keepalive_time = time;
+            self.cfg.keepalive_interval = interval;
+            self
+        }
+        /// TCP_NODELAY.
+        pub fn no_delay(mut self, on: bool) -> Self {
+            self.cfg.no_delay = on;
+            self
+        }
+        /// Address reuse policy.
+        pub fn reuse_address(mut self, p: $crate::ReuseAddress) -> Self {
+            self.cfg.reuse_address = p;
+            self
+        }
+        /// Send policy (Pack coalesces, Direct writes each buffer).
+        pub fn send_policy(mut self, p: shardnet_shard::SendPolicy) -> Self {
+            self.cfg.send_policy = p;
+            self
+        }
+        /// Bound on pending send bytes per connection (0 = unbounded).
+        pub fn max_pending_bytes(mut self, n: usize) -> Self {
+            self.cfg.max_pending_bytes = n;
+            self
+        }
+        /// Free pool buffers kept resident per shard.
+        pub fn buffer_hold(mut self, n: usize) -> Self {
+            self.cfg.buffer_hold = n;
+            self
+        }
+        /// Shards of the component's own runtime (ignored with [`Self::runtime`]).
+        pub fn shards(mut self, n: usize) -> Self {
+            self.cfg.shards = Some(n);
+            self
+        }
+        /// Runs on an existing runtime, sharing its shards with other components.
+        pub fn runtime(mut self, rt: shardnet_runtime::Runtime) -> Self {
+            self.runtime = Some(rt);
+            self
+        }
+    };
+}
+pub(crate) use config_setters;

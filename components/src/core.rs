@@ -1,0 +1,321 @@
+//! State every handle of one component shares, and the operations callable from any thread.
+//!
+//! A handle (`TcpServer`, `TcpAgent`, `TcpClient`) is an `Arc<Core>`. For each shard the core
+//! keeps a link: the inbox of the component's driver there, the shard's [`SlotDirectory`] and its
+//! stats. A call on a connection first reads the directory (no lock); then, if the calling
+//! thread *is* the owning shard, it acts on the driver's state directly; otherwise it posts a
+//! [`Cmd`] to the owning shard's inbox: without blocking from a shard thread (a full inbox is
+//! [`Error::Backpressure`]), waiting for room from a foreign thread.
+
+use crate::driver::{self, ShardCtx};
+use crate::{Error, Result, ServiceState, TcpConfig};
+use shardnet_runtime::{
+    ConnId, InboxReceiver, InboxSender, Runtime, SendError, ShardId, ShardLoad,
+};
+use shardnet_shard::{ShardStats, SlotDirectory, SlotState, StatsSnapshot};
+use std::net::SocketAddr;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Work posted to a shard's driver by other threads.
+pub(crate) enum Cmd {
+    Send {
+        conn: ConnId,
+        data: Vec<u8>,
+    },
+    Disconnect {
+        conn: ConnId,
+        force: bool,
+    },
+    Pause {
+        conn: ConnId,
+        pause: bool,
+    },
+    Adopt {
+        fd: OwnedFd,
+        peer: SocketAddr,
+    },
+    Connect {
+        conn: ConnId,
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+    },
+}
+
+pub(crate) struct ShardLink {
+    pub inbox: InboxSender<Cmd>,
+    pub dir: Arc<SlotDirectory>,
+    pub stats: Arc<ShardStats>,
+}
+
+static NEXT_COMPONENT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Core {
+    pub id: u64,
+    pub runtime: Runtime,
+    pub cfg: TcpConfig,
+    pub links: Vec<ShardLink>,
+    pub load: ShardLoad,
+    state: AtomicU8,
+    stopping: AtomicBool,
+    running: AtomicUsize,
+    done: Mutex<bool>,
+    done_cv: Condvar,
+    pub listen_addr: Mutex<Option<SocketAddr>>,
+}
+
+impl Core {
+    /// Builds the core and the receiving ends of its shard inboxes.
+    pub fn new(runtime: Runtime, cfg: TcpConfig) -> (Arc<Core>, Vec<InboxReceiver<Cmd>>) {
+        let n = runtime.shard_count();
+        let mut links = Vec::with_capacity(n);
+        let mut rxs = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = shardnet_runtime::inbox::<Cmd>(8192);
+            links.push(ShardLink {
+                inbox: tx,
+                dir: Arc::new(SlotDirectory::new(ShardId(i))),
+                stats: Arc::new(ShardStats::new()),
+            });
+            rxs.push(rx);
+        }
+        let core = Arc::new(Core {
+            id: NEXT_COMPONENT_ID.fetch_add(1, Ordering::Relaxed),
+            runtime,
+            cfg,
+            links,
+            load: ShardLoad::new(n),
+            state: AtomicU8::new(ServiceState::Starting as u8),
+            stopping: AtomicBool::new(false),
+            running: AtomicUsize::new(n),
+            done: Mutex::new(false),
+            done_cv: Condvar::new(),
+            listen_addr: Mutex::new(None),
+        });
+        (core, rxs)
+    }
+
+    pub fn state(&self) -> ServiceState {
+        match self.state.load(Ordering::Acquire) {
+            0 => ServiceState::Starting,
+            1 => ServiceState::Started,
+            2 => ServiceState::Stopping,
+            _ => ServiceState::Stopped,
+        }
+    }
+
+    pub fn set_started(&self) {
+        let _ = self.state.compare_exchange(
+            ServiceState::Starting as u8,
+            ServiceState::Started as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Starts the shutdown and returns at once (safe inside callbacks).
+    pub fn stop(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _ = self
+            .state
+            .fetch_max(ServiceState::Stopping as u8, Ordering::AcqRel);
+        for l in &self.links {
+            l.inbox.wake();
+        }
+    }
+
+    /// Called by each driver when it has closed everything; true for the last one.
+    pub fn driver_finished(&self) -> bool {
+        self.running.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// A driver could not start: count it as finished so `wait()` still returns.
+    pub fn driver_failed(&self) {
+        self.stop();
+        if self.driver_finished() {
+            self.mark_stopped();
+        }
+    }
+
+    pub fn mark_stopped(&self) {
+        self.state
+            .store(ServiceState::Stopped as u8, Ordering::Release);
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.done_cv.notify_all();
+    }
+
+    /// Waits until the component has stopped (or `timeout` passed; returns whether stopped).
+    pub fn wait(&self, timeout: Option<std::time::Duration>) -> Result<bool> {
+        if self.runtime.current_shard().is_some() {
+            return Err(Error::WouldDeadlock);
+        }
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        while !*done {
+            match deadline {
+                None => done = self.done_cv.wait(done).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        return Ok(false);
+                    }
+                    done = self
+                        .done_cv
+                        .wait_timeout(done, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn link(&self, conn: ConnId) -> Result<&ShardLink> {
+        self.links.get(conn.shard().0).ok_or(Error::NotFound)
+    }
+
+    /// Posts a command to `shard`'s driver.
+    pub fn post(&self, shard: ShardId, cmd: Cmd) -> Result<()> {
+        let inbox = &self.links[shard.0].inbox;
+        let r = if Runtime::current().is_some() {
+            inbox.try_send(cmd)
+        } else {
+            inbox.send_blocking(cmd)
+        };
+        r.map_err(|e| match e {
+            SendError::Full(_) => Error::Backpressure,
+            SendError::Closed(_) => Error::IllegalState(self.state()),
+        })
+    }
+
+    fn local_ctx(&self, shard: ShardId) -> Option<Rc<ShardCtx>> {
+        if self.runtime.current_shard() != Some(shard) {
+            return None;
+        }
+        driver::local_ctx(self.id)
+    }
+
+    pub fn send(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
+        let link = self.link(conn)?;
+        let cell = link.dir.lookup(conn).ok_or(Error::NotFound)?;
+        if cell.state() != SlotState::Open {
+            return Err(Error::NotConnected);
+        }
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        if !cell.try_add_pending(total as u64, self.cfg.max_pending_bytes as u64) {
+            return Err(Error::QueueFull(self.cfg.max_pending_bytes));
+        }
+        if let Some(ctx) = self.local_ctx(conn.shard()) {
+            return ctx.send_local(conn, parts, total);
+        }
+        let data = parts.concat();
+        self.post(conn.shard(), Cmd::Send { conn, data })
+            .inspect_err(|_| {
+                cell.sub_pending(total as u64);
+            })
+    }
+
+    pub fn disconnect(&self, conn: ConnId, force: bool) -> Result<()> {
+        let link = self.link(conn)?;
+        link.dir.lookup(conn).ok_or(Error::NotFound)?;
+        if let Some(ctx) = self.local_ctx(conn.shard()) {
+            ctx.disconnect(conn, force);
+            return Ok(());
+        }
+        self.post(conn.shard(), Cmd::Disconnect { conn, force })
+    }
+
+    pub fn pause_receive(&self, conn: ConnId, pause: bool) -> Result<()> {
+        let link = self.link(conn)?;
+        let cell = link.dir.lookup(conn).ok_or(Error::NotFound)?;
+        if cell.state() != SlotState::Open {
+            return Err(Error::NotConnected);
+        }
+        if let Some(ctx) = self.local_ctx(conn.shard()) {
+            ctx.pause(conn, pause);
+            return Ok(());
+        }
+        self.post(conn.shard(), Cmd::Pause { conn, pause })
+    }
+
+    pub fn pending(&self, conn: ConnId) -> Option<usize> {
+        let cell = self.link(conn).ok()?.dir.lookup(conn)?;
+        Some(cell.pending() as usize)
+    }
+
+    pub fn is_connected(&self, conn: ConnId) -> bool {
+        self.link(conn)
+            .ok()
+            .and_then(|l| l.dir.lookup(conn))
+            .is_some_and(|c| c.state() == SlotState::Open)
+    }
+
+    pub fn set_extra(&self, conn: ConnId, v: u64) -> bool {
+        match self.link(conn).ok().and_then(|l| l.dir.lookup(conn)) {
+            Some(c) => {
+                c.set_extra(v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn extra(&self, conn: ConnId) -> Option<u64> {
+        self.link(conn).ok()?.dir.lookup(conn).map(|c| c.extra())
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.links
+            .iter()
+            .map(|l| l.stats.connections() as usize)
+            .sum()
+    }
+
+    pub fn connection_ids(&self) -> Vec<ConnId> {
+        let mut v = Vec::new();
+        for l in &self.links {
+            l.dir.open_ids(&mut v);
+        }
+        v
+    }
+
+    /// Reads an address of the connection's socket; the id is re-checked after the syscall so
+    /// that a closed-and-reused fd is never reported for the wrong connection.
+    fn addr(&self, conn: ConnId, peer: bool) -> Option<SocketAddr> {
+        let cell = self.link(conn).ok()?.dir.lookup(conn)?;
+        let fd = cell.fd();
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the fd is only borrowed for one getsockname/getpeername call; if the owning
+        // shard closed it meanwhile the call fails or the id check below rejects the result.
+        let b = unsafe { BorrowedFd::borrow_raw(fd) };
+        let s = socket2::SockRef::from(&b);
+        let a = if peer { s.peer_addr() } else { s.local_addr() }.ok()?;
+        (cell.id() == conn.as_u64()).then_some(())?;
+        a.as_socket()
+    }
+
+    pub fn local_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.addr(conn, false)
+    }
+
+    pub fn remote_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.addr(conn, true)
+    }
+
+    pub fn shard_stats(&self) -> Vec<StatsSnapshot> {
+        self.links.iter().map(|l| l.stats.snapshot()).collect()
+    }
+}

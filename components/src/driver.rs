@@ -1,0 +1,976 @@
+//! The per-shard driver: one glommio task per (component, shard) that serves every connection
+//! the component has on that shard.
+//!
+//! # One turn
+//! 1. Take up to [`INBOX_BATCH`] commands from the shard's inbox (sends, disconnects, pauses,
+//!    sockets handed over by the acceptor, connects).
+//! 2. Collect epoll readiness without blocking; mark records readable/writable and put them on
+//!    the ready list.
+//! 3. Accept from the listen sockets (at most [`ACCEPT_BATCH`] per turn).
+//! 4. Serve the ready list once, in order: flush the send queue (at most [`FLUSH_BUDGET`] bytes),
+//!    then read into the shard's one scratch buffer and call `on_receive`, at most
+//!    [`READ_BUDGET`] reads per connection. A connection that still has data goes to the back of
+//!    the list: a fast sender cannot starve the others.
+//! 5. Run scheduled closes (`on_close` exactly once), expire connect deadlines.
+//! 6. Yield to glommio when there was work; otherwise park until epoll, the inbox, a deadline or
+//!    `stop()` wakes the task.
+//!
+//! # Re-entrancy
+//! Callbacks may call any handle method. No `RefCell` borrow is held while a callback runs; a
+//! close requested from inside a callback is only scheduled, and performed at step 5. Sends
+//! made while a connection's queue is being flushed (from `on_send`) are queued behind it.
+
+use crate::core::{Cmd, Core};
+use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
+use crate::ReuseAddress;
+use shardnet_runtime::{ConnId, Event, InboxReceiver, Poller, ShardId};
+use shardnet_shard::{
+    flags, write_gather, BufferPool, ConnState, ConnTable, PushError, ShardStats, SlotDirectory,
+    SlotState,
+};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+/// Commands taken from the inbox per turn.
+pub const INBOX_BATCH: usize = 1024;
+/// Accepts per listen socket per turn.
+pub const ACCEPT_BATCH: usize = 128;
+/// Reads per connection per turn.
+pub const READ_BUDGET: usize = 4;
+/// Bytes flushed per connection per turn.
+pub const FLUSH_BUDGET: usize = 256 << 10;
+/// epoll events collected per poll.
+const EVENT_BATCH: usize = 1024;
+const LISTEN_TOKEN_BASE: u64 = u64::MAX - 1024;
+
+/// The callbacks a driver makes, with the component's handle already bound. One object per
+/// shard, built on that shard (it may hold `!Send` listener state).
+pub(crate) trait Events {
+    fn prepare_listen(&self, _fd: BorrowedFd<'_>, _addr: SocketAddr) -> HandleResult {
+        HandleResult::Ignore
+    }
+    fn accept(&self, _conn: ConnId, _peer: SocketAddr, _fd: BorrowedFd<'_>) -> HandleResult {
+        HandleResult::Ignore
+    }
+    fn prepare_connect(&self, _conn: ConnId, _fd: BorrowedFd<'_>) -> HandleResult {
+        HandleResult::Ignore
+    }
+    fn connect(&self, _conn: ConnId) -> HandleResult {
+        HandleResult::Ignore
+    }
+    fn handshake(&self, conn: ConnId) -> HandleResult;
+    fn receive(&self, conn: ConnId, data: &[u8]) -> HandleResult;
+    fn send(&self, conn: ConnId, data: &[u8]);
+    fn close(&self, conn: ConnId, op: SocketOperation, errno: i32);
+    fn shutdown(&self);
+}
+
+thread_local! {
+    static LOCAL: RefCell<Vec<(u64, Rc<ShardCtx>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The driver state of component `component` on the calling shard thread, if it runs here.
+pub(crate) fn local_ctx(component: u64) -> Option<Rc<ShardCtx>> {
+    LOCAL.with(|l| {
+        l.borrow()
+            .iter()
+            .find(|(id, _)| *id == component)
+            .map(|(_, c)| c.clone())
+    })
+}
+
+struct State {
+    table: ConnTable,
+    ready: VecDeque<ConnId>,
+    closing: VecDeque<(ConnId, SocketOperation, i32)>,
+    listeners: Vec<OwnedFd>,
+    listen_ready: bool,
+    next_deadline: u64,
+}
+
+/// One component's state on one shard.
+pub(crate) struct ShardCtx {
+    shard: ShardId,
+    core: Arc<Core>,
+    dir: Arc<SlotDirectory>,
+    stats: Arc<ShardStats>,
+    events: Rc<dyn Events>,
+    pool: BufferPool,
+    poller: RefCell<Poller>,
+    st: RefCell<State>,
+    epoch: Instant,
+}
+
+fn errno_of(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Applies the per-connection socket options of the configuration.
+pub(crate) fn apply_conn_options(fd: BorrowedFd<'_>, cfg: &crate::TcpConfig) {
+    let s = socket2::SockRef::from(&fd);
+    if cfg.no_delay {
+        let _ = s.set_nodelay(true);
+    }
+    if !cfg.keepalive_time.is_zero() {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(cfg.keepalive_time)
+            .with_interval(cfg.keepalive_interval);
+        let _ = s.set_tcp_keepalive(&ka);
+    }
+}
+
+/// Creates a socket bound to `addr` (not yet listening) with the configured reuse options.
+pub(crate) fn bind_listen_socket(
+    addr: SocketAddr,
+    cfg: &crate::TcpConfig,
+    reuse_port: bool,
+) -> crate::Result<OwnedFd> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let s = Socket::new(
+        domain,
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(crate::Error::SocketCreate)?;
+    if cfg.reuse_address != ReuseAddress::None {
+        s.set_reuse_address(true)
+            .map_err(crate::Error::SocketCreate)?;
+    }
+    if reuse_port || cfg.reuse_address == ReuseAddress::AddrAndPort {
+        s.set_reuse_port(true).map_err(crate::Error::SocketCreate)?;
+    }
+    if addr.is_ipv6() {
+        s.set_only_v6(!cfg.dual_stack)
+            .map_err(crate::Error::SocketCreate)?;
+    }
+    s.bind(&addr.into())
+        .map_err(|source| crate::Error::SocketBind { addr, source })?;
+    Ok(s.into())
+}
+
+impl ShardCtx {
+    pub(crate) fn new(
+        shard: ShardId,
+        core: Arc<Core>,
+        events: Rc<dyn Events>,
+    ) -> std::io::Result<Rc<ShardCtx>> {
+        let link = &core.links[shard.0];
+        let ctx = Rc::new(ShardCtx {
+            shard,
+            dir: link.dir.clone(),
+            stats: link.stats.clone(),
+            pool: BufferPool::new(core.cfg.socket_buffer_size, core.cfg.buffer_hold),
+            poller: RefCell::new(Poller::new(EVENT_BATCH)?),
+            st: RefCell::new(State {
+                table: ConnTable::new(),
+                ready: VecDeque::new(),
+                closing: VecDeque::new(),
+                listeners: Vec::new(),
+                listen_ready: false,
+                next_deadline: u64::MAX,
+            }),
+            epoch: Instant::now(),
+            events,
+            core,
+        });
+        LOCAL.with(|l| l.borrow_mut().push((ctx.core.id, ctx.clone())));
+        Ok(ctx)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Calls `on_prepare_listen`, then listens and registers the socket.
+    pub(crate) fn add_listener(&self, fd: OwnedFd, addr: SocketAddr) -> crate::Result<()> {
+        if self.events.prepare_listen(fd.as_fd_borrowed(), addr) == HandleResult::Error {
+            return Err(crate::Error::SocketPrepare);
+        }
+        socket2::SockRef::from(&fd)
+            .listen(self.core.cfg.listen_backlog)
+            .map_err(crate::Error::SocketListen)?;
+        let mut st = self.st.borrow_mut();
+        let token = LISTEN_TOKEN_BASE + st.listeners.len() as u64;
+        self.poller.borrow().add_readable(fd.as_raw_fd(), token)?;
+        st.listeners.push(fd);
+        st.listen_ready = true;
+        Ok(())
+    }
+
+    // ----- sending -------------------------------------------------------------------------
+
+    /// Send on the owning shard. `total` pending bytes are already reserved in the directory.
+    pub(crate) fn send_local(
+        &self,
+        conn: ConnId,
+        parts: &[&[u8]],
+        total: usize,
+    ) -> crate::Result<()> {
+        let cell = match self.dir.lookup(conn) {
+            Some(c) => c,
+            None => return Err(crate::Error::NotFound),
+        };
+        let mut st = self.st.borrow_mut();
+        let rec = match st.table.get(conn) {
+            Some(r) if r.state == ConnState::Open => r,
+            _ => {
+                cell.sub_pending(total as u64);
+                return Err(crate::Error::NotConnected);
+            }
+        };
+        let mut written = 0;
+        if rec.queue.is_empty() && !rec.has(flags::FLUSHING) {
+            match write_gather(rec.fd, parts) {
+                Ok(n) => written = n,
+                Err(e) => {
+                    cell.sub_pending(total as u64);
+                    Self::schedule_close_in(
+                        &mut st,
+                        &self.dir,
+                        conn,
+                        SocketOperation::Send,
+                        errno_of(&e),
+                    );
+                    return Err(crate::Error::Io(e));
+                }
+            }
+        }
+        if written < total {
+            let mut skip = written;
+            let mut rest: Vec<&[u8]> = Vec::with_capacity(parts.len());
+            for p in parts {
+                if skip >= p.len() {
+                    skip -= p.len();
+                } else {
+                    rest.push(&p[skip..]);
+                    skip = 0;
+                }
+            }
+            let rec = st.table.get(conn).expect("record checked above");
+            match rec.queue.push(&self.pool, &rest, 0) {
+                Ok(()) => {}
+                Err(PushError::QueueFull) => unreachable!("queue pushed without a bound"),
+                Err(PushError::Alloc(e)) => {
+                    cell.sub_pending((total - written) as u64);
+                    Self::schedule_close_in(
+                        &mut st,
+                        &self.dir,
+                        conn,
+                        SocketOperation::Send,
+                        errno_of(&e),
+                    );
+                    return Err(crate::Error::Io(e));
+                }
+            }
+            // Make sure the queue gets flushed even if the writable edge was already consumed.
+            let rec = st.table.get(conn).expect("record checked above");
+            if !rec.has(flags::QUEUED) && rec.has(flags::WRITABLE) {
+                rec.set(flags::QUEUED);
+                st.ready.push_back(conn);
+            }
+        }
+        if written > 0 {
+            let rec = st.table.get(conn).expect("record checked above");
+            rec.bytes_out += written as u64;
+            drop(st);
+            cell.sub_pending(written as u64);
+            self.stats.add_bytes_out(written as u64);
+            let mut left = written;
+            for p in parts {
+                if left == 0 {
+                    break;
+                }
+                let n = left.min(p.len());
+                if n > 0 {
+                    self.events.send(conn, &p[..n]);
+                }
+                left -= n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes queued data of `conn` (writable edge, or budget left over from the last turn).
+    fn flush(&self, conn: ConnId) {
+        let (fd, mut q) = {
+            let mut st = self.st.borrow_mut();
+            let rec = match st.table.get(conn) {
+                Some(r) if r.state == ConnState::Open => r,
+                _ => return,
+            };
+            if rec.queue.is_empty() {
+                if rec.has(flags::CLOSE_AFTER_FLUSH) {
+                    Self::schedule_close_in(&mut st, &self.dir, conn, SocketOperation::Close, 0);
+                }
+                return;
+            }
+            rec.set(flags::FLUSHING);
+            (rec.fd, std::mem::take(&mut rec.queue))
+        };
+        let events = self.events.clone();
+        let res = q.flush(fd, self.core.cfg.send_policy, FLUSH_BUDGET, &mut |b| {
+            events.send(conn, b)
+        });
+        let mut st = self.st.borrow_mut();
+        let Some(rec) = st.table.get(conn) else {
+            return;
+        };
+        rec.clear(flags::FLUSHING);
+        let mut newer = std::mem::take(&mut rec.queue);
+        q.append(&mut newer);
+        rec.queue = q;
+        match res {
+            Err(e) => Self::schedule_close_in(
+                &mut st,
+                &self.dir,
+                conn,
+                SocketOperation::Send,
+                errno_of(&e),
+            ),
+            Ok(out) => {
+                rec.bytes_out += out.written as u64;
+                if let Some(c) = self.dir.lookup(conn) {
+                    c.sub_pending(out.written as u64);
+                }
+                self.stats.add_bytes_out(out.written as u64);
+                if out.would_block {
+                    rec.clear(flags::WRITABLE);
+                } else if rec.queue.is_empty() {
+                    if rec.has(flags::CLOSE_AFTER_FLUSH) {
+                        Self::schedule_close_in(
+                            &mut st,
+                            &self.dir,
+                            conn,
+                            SocketOperation::Close,
+                            0,
+                        );
+                    }
+                } else if !rec.has(flags::QUEUED) {
+                    rec.set(flags::QUEUED);
+                    st.ready.push_back(conn);
+                }
+            }
+        }
+    }
+
+    // ----- control ---------------------------------------------------------------------------
+
+    fn schedule_close_in(
+        st: &mut State,
+        dir: &SlotDirectory,
+        conn: ConnId,
+        op: SocketOperation,
+        errno: i32,
+    ) {
+        if let Some(rec) = st.table.get(conn) {
+            if rec.state != ConnState::Closing {
+                rec.state = ConnState::Closing;
+                if let Some(c) = dir.lookup(conn) {
+                    c.set_state(SlotState::Closing);
+                }
+                st.closing.push_back((conn, op, errno));
+            }
+        }
+    }
+
+    fn schedule_close(&self, conn: ConnId, op: SocketOperation, errno: i32) {
+        Self::schedule_close_in(&mut self.st.borrow_mut(), &self.dir, conn, op, errno);
+    }
+
+    pub(crate) fn disconnect(&self, conn: ConnId, force: bool) {
+        let mut st = self.st.borrow_mut();
+        let Some(rec) = st.table.get(conn) else {
+            return;
+        };
+        if force || rec.queue.is_empty() || rec.state != ConnState::Open {
+            Self::schedule_close_in(&mut st, &self.dir, conn, SocketOperation::Close, 0);
+        } else {
+            rec.set(flags::CLOSE_AFTER_FLUSH);
+        }
+    }
+
+    pub(crate) fn pause(&self, conn: ConnId, pause: bool) {
+        let mut st = self.st.borrow_mut();
+        let Some(rec) = st.table.get(conn) else {
+            return;
+        };
+        if pause {
+            rec.set(flags::PAUSED);
+        } else if rec.has(flags::PAUSED) {
+            rec.clear(flags::PAUSED);
+            // Data may have arrived while paused and its edge been consumed: try a read.
+            rec.set(flags::READABLE);
+            if !rec.has(flags::QUEUED) {
+                rec.set(flags::QUEUED);
+                st.ready.push_back(conn);
+            }
+        }
+    }
+
+    /// Performs scheduled closes: the record goes, the fd is closed, `on_close` runs (the extra
+    /// value is still readable there), then the slot is released.
+    fn run_closes(&self) -> bool {
+        let mut any = false;
+        loop {
+            let item = self.st.borrow_mut().closing.pop_front();
+            let Some((conn, op, errno)) = item else { break };
+            let rec = self.st.borrow_mut().table.remove(conn);
+            let Some(mut rec) = rec else { continue };
+            any = true;
+            rec.queue.clear();
+            if rec.fd >= 0 {
+                // SAFETY: the record owned this fd; closing it also removes it from epoll.
+                drop(unsafe { OwnedFd::from_raw_fd(rec.fd) });
+            }
+            if rec.has(flags::COUNTED) {
+                self.stats.conn_closed();
+            }
+            self.core.load.closed(self.shard);
+            self.events.close(conn, op, errno);
+            self.dir.release(conn);
+        }
+        any
+    }
+
+    fn open_record(&self, conn: ConnId, fd: RawFd, state: ConnState) -> std::io::Result<()> {
+        let now = self.now_ms();
+        {
+            let mut st = self.st.borrow_mut();
+            let rec = st.table.insert(conn, fd, state, now);
+            if state == ConnState::Open {
+                rec.set(flags::COUNTED);
+            }
+            if let Some(c) = self.dir.lookup(conn) {
+                c.set_fd(fd);
+                c.set_state(if state == ConnState::Open {
+                    SlotState::Open
+                } else {
+                    SlotState::Reserved
+                });
+            }
+        }
+        if state == ConnState::Open {
+            self.stats.conn_opened();
+        }
+        self.poller.borrow().add(fd, conn.as_u64())
+    }
+
+    // ----- accepting ----------------------------------------------------------------------------
+
+    fn accept_some(&self) -> bool {
+        let fds: Vec<RawFd> = {
+            let mut st = self.st.borrow_mut();
+            if !st.listen_ready {
+                return false;
+            }
+            st.listen_ready = false;
+            st.listeners.iter().map(|l| l.as_raw_fd()).collect()
+        };
+        let mut any = false;
+        for lfd in fds {
+            for i in 0..ACCEPT_BATCH {
+                // SAFETY: a zeroed sockaddr_storage is a valid out-buffer for accept4.
+                let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+                let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                // SAFETY: ss/len describe a writable buffer of the stated size.
+                let fd = unsafe {
+                    libc::accept4(
+                        lfd,
+                        &mut ss as *mut _ as *mut libc::sockaddr,
+                        &mut len,
+                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    let e = std::io::Error::last_os_error();
+                    match e.raw_os_error() {
+                        Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
+                        _ => break, // EAGAIN, or out of fds: retried on the next edge
+                    }
+                }
+                any = true;
+                // SAFETY: accept4 returned a new fd we now own.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                // SAFETY: accept4 filled `len` bytes of a sockaddr_storage.
+                let peer = unsafe { socket2::SockAddr::new(ss, len) }
+                    .as_socket()
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                self.place_accepted(owned, peer);
+                if i + 1 == ACCEPT_BATCH {
+                    self.st.borrow_mut().listen_ready = true;
+                }
+            }
+        }
+        any
+    }
+
+    fn place_accepted(&self, fd: OwnedFd, peer: SocketAddr) {
+        if self.core.load.total() >= self.core.cfg.max_connections {
+            self.stats.inc_rejected();
+            return; // dropping `fd` closes it: the peer sees the connection end at once
+        }
+        if self.core.cfg.accept_placement == shardnet_runtime::AcceptPlacement::Balanced {
+            let target = self.core.load.least_loaded();
+            if target != self.shard {
+                self.core.load.opened(target);
+                let inbox = &self.core.links[target.0].inbox;
+                match inbox.try_send(Cmd::Adopt { fd, peer }) {
+                    Ok(()) => return,
+                    Err(shardnet_runtime::SendError::Full(Cmd::Adopt { fd, peer }))
+                    | Err(shardnet_runtime::SendError::Closed(Cmd::Adopt { fd, peer })) => {
+                        self.core.load.closed(target);
+                        self.core.load.opened(self.shard);
+                        self.adopt(fd, peer);
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+        self.core.load.opened(self.shard);
+        self.adopt(fd, peer);
+    }
+
+    /// Takes ownership of an accepted socket (already counted in the shard load).
+    fn adopt(&self, fd: OwnedFd, peer: SocketAddr) {
+        let Some(conn) = self.dir.reserve() else {
+            self.core.load.closed(self.shard);
+            self.stats.inc_rejected();
+            return;
+        };
+        apply_conn_options(fd.as_fd_borrowed(), &self.core.cfg);
+        if self.events.accept(conn, peer, fd.as_fd_borrowed()) == HandleResult::Error {
+            self.core.load.closed(self.shard);
+            self.dir.release(conn);
+            return; // no on_close: the connection never passed on_accept
+        }
+        self.stats.inc_accepted();
+        let raw = fd.into_raw_fd();
+        if let Err(e) = self.open_record(conn, raw, ConnState::Open) {
+            self.schedule_close(conn, SocketOperation::Accept, errno_of(&e));
+            return;
+        }
+        if self.events.handshake(conn) == HandleResult::Error {
+            self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
+        }
+    }
+
+    // ----- connecting ---------------------------------------------------------------------------
+
+    fn start_connect(&self, conn: ConnId, addr: SocketAddr, local: Option<SocketAddr>) {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let abort = |this: &Self| {
+            this.core.load.closed(this.shard);
+            this.dir.release(conn);
+        };
+        let domain = if addr.is_ipv6() {
+            Domain::IPV6
+        } else {
+            Domain::IPV4
+        };
+        let sock = match Socket::new(
+            domain,
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                // The socket never existed: report as a failed connect so the caller learns.
+                let _ = self.open_failed(conn, errno_of(&e));
+                return;
+            }
+        };
+        if let Some(l) = local {
+            if self.core.cfg.reuse_address != ReuseAddress::None {
+                let _ = sock.set_reuse_address(true);
+            }
+            if let Err(e) = sock.bind(&l.into()) {
+                let _ = self.open_failed(conn, errno_of(&e));
+                return;
+            }
+        }
+        let fd: OwnedFd = sock.into();
+        apply_conn_options(fd.as_fd_borrowed(), &self.core.cfg);
+        if self.events.prepare_connect(conn, fd.as_fd_borrowed()) == HandleResult::Error {
+            abort(self);
+            return;
+        }
+        let r = socket2::SockRef::from(&fd).connect(&addr.into());
+        let raw = fd.into_raw_fd();
+        if let Err(e) = self.open_record(conn, raw, ConnState::Connecting) {
+            self.schedule_close(conn, SocketOperation::Connect, errno_of(&e));
+            return;
+        }
+        match r {
+            Ok(()) => self.finish_connect(conn),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                let deadline = self.now_ms() + self.core.cfg.connect_timeout.as_millis() as u64;
+                let mut st = self.st.borrow_mut();
+                if let Some(rec) = st.table.get(conn) {
+                    rec.deadline_ms = deadline;
+                }
+                st.next_deadline = st.next_deadline.min(deadline);
+            }
+            Err(e) => self.schedule_close(conn, SocketOperation::Connect, errno_of(&e)),
+        }
+    }
+
+    /// A connect that failed before it had a socket: give it a record so on_close reports it.
+    fn open_failed(&self, conn: ConnId, errno: i32) -> std::io::Result<()> {
+        let now = self.now_ms();
+        let mut st = self.st.borrow_mut();
+        // No socket: fd -1 (run_closes closes only real fds).
+        st.table.insert(conn, -1, ConnState::Connecting, now);
+        Self::schedule_close_in(&mut st, &self.dir, conn, SocketOperation::Connect, errno);
+        Ok(())
+    }
+
+    fn finish_connect(&self, conn: ConnId) {
+        let fd = {
+            let mut st = self.st.borrow_mut();
+            match st.table.get(conn) {
+                Some(r) if r.state == ConnState::Connecting => r.fd,
+                _ => return,
+            }
+        };
+        // SAFETY: borrowed only for the getsockopt call; the record owns the fd.
+        let b = unsafe { BorrowedFd::borrow_raw(fd) };
+        let err = match socket2::SockRef::from(&b).take_error() {
+            Ok(None) => 0,
+            Ok(Some(e)) => errno_of(&e),
+            Err(e) => errno_of(&e),
+        };
+        if err != 0 {
+            self.schedule_close(conn, SocketOperation::Connect, err);
+            return;
+        }
+        // A writable edge without an error can still mean "not yet" for some stacks: confirm.
+        if socket2::SockRef::from(&b).peer_addr().is_err() {
+            return;
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            let Some(rec) = st.table.get(conn) else {
+                return;
+            };
+            rec.state = ConnState::Open;
+            rec.deadline_ms = 0;
+            rec.set(flags::COUNTED | flags::WRITABLE);
+            if let Some(c) = self.dir.lookup(conn) {
+                c.set_state(SlotState::Open);
+            }
+        }
+        self.stats.conn_opened();
+        if self.events.connect(conn) == HandleResult::Error {
+            self.schedule_close(conn, SocketOperation::Connect, CALLBACK_ERROR);
+            return;
+        }
+        if self.events.handshake(conn) == HandleResult::Error {
+            self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
+        }
+    }
+
+    fn expire_deadlines(&self) {
+        let now = self.now_ms();
+        let mut st = self.st.borrow_mut();
+        if st.next_deadline > now {
+            return;
+        }
+        let mut next = u64::MAX;
+        let mut expired = Vec::new();
+        for id in st.table.ids() {
+            let rec = st.table.get(id).expect("listed id");
+            if rec.state == ConnState::Connecting && rec.deadline_ms != 0 {
+                if rec.deadline_ms <= now {
+                    expired.push(id);
+                } else {
+                    next = next.min(rec.deadline_ms);
+                }
+            }
+        }
+        st.next_deadline = next;
+        for id in expired {
+            Self::schedule_close_in(
+                &mut st,
+                &self.dir,
+                id,
+                SocketOperation::Connect,
+                libc::ETIMEDOUT,
+            );
+        }
+    }
+
+    // ----- serving ------------------------------------------------------------------------------
+
+    fn on_event(&self, ev: Event) {
+        let mut st = self.st.borrow_mut();
+        if ev.token >= LISTEN_TOKEN_BASE {
+            st.listen_ready = true;
+            return;
+        }
+        let conn = ConnId::from_u64(ev.token);
+        let Some(rec) = st.table.get(conn) else {
+            return;
+        };
+        if ev.readable {
+            rec.set(flags::READABLE);
+        }
+        if ev.writable {
+            rec.set(flags::WRITABLE);
+        }
+        if ev.hangup {
+            rec.set(flags::HUNGUP | flags::READABLE);
+        }
+        if !rec.has(flags::QUEUED) {
+            rec.set(flags::QUEUED);
+            st.ready.push_back(conn);
+        }
+    }
+
+    fn handle_cmd(&self, cmd: Cmd) {
+        match cmd {
+            Cmd::Send { conn, data } => {
+                let _ = self.send_local(conn, &[&data], data.len());
+            }
+            Cmd::Disconnect { conn, force } => self.disconnect(conn, force),
+            Cmd::Pause { conn, pause } => self.pause(conn, pause),
+            Cmd::Adopt { fd, peer } => {
+                if self.core.is_stopping() {
+                    self.core.load.closed(self.shard);
+                } else {
+                    self.adopt(fd, peer)
+                }
+            }
+            Cmd::Connect { conn, addr, local } => {
+                if self.core.is_stopping() {
+                    self.core.load.closed(self.shard);
+                    self.dir.release(conn);
+                } else {
+                    self.start_connect(conn, addr, local)
+                }
+            }
+        }
+    }
+
+    /// Serves one ready connection within its budgets.
+    fn serve(&self, conn: ConnId, scratch: &mut [u8]) {
+        let (connecting, writable_with_data) = {
+            let mut st = self.st.borrow_mut();
+            let Some(rec) = st.table.get(conn) else {
+                return;
+            };
+            rec.clear(flags::QUEUED);
+            (
+                rec.state == ConnState::Connecting,
+                rec.state == ConnState::Open && rec.has(flags::WRITABLE) && !rec.queue.is_empty(),
+            )
+        };
+        if connecting {
+            let ready = {
+                let mut st = self.st.borrow_mut();
+                st.table
+                    .get(conn)
+                    .is_some_and(|r| r.has(flags::WRITABLE) || r.has(flags::HUNGUP))
+            };
+            if ready {
+                self.finish_connect(conn);
+            }
+            return;
+        }
+        if writable_with_data {
+            self.flush(conn);
+        }
+        let mut reads = 0;
+        loop {
+            let fd = {
+                let mut st = self.st.borrow_mut();
+                let Some(rec) = st.table.get(conn) else {
+                    return;
+                };
+                if rec.state != ConnState::Open
+                    || rec.has(flags::PAUSED)
+                    || !rec.has(flags::READABLE)
+                {
+                    return;
+                }
+                if reads == READ_BUDGET {
+                    // More data may be waiting: come back next turn, after the others.
+                    if !rec.has(flags::QUEUED) {
+                        rec.set(flags::QUEUED);
+                        st.ready.push_back(conn);
+                    }
+                    return;
+                }
+                rec.fd
+            };
+            reads += 1;
+            // SAFETY: `scratch` is a valid writable buffer of the given length.
+            let n = unsafe {
+                libc::recv(
+                    fd,
+                    scratch.as_mut_ptr() as *mut libc::c_void,
+                    scratch.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n > 0 {
+                let n = n as usize;
+                {
+                    let now = self.now_ms();
+                    let mut st = self.st.borrow_mut();
+                    if let Some(rec) = st.table.get(conn) {
+                        rec.last_recv_ms = now;
+                        rec.bytes_in += n as u64;
+                        // A short read drained the socket; the next arrival brings a new edge.
+                        if n < scratch.len() && !rec.has(flags::HUNGUP) {
+                            rec.clear(flags::READABLE);
+                        }
+                    }
+                }
+                self.stats.add_bytes_in(n as u64);
+                self.stats.inc_msgs_in();
+                if self.events.receive(conn, &scratch[..n]) == HandleResult::Error {
+                    self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
+                    return;
+                }
+            } else if n == 0 {
+                self.schedule_close(conn, SocketOperation::Close, 0);
+                return;
+            } else {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EAGAIN) => {
+                        let mut st = self.st.borrow_mut();
+                        if let Some(rec) = st.table.get(conn) {
+                            rec.clear(flags::READABLE | flags::HUNGUP);
+                        }
+                        return;
+                    }
+                    Some(libc::EINTR) => continue,
+                    _ => {
+                        self.schedule_close(conn, SocketOperation::Receive, errno_of(&e));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One turn (see the module docs). Returns whether anything happened.
+    fn turn(&self, inbox: &InboxReceiver<Cmd>, scratch: &mut [u8]) -> bool {
+        let mut work = false;
+        for _ in 0..INBOX_BATCH {
+            match inbox.try_recv() {
+                Some(cmd) => {
+                    work = true;
+                    self.handle_cmd(cmd);
+                }
+                None => break,
+            }
+        }
+        let polled = self.poller.borrow_mut().poll_now(|ev| self.on_event(ev));
+        if let Ok(n) = polled {
+            work |= n > 0;
+        }
+        work |= self.accept_some();
+        let n = self.st.borrow().ready.len();
+        for _ in 0..n {
+            let next = self.st.borrow_mut().ready.pop_front();
+            let Some(conn) = next else { break };
+            work = true;
+            self.serve(conn, scratch);
+        }
+        self.expire_deadlines();
+        work |= self.run_closes();
+        work || !self.st.borrow().ready.is_empty() || self.st.borrow().listen_ready
+    }
+
+    /// Closes every connection and listener (stop).
+    fn close_all(&self, inbox: &InboxReceiver<Cmd>) {
+        {
+            let mut st = self.st.borrow_mut();
+            st.listeners.clear();
+            for id in st.table.ids() {
+                Self::schedule_close_in(&mut st, &self.dir, id, SocketOperation::Close, 0);
+            }
+        }
+        while let Some(cmd) = inbox.try_recv() {
+            match cmd {
+                Cmd::Adopt { .. } => self.core.load.closed(self.shard),
+                Cmd::Connect { conn, .. } => {
+                    self.core.load.closed(self.shard);
+                    self.dir.release(conn);
+                }
+                Cmd::Send { conn, data } => {
+                    if let Some(c) = self.dir.lookup(conn) {
+                        c.sub_pending(data.len() as u64);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.run_closes();
+    }
+}
+
+trait AsFdBorrowed {
+    fn as_fd_borrowed(&self) -> BorrowedFd<'_>;
+}
+impl AsFdBorrowed for OwnedFd {
+    fn as_fd_borrowed(&self) -> BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self)
+    }
+}
+
+/// The driver task: turns until the component stops, then closes everything; the last shard to
+/// finish calls `on_shutdown`.
+pub(crate) async fn run(ctx: Rc<ShardCtx>, inbox: InboxReceiver<Cmd>) {
+    let mut scratch = vec![0u8; ctx.core.cfg.socket_buffer_size].into_boxed_slice();
+    let mut timer: Option<(u64, glommio::timer::Timer)> = None;
+    while !ctx.core.is_stopping() {
+        if ctx.turn(&inbox, &mut scratch) {
+            futures_lite::future::yield_now().await;
+            continue;
+        }
+        let deadline = ctx.st.borrow().next_deadline;
+        if deadline != u64::MAX && timer.as_ref().map(|t| t.0) != Some(deadline) {
+            let wait = deadline.saturating_sub(ctx.now_ms()).max(1);
+            timer = Some((
+                deadline,
+                glommio::timer::Timer::new(Duration::from_millis(wait)),
+            ));
+        }
+        std::future::poll_fn(|cx| {
+            if ctx.core.is_stopping() || inbox.poll_ready(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            if let Some((_, t)) = timer.as_mut() {
+                if Pin::new(t).poll(cx).is_ready() {
+                    timer = None;
+                    return Poll::Ready(());
+                }
+            }
+            ctx.poller.borrow_mut().poll_wakeup(cx)
+        })
+        .await;
+    }
+    ctx.close_all(&inbox);
+    LOCAL.with(|l| l.borrow_mut().retain(|(id, _)| *id != ctx.core.id));
+    if ctx.core.driver_finished() {
+        ctx.events.shutdown();
+        ctx.core.mark_stopped();
+    }
+}

@@ -1,0 +1,309 @@
+//! TcpServer: accepts connections on every shard and calls a [`ServerListener`].
+
+use crate::config::config_setters;
+use crate::core::Core;
+use crate::driver::{self, Events, ShardCtx};
+use crate::{
+    Error, HandleResult, Result, ServerListener, ServiceState, SocketOperation, TcpConfig,
+};
+use shardnet_runtime::{AcceptPlacement, ConnId, Runtime, ShardId};
+use shardnet_shard::StatsSnapshot;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::BorrowedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Handle to a running TCP server. `Clone + Send + Sync`; every method works from any thread,
+/// including from inside the server's own callbacks.
+#[derive(Clone)]
+pub struct TcpServer {
+    pub(crate) core: Arc<Core>,
+}
+
+/// Configures and starts a [`TcpServer`].
+pub struct TcpServerBuilder {
+    cfg: TcpConfig,
+    runtime: Option<Runtime>,
+}
+
+struct ServerEvents<L> {
+    l: L,
+    h: TcpServer,
+}
+
+impl<L: ServerListener> Events for ServerEvents<L> {
+    fn prepare_listen(&self, fd: BorrowedFd<'_>, addr: SocketAddr) -> HandleResult {
+        self.l.on_prepare_listen(&self.h, fd, addr)
+    }
+    fn accept(&self, conn: ConnId, peer: SocketAddr, fd: BorrowedFd<'_>) -> HandleResult {
+        self.l.on_accept(&self.h, conn, peer, fd)
+    }
+    fn handshake(&self, conn: ConnId) -> HandleResult {
+        self.l.on_handshake(&self.h, conn)
+    }
+    fn receive(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_receive(&self.h, conn, data)
+    }
+    fn send(&self, conn: ConnId, data: &[u8]) {
+        let _ = self.l.on_send(&self.h, conn, data);
+    }
+    fn close(&self, conn: ConnId, op: SocketOperation, errno: i32) {
+        let _ = self.l.on_close(&self.h, conn, op, errno);
+    }
+    fn shutdown(&self) {
+        let _ = self.l.on_shutdown(&self.h);
+    }
+}
+
+pub(crate) fn resolve(addr: &str) -> Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .map_err(|source| Error::Resolve {
+            host: addr.to_string(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| Error::Resolve {
+            host: addr.to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        })
+}
+
+pub(crate) fn runtime_for(cfg: &TcpConfig, rt: Option<Runtime>) -> Result<Runtime> {
+    match rt {
+        Some(rt) => Ok(rt),
+        None => {
+            let mut b = Runtime::builder();
+            if let Some(n) = cfg.shards {
+                b = b.shards(n);
+            }
+            Ok(b.build()?)
+        }
+    }
+}
+
+impl Default for TcpServerBuilder {
+    fn default() -> Self {
+        TcpServerBuilder {
+            cfg: TcpConfig::default(),
+            runtime: None,
+        }
+    }
+}
+
+impl TcpServerBuilder {
+    config_setters!();
+
+    /// How accepted connections are spread over shards (default ReusePort).
+    pub fn placement(mut self, p: AcceptPlacement) -> Self {
+        self.cfg.accept_placement = p;
+        self
+    }
+
+    /// Listen backlog.
+    pub fn listen_backlog(mut self, n: i32) -> Self {
+        self.cfg.listen_backlog = n;
+        self
+    }
+
+    /// IPv6 wildcard listeners also accept IPv4 (default true).
+    pub fn dual_stack(mut self, on: bool) -> Self {
+        self.cfg.dual_stack = on;
+        self
+    }
+
+    /// Starts listening on `addr` (e.g. `"0.0.0.0:5555"`, `"[::]:0"`) with one shared listener.
+    pub fn start<L>(self, addr: &str, listener: Arc<L>) -> Result<TcpServer>
+    where
+        L: ServerListener + Send + Sync,
+    {
+        self.start_with(addr, move |_| listener.clone())
+    }
+
+    /// Starts listening on `addr` with one listener per shard, built by `factory` on the
+    /// shard's own thread (the listener need not be `Send`).
+    pub fn start_with<L, F>(self, addr: &str, factory: F) -> Result<TcpServer>
+    where
+        L: ServerListener,
+        F: Fn(ShardId) -> L + Send + Sync + 'static,
+    {
+        self.cfg.validate()?;
+        let addr = resolve(addr)?;
+        let runtime = runtime_for(&self.cfg, self.runtime)?;
+        if runtime.current_shard().is_some() {
+            return Err(Error::WouldDeadlock);
+        }
+        let shards = runtime.shard_count();
+        let reuse_port = self.cfg.accept_placement == AcceptPlacement::ReusePort;
+        // Bind every listen socket here so that port 0 resolves once and all shards share it.
+        let first = driver::bind_listen_socket(addr, &self.cfg, reuse_port)?;
+        let bound = socket2::SockRef::from(&first)
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or(addr);
+        let mut socks = vec![Some(first)];
+        if reuse_port {
+            for _ in 1..shards {
+                socks.push(Some(driver::bind_listen_socket(bound, &self.cfg, true)?));
+            }
+        }
+        let (core, rxs) = Core::new(runtime.clone(), self.cfg);
+        *core.listen_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(bound);
+        let handle = TcpServer { core: core.clone() };
+        let factory = Arc::new(factory);
+        let mut replies = Vec::new();
+        for (i, rx) in rxs.into_iter().enumerate() {
+            let sock = socks.get_mut(i).and_then(|s| s.take());
+            let h = handle.clone();
+            let f = factory.clone();
+            let (tx, reply) = crossbeam_channel::bounded::<Result<()>>(1);
+            replies.push(reply);
+            runtime.run_on(ShardId(i), move || {
+                let shard = ShardId(i);
+                let events: Rc<dyn Events> = Rc::new(ServerEvents {
+                    l: f(shard),
+                    h: h.clone(),
+                });
+                let ctx = match ShardCtx::new(shard, h.core.clone(), events) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx.send(Err(Error::Io(e)));
+                        h.core.driver_failed();
+                        return;
+                    }
+                };
+                let r = match sock {
+                    Some(s) => ctx.add_listener(s, bound),
+                    None => Ok(()),
+                };
+                let _ = tx.send(r);
+                glommio::spawn_local(driver::run(ctx, rx)).detach();
+            })?;
+        }
+        let mut first_err = None;
+        for r in replies {
+            match r.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(Error::IllegalState(ServiceState::Stopped));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            core.stop();
+            let _ = core.wait(Some(std::time::Duration::from_secs(10)));
+            return Err(e);
+        }
+        core.set_started();
+        Ok(handle)
+    }
+}
+
+impl TcpServer {
+    /// A builder with HP-Socket's defaults.
+    pub fn builder() -> TcpServerBuilder {
+        TcpServerBuilder::default()
+    }
+
+    /// The address the server listens on (with the real port when 0 was asked for).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        *self
+            .core
+            .listen_addr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Methods every component with connection ids has (TcpServer and TcpAgent).
+macro_rules! conn_methods {
+    ($t:ty) => {
+        impl $t {
+            /// Queues `data` for `conn`. Ok means accepted (written or queued), not delivered.
+            pub fn send(&self, conn: ConnId, data: &[u8]) -> Result<()> {
+                self.core.send(conn, &[data])
+            }
+            /// Queues several buffers for `conn` as one gather write.
+            pub fn send_packets(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
+                self.core.send(conn, parts)
+            }
+            /// Closes `conn`: at once when `force`, else once its queued data is written.
+            /// `on_close(Close, 0)` follows.
+            pub fn disconnect(&self, conn: ConnId, force: bool) -> Result<()> {
+                self.core.disconnect(conn, force)
+            }
+            /// Pauses (true) or resumes (false) reading from `conn`. Paused data stays in the
+            /// kernel; nothing is lost.
+            pub fn pause_receive(&self, conn: ConnId, pause: bool) -> Result<()> {
+                self.core.pause_receive(conn, pause)
+            }
+            /// Bytes accepted by `send` and not yet written to the kernel.
+            pub fn pending_data_length(&self, conn: ConnId) -> Option<usize> {
+                self.core.pending(conn)
+            }
+            /// Open connections.
+            pub fn connection_count(&self) -> usize {
+                self.core.connection_count()
+            }
+            /// Ids of open connections.
+            pub fn connection_ids(&self) -> Vec<ConnId> {
+                self.core.connection_ids()
+            }
+            /// True while `conn` is open.
+            pub fn is_connected(&self, conn: ConnId) -> bool {
+                self.core.is_connected(conn)
+            }
+            /// Local address of `conn`.
+            pub fn local_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+                self.core.local_addr(conn)
+            }
+            /// Peer address of `conn`.
+            pub fn remote_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+                self.core.remote_addr(conn)
+            }
+            /// Stores a user value with `conn` (HP-Socket's connection extra); false if `conn`
+            /// is gone. Readable until `on_close` returns.
+            pub fn set_extra(&self, conn: ConnId, value: u64) -> bool {
+                self.core.set_extra(conn, value)
+            }
+            /// The user value stored with `conn` (0 if never set).
+            pub fn extra(&self, conn: ConnId) -> Option<u64> {
+                self.core.extra(conn)
+            }
+            /// Life-cycle state.
+            pub fn state(&self) -> ServiceState {
+                self.core.state()
+            }
+            /// Starts stopping: every connection gets `on_close`, then `on_shutdown` runs once.
+            /// Returns at once; safe inside callbacks.
+            pub fn stop(&self) {
+                self.core.stop()
+            }
+            /// Blocks until stopped. Refused (WouldDeadlock) on the component's shard threads.
+            pub fn wait(&self) -> Result<()> {
+                self.core.wait(None).map(|_| ())
+            }
+            /// Like [`Self::wait`] with a time limit; Ok(true) if stopped.
+            pub fn wait_timeout(&self, t: std::time::Duration) -> Result<bool> {
+                self.core.wait(Some(t))
+            }
+            /// The runtime the component runs on.
+            pub fn runtime(&self) -> &Runtime {
+                &self.core.runtime
+            }
+            /// Per-shard counters, by shard index.
+            pub fn shard_stats(&self) -> Vec<StatsSnapshot> {
+                self.core.shard_stats()
+            }
+            /// Effective configuration.
+            pub fn config(&self) -> &TcpConfig {
+                &self.core.cfg
+            }
+        }
+    };
+}
+pub(crate) use conn_methods;
+conn_methods!(TcpServer);
