@@ -1,1 +1,464 @@
-fn main() {}
+//! The `shardnet` command: `echo` (an echo server with a stats line per second) and `bench`
+//! (a load generator on TcpAgent that checks every echoed byte). No arguments = `echo` with
+//! defaults.
+
+use shardnet::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        }
+    }
+}
+
+const USAGE: &str = "\
+usage:
+  shardnet [echo] [--listen ADDR] [--shards N] [--placement reuseport|balanced]
+                  [--buffer BYTES] [--duration SECS]
+  shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
+                  [--mode pingpong|stream] [--depth N] [--shards N]
+
+echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
+bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
+       exits non-zero on any mismatch or lost connection";
+
+fn main() {
+    let code = match run() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+type AnyResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn run() -> AnyResult<i32> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
+    let mut cmd = String::from("echo");
+    let mut first = true;
+    let mut echo = EchoOpts::default();
+    let mut bench = BenchOpts::default();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Value(v) if first => cmd = v.string()?,
+            Long("listen") => echo.listen = parser.value()?.string()?,
+            Long("placement") => {
+                echo.placement = match parser.value()?.string()?.as_str() {
+                    "reuseport" => AcceptPlacement::ReusePort,
+                    "balanced" => AcceptPlacement::Balanced,
+                    o => return Err(format!("unknown placement {o}").into()),
+                }
+            }
+            Long("buffer") => echo.buffer = parser.value()?.parse()?,
+            Long("shards") => {
+                let n: usize = parser.value()?.parse()?;
+                echo.shards = Some(n);
+                bench.shards = Some(n);
+            }
+            Long("duration") => {
+                let d: f64 = parser.value()?.parse()?;
+                echo.duration = Some(d);
+                bench.duration = d;
+            }
+            Long("target") => bench.target = parser.value()?.string()?,
+            Long("conns") => bench.conns = parser.value()?.parse()?,
+            Long("size") => bench.size = parser.value()?.parse()?,
+            Long("depth") => bench.depth = parser.value()?.parse()?,
+            Long("mode") => {
+                bench.stream = match parser.value()?.string()?.as_str() {
+                    "pingpong" => false,
+                    "stream" => true,
+                    o => return Err(format!("unknown mode {o}").into()),
+                }
+            }
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                return Ok(0);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+        first = false;
+    }
+    install_signal_handlers();
+    match cmd.as_str() {
+        "echo" => run_echo(echo),
+        "bench" => run_bench(bench),
+        o => Err(format!("unknown command {o}").into()),
+    }
+}
+
+// ----- echo --------------------------------------------------------------------------------------
+
+struct EchoOpts {
+    listen: String,
+    shards: Option<usize>,
+    placement: AcceptPlacement,
+    buffer: usize,
+    duration: Option<f64>,
+}
+
+impl Default for EchoOpts {
+    fn default() -> Self {
+        EchoOpts {
+            listen: "127.0.0.1:5555".into(),
+            shards: None,
+            placement: AcceptPlacement::ReusePort,
+            buffer: 4096,
+            duration: None,
+        }
+    }
+}
+
+struct EchoListener;
+
+impl ServerListener for EchoListener {
+    fn on_receive(&self, s: &TcpServer, c: ConnId, data: &[u8]) -> HandleResult {
+        match s.send(c, data) {
+            Ok(()) => HandleResult::Ok,
+            Err(_) => HandleResult::Error,
+        }
+    }
+    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+        HandleResult::Ok
+    }
+}
+
+fn run_echo(o: EchoOpts) -> AnyResult<i32> {
+    let mut b = TcpServer::builder()
+        .placement(o.placement)
+        .socket_buffer_size(o.buffer)
+        .max_connections(1_000_000);
+    if let Some(n) = o.shards {
+        b = b.shards(n);
+    }
+    let server = b.start_with(&o.listen, |_| EchoListener)?;
+    let addr = server.listen_addr().expect("listening");
+    println!(
+        "shardnet echo listening on {addr}: {} shard(s) on CPUs {:?}, placement {:?} (Ctrl-C stops)",
+        server.runtime().shard_count(),
+        server.runtime().cpus(),
+        o.placement
+    );
+    let start = Instant::now();
+    let mut last = server.shard_stats();
+    let mut last_t = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let done = INTERRUPTED.load(Ordering::SeqCst)
+            || o.duration.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
+        if last_t.elapsed() >= Duration::from_secs(1) || done {
+            let now = server.shard_stats();
+            let dt = last_t.elapsed().as_secs_f64();
+            last_t = Instant::now();
+            let mut line = String::new();
+            let (mut conns, mut msgs, mut bytes) = (0u64, 0u64, 0u64);
+            let mut per = Vec::new();
+            for (i, (n, l)) in now.iter().zip(&last).enumerate() {
+                let d = *n - *l;
+                conns += n.connections;
+                msgs += d.msgs_in;
+                bytes += d.bytes_in;
+                per.push(format!(
+                    "s{i}: {} conns {:.0} msg/s",
+                    n.connections,
+                    d.msgs_in as f64 / dt
+                ));
+            }
+            line.push_str(&format!(
+                "[{:>5.0}s] conns {conns} | {:.0} msgs/s | {:.2} MB/s in | {}",
+                start.elapsed().as_secs_f64(),
+                msgs as f64 / dt,
+                bytes as f64 / dt / 1e6,
+                per.join(" | ")
+            ));
+            println!("{line}");
+            last = now;
+        }
+        if done {
+            break;
+        }
+    }
+    server.stop();
+    server.wait()?;
+    println!("stopped");
+    Ok(0)
+}
+
+// ----- bench -------------------------------------------------------------------------------------
+
+struct BenchOpts {
+    target: String,
+    conns: usize,
+    size: usize,
+    duration: f64,
+    stream: bool,
+    depth: usize,
+    shards: Option<usize>,
+}
+
+impl Default for BenchOpts {
+    fn default() -> Self {
+        BenchOpts {
+            target: "127.0.0.1:5555".into(),
+            conns: 100,
+            size: 64,
+            duration: 10.0,
+            stream: false,
+            depth: 16,
+            shards: None,
+        }
+    }
+}
+
+/// Byte at absolute stream position `pos` of connection stream `seed`: both ends compute it,
+/// so every echoed byte is checked without keeping copies.
+fn stream_byte(seed: u64, pos: u64) -> u8 {
+    let x = (pos ^ seed.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 56) as u8
+}
+
+#[derive(Default)]
+struct Shared {
+    msgs: AtomicU64,
+    bytes: AtomicU64,
+    mismatches: AtomicU64,
+    connected: AtomicU64,
+    failed: AtomicU64,
+    closed_early: AtomicU64,
+    stopping: AtomicBool,
+    rtts: Mutex<Vec<u32>>,
+}
+
+struct ConnBench {
+    seed: u64,
+    sent: u64,
+    recv: u64,
+    sent_at: std::collections::VecDeque<Instant>,
+}
+
+struct BenchListener {
+    shared: Arc<Shared>,
+    size: usize,
+    depth: usize,
+    conns: RefCell<HashMap<ConnId, ConnBench>>,
+    rtts: RefCell<Vec<u32>>,
+    buf: RefCell<Vec<u8>>,
+}
+
+impl BenchListener {
+    fn send_one(&self, a: &TcpAgent, c: ConnId, cb: &mut ConnBench) -> bool {
+        let mut buf = self.buf.borrow_mut();
+        buf.clear();
+        buf.extend((0..self.size as u64).map(|i| stream_byte(cb.seed, cb.sent + i)));
+        if a.send(c, &buf).is_err() {
+            return false;
+        }
+        cb.sent += self.size as u64;
+        cb.sent_at.push_back(Instant::now());
+        true
+    }
+}
+
+impl AgentListener for BenchListener {
+    fn on_handshake(&self, a: &TcpAgent, c: ConnId) -> HandleResult {
+        self.shared.connected.fetch_add(1, Ordering::Relaxed);
+        let mut cb = ConnBench {
+            seed: c.as_u64(),
+            sent: 0,
+            recv: 0,
+            sent_at: Default::default(),
+        };
+        for _ in 0..self.depth {
+            if !self.send_one(a, c, &mut cb) {
+                return HandleResult::Error;
+            }
+        }
+        self.conns.borrow_mut().insert(c, cb);
+        HandleResult::Ok
+    }
+
+    fn on_receive(&self, a: &TcpAgent, c: ConnId, data: &[u8]) -> HandleResult {
+        let mut conns = self.conns.borrow_mut();
+        let Some(cb) = conns.get_mut(&c) else {
+            return HandleResult::Error;
+        };
+        for (i, &b) in data.iter().enumerate() {
+            if b != stream_byte(cb.seed, cb.recv + i as u64) {
+                self.shared.mismatches.fetch_add(1, Ordering::Relaxed);
+                return HandleResult::Error;
+            }
+        }
+        if cb.recv + data.len() as u64 > cb.sent {
+            self.shared.mismatches.fetch_add(1, Ordering::Relaxed);
+            return HandleResult::Error;
+        }
+        let size = self.size as u64;
+        let before = cb.recv / size;
+        cb.recv += data.len() as u64;
+        self.shared.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        let done = cb.recv / size - before;
+        if done > 0 {
+            self.shared.msgs.fetch_add(done, Ordering::Relaxed);
+            let now = Instant::now();
+            let mut rtts = self.rtts.borrow_mut();
+            for _ in 0..done {
+                if let Some(t) = cb.sent_at.pop_front() {
+                    rtts.push(now.duration_since(t).as_micros().min(u32::MAX as u128) as u32);
+                }
+            }
+            if !self.shared.stopping.load(Ordering::Relaxed) {
+                for _ in 0..done {
+                    if !self.send_one(a, c, cb) {
+                        return HandleResult::Error;
+                    }
+                }
+            }
+        }
+        HandleResult::Ok
+    }
+
+    fn on_close(&self, _: &TcpAgent, c: ConnId, op: SocketOperation, errno: i32) -> HandleResult {
+        if op == SocketOperation::Connect {
+            self.shared.failed.fetch_add(1, Ordering::Relaxed);
+        } else if !self.shared.stopping.load(Ordering::Relaxed) {
+            self.shared.closed_early.fetch_add(1, Ordering::Relaxed);
+            eprintln!("connection {c} closed early: {op:?} errno {errno}");
+        }
+        let mut conns = self.conns.borrow_mut();
+        conns.remove(&c);
+        if conns.is_empty() {
+            // This shard's last connection: publish its round-trip samples.
+            let mut all = self.shared.rtts.lock().unwrap_or_else(|p| p.into_inner());
+            all.append(&mut self.rtts.borrow_mut());
+        }
+        HandleResult::Ok
+    }
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn run_bench(o: BenchOpts) -> AnyResult<i32> {
+    if o.size == 0 || o.conns == 0 {
+        return Err("--size and --conns must be > 0".into());
+    }
+    let (host, port) = o
+        .target
+        .rsplit_once(':')
+        .ok_or("--target must be HOST:PORT")?;
+    let port: u16 = port.parse()?;
+    let shared = Arc::new(Shared::default());
+    let depth = if o.stream { o.depth.max(1) } else { 1 };
+    let mut b = TcpAgent::builder()
+        .max_connections(o.conns + 16)
+        .no_delay(true)
+        .max_pending_bytes(0)
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(n) = o.shards {
+        b = b.shards(n);
+    }
+    let (s2, size) = (shared.clone(), o.size);
+    let agent = b.start_with(move |_| {
+        BenchListener {
+            shared: s2.clone(),
+            size,
+            depth,
+            conns: RefCell::new(HashMap::new()),
+            rtts: RefCell::new(Vec::new()),
+            buf: RefCell::new(Vec::with_capacity(size)),
+        }
+    })?;
+    for _ in 0..o.conns {
+        agent.connect(host, port)?;
+    }
+    let t0 = Instant::now();
+    while shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed)
+        < o.conns as u64
+        && t0.elapsed() < Duration::from_secs(15)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let connected = shared.connected.load(Ordering::Relaxed);
+    eprintln!(
+        "{connected}/{} connected to {} ({} failed), {} mode, {} B messages, depth {depth}",
+        o.conns,
+        o.target,
+        shared.failed.load(Ordering::Relaxed),
+        if o.stream { "stream" } else { "pingpong" },
+        o.size
+    );
+    let start = Instant::now();
+    let (m0, b0) = (
+        shared.msgs.load(Ordering::Relaxed),
+        shared.bytes.load(Ordering::Relaxed),
+    );
+    let mut last = (Instant::now(), m0);
+    while start.elapsed().as_secs_f64() < o.duration && !INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(250));
+        if last.0.elapsed() >= Duration::from_secs(1) {
+            let m = shared.msgs.load(Ordering::Relaxed);
+            eprint!(
+                "\r[{:>4.0}s] {:>10.0} msgs/s  total {m}  mismatches {}   ",
+                start.elapsed().as_secs_f64(),
+                (m - last.1) as f64 / last.0.elapsed().as_secs_f64(),
+                shared.mismatches.load(Ordering::Relaxed)
+            );
+            last = (Instant::now(), m);
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let msgs = shared.msgs.load(Ordering::Relaxed) - m0;
+    let bytes = shared.bytes.load(Ordering::Relaxed) - b0;
+    shared.stopping.store(true, Ordering::SeqCst);
+    // Let in-flight messages come back so they are checked too.
+    std::thread::sleep(Duration::from_millis(200));
+    agent.stop();
+    agent.wait()?;
+    eprintln!();
+    let mut rtts = std::mem::take(&mut *shared.rtts.lock().unwrap_or_else(|p| p.into_inner()));
+    rtts.sort_unstable();
+    let mismatches = shared.mismatches.load(Ordering::Relaxed);
+    let failed = shared.failed.load(Ordering::Relaxed);
+    let early = shared.closed_early.load(Ordering::Relaxed);
+    let (mps, mbs) = (msgs as f64 / elapsed, bytes as f64 / elapsed / 1e6);
+    let (p50, p99, p999) = (pct(&rtts, 0.50), pct(&rtts, 0.99), pct(&rtts, 0.999));
+    println!("| conns | size | mode | msgs/s | MB/s | p50 ms | p99 ms | p99.9 ms | mismatches |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {connected} | {} | {} | {mps:.0} | {mbs:.2} | {p50:.3} | {p99:.3} | {p999:.3} | {mismatches} |",
+        o.size,
+        if o.stream { "stream" } else { "pingpong" },
+    );
+    println!(
+        "RESULT conns={connected} size={} mode={} duration_s={elapsed:.2} msgs={msgs} msgs_per_s={mps:.0} mb_per_s={mbs:.3} p50_ms={p50:.3} p99_ms={p99:.3} p999_ms={p999:.3} mismatches={mismatches} connect_failures={failed} closed_early={early}",
+        o.size,
+        if o.stream { "stream" } else { "pingpong" },
+    );
+    Ok(if mismatches > 0 || failed > 0 || early > 0 || connected == 0 || msgs == 0 {
+        1
+    } else {
+        0
+    })
+}

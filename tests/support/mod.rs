@@ -112,3 +112,152 @@ pub fn echo_roundtrip(s: &mut TcpStream, data: &[u8]) {
 pub fn rt(shards: usize) -> Runtime {
     Runtime::builder().shards(shards).build().unwrap()
 }
+
+/// One event seen by a recording listener, in the order the callbacks ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ev {
+    Accept(ConnId, SocketAddr),
+    Connect(ConnId),
+    Close(ConnId, SocketOperation, i32),
+    Shutdown,
+}
+
+/// An ordered event log plus the bytes received per connection.
+#[derive(Default)]
+pub struct Log {
+    pub events: Mutex<Vec<Ev>>,
+    pub data: Mutex<HashMap<ConnId, Vec<u8>>>,
+}
+
+impl Log {
+    pub fn push(&self, e: Ev) {
+        self.events.lock().unwrap().push(e);
+    }
+    pub fn events(&self) -> Vec<Ev> {
+        self.events.lock().unwrap().clone()
+    }
+    pub fn accepts(&self) -> Vec<(ConnId, SocketAddr)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ev::Accept(c, a) => Some((c, a)),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn connects(&self) -> Vec<ConnId> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ev::Connect(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn closes(&self) -> Vec<(ConnId, SocketOperation, i32)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ev::Close(c, o, n) => Some((c, o, n)),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn shutdowns(&self) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| matches!(e, Ev::Shutdown))
+            .count()
+    }
+    /// The connection the server accepted from the client socket whose local address is `peer`.
+    pub fn conn_for_peer(&self, peer: SocketAddr) -> Option<ConnId> {
+        self.accepts()
+            .into_iter()
+            .find(|(_, a)| *a == peer)
+            .map(|(c, _)| c)
+    }
+    pub fn add_data(&self, c: ConnId, d: &[u8]) {
+        self.data
+            .lock()
+            .unwrap()
+            .entry(c)
+            .or_default()
+            .extend_from_slice(d);
+    }
+    pub fn data_of(&self, c: ConnId) -> Vec<u8> {
+        self.data
+            .lock()
+            .unwrap()
+            .get(&c)
+            .cloned()
+            .unwrap_or_default()
+    }
+    pub fn data_len(&self, c: ConnId) -> usize {
+        self.data.lock().unwrap().get(&c).map_or(0, |v| v.len())
+    }
+    /// Asserts: each of `ids` closed exactly once, nothing else closed, and the one
+    /// `on_shutdown` is the last event.
+    pub fn assert_closed_then_shutdown(&self, ids: &[ConnId]) {
+        let ev = self.events();
+        let closes = self.closes();
+        assert_eq!(closes.len(), ids.len(), "close count: {closes:?}");
+        for id in ids {
+            let n = closes.iter().filter(|c| c.0 == *id).count();
+            assert_eq!(n, 1, "on_close count for {id}");
+        }
+        assert_eq!(self.shutdowns(), 1, "on_shutdown count");
+        assert_eq!(ev.last(), Some(&Ev::Shutdown), "on_shutdown is the last event");
+    }
+}
+
+/// True when the peer has closed `s` (read returns 0 or a hard error) within `secs`; data
+/// that arrives first is discarded.
+pub fn peer_closed(s: &mut TcpStream, secs: u64) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// True when nothing arrives on `s` for `ms` milliseconds (the connection stays open and
+/// silent).
+pub fn silent_for(s: &mut TcpStream, ms: u64) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(ms))).unwrap();
+    let mut b = [0u8; 1];
+    let r = s.read(&mut b);
+    matches!(r, Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock
+        || e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// Reads exactly `n` bytes with an overall read timeout of `secs` per read.
+pub fn read_n(s: &mut TcpStream, n: usize, secs: u64) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut v = vec![0u8; n];
+    s.read_exact(&mut v).unwrap();
+    v
+}
+
+/// A loopback port with nothing listening on it (bound, then released).
+pub fn refused_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    drop(l);
+    p
+}
