@@ -19,7 +19,10 @@ fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe {
-            libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
 }
@@ -162,7 +165,8 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let done = INTERRUPTED.load(Ordering::SeqCst)
-            || o.duration.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
+            || o.duration
+                .is_some_and(|d| start.elapsed().as_secs_f64() >= d);
         if last_t.elapsed() >= Duration::from_secs(1) || done {
             let now = server.shard_stats();
             let dt = last_t.elapsed().as_secs_f64();
@@ -312,7 +316,9 @@ impl AgentListener for BenchListener {
         let size = self.size as u64;
         let before = cb.recv / size;
         cb.recv += data.len() as u64;
-        self.shared.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.shared
+            .bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         let done = cb.recv / size - before;
         if done > 0 {
             self.shared.msgs.fetch_add(done, Ordering::Relaxed);
@@ -380,15 +386,13 @@ fn run_bench(o: BenchOpts) -> AnyResult<i32> {
         b = b.shards(n);
     }
     let (s2, size) = (shared.clone(), o.size);
-    let agent = b.start_with(move |_| {
-        BenchListener {
-            shared: s2.clone(),
-            size,
-            depth,
-            conns: RefCell::new(HashMap::new()),
-            rtts: RefCell::new(Vec::new()),
-            buf: RefCell::new(Vec::with_capacity(size)),
-        }
+    let agent = b.start_with(move |_| BenchListener {
+        shared: s2.clone(),
+        size,
+        depth,
+        conns: RefCell::new(HashMap::new()),
+        rtts: RefCell::new(Vec::new()),
+        buf: RefCell::new(Vec::with_capacity(size)),
     })?;
     for _ in 0..o.conns {
         agent.connect(host, port)?;
@@ -456,9 +460,11 @@ fn run_bench(o: BenchOpts) -> AnyResult<i32> {
         o.size,
         if o.stream { "stream" } else { "pingpong" },
     );
-    Ok(if mismatches > 0 || failed > 0 || early > 0 || connected == 0 || msgs == 0 {
-        1
-    } else {
-        0
-    })
+    Ok(
+        if mismatches > 0 || failed > 0 || early > 0 || connected == 0 || msgs == 0 {
+            1
+        } else {
+            0
+        },
+    )
 }

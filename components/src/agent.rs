@@ -21,20 +21,11 @@ pub struct TcpAgent {
 }
 
 /// Configures and starts a [`TcpAgent`].
+#[derive(Default)]
 pub struct TcpAgentBuilder {
     cfg: TcpConfig,
     runtime: Option<Runtime>,
     local: Option<std::net::IpAddr>,
-}
-
-impl Default for TcpAgentBuilder {
-    fn default() -> Self {
-        TcpAgentBuilder {
-            cfg: TcpConfig::default(),
-            runtime: None,
-            local: None,
-        }
-    }
 }
 
 struct AgentEvents<L> {

@@ -30,20 +30,11 @@ pub struct TcpClient {
 }
 
 /// Configures and starts a [`TcpClient`].
+#[derive(Default)]
 pub struct TcpClientBuilder {
     cfg: TcpConfig,
     runtime: Option<Runtime>,
     local: Option<SocketAddr>,
-}
-
-impl Default for TcpClientBuilder {
-    fn default() -> Self {
-        TcpClientBuilder {
-            cfg: TcpConfig::default(),
-            runtime: None,
-            local: None,
-        }
-    }
 }
 
 struct ClientEvents<L> {

@@ -21,6 +21,7 @@ pub struct TcpServer {
 }
 
 /// Configures and starts a [`TcpServer`].
+#[derive(Default)]
 pub struct TcpServerBuilder {
     cfg: TcpConfig,
     runtime: Option<Runtime>,
@@ -77,15 +78,6 @@ pub(crate) fn runtime_for(cfg: &TcpConfig, rt: Option<Runtime>) -> Result<Runtim
                 b = b.shards(n);
             }
             Ok(b.build()?)
-        }
-    }
-}
-
-impl Default for TcpServerBuilder {
-    fn default() -> Self {
-        TcpServerBuilder {
-            cfg: TcpConfig::default(),
-            runtime: None,
         }
     }
 }

@@ -177,11 +177,8 @@ impl RuntimeBuilder {
                 .spawn(move || async move {
                     CURRENT.with(|c| c.set((id, i)));
                     let _ = ready_tx.send(Ok(()));
-                    loop {
-                        match rx.recv().await {
-                            ShardMsg::Job(job) => job(),
-                            ShardMsg::Exit => break,
-                        }
+                    while let ShardMsg::Job(job) = rx.recv().await {
+                        job();
                     }
                 })
                 .map_err(|e| RuntimeError::Spawn {

@@ -1,0 +1,93 @@
+//! The `shardnet` binary end to end: `echo` serves, `bench` loads it, checks every byte, and
+//! prints a RESULT line; a bench against a closed port fails with a non-zero exit.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn result_field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} missing in {line}"))
+}
+
+fn bench(port: u16, mode: &str, size: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shardnet"))
+        .args(["bench", "--target", &format!("127.0.0.1:{port}")])
+        .args([
+            "--conns",
+            "20",
+            "--size",
+            size,
+            "--duration",
+            "1",
+            "--mode",
+            mode,
+        ])
+        .args(["--shards", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    (out.status.success(), stdout)
+}
+
+#[test]
+fn echo_and_bench_check_every_byte() {
+    let port = free_port();
+    let mut echo = Command::new(env!("CARGO_BIN_EXE_shardnet"))
+        .args([
+            "echo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shards",
+            "2",
+        ])
+        .args(["--duration", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it listens.
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(up, "echo server did not come up");
+    for (mode, size) in [("pingpong", "64"), ("stream", "4096")] {
+        let (ok, stdout) = bench(port, mode, size);
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .unwrap_or_else(|| panic!("no RESULT line in {stdout}"));
+        assert!(ok, "bench failed: {stdout}");
+        assert_eq!(result_field(line, "mismatches"), "0");
+        assert_eq!(result_field(line, "conns"), "20");
+        assert_eq!(result_field(line, "mode"), mode);
+        assert!(
+            result_field(line, "msgs").parse::<u64>().unwrap() > 100,
+            "{line}"
+        );
+        assert!(result_field(line, "p99_ms").parse::<f64>().unwrap() > 0.0);
+    }
+    let _ = echo.kill();
+    let _ = echo.wait();
+}
+
+#[test]
+fn bench_against_nothing_fails() {
+    let port = free_port();
+    let (ok, stdout) = bench(port, "pingpong", "64");
+    assert!(!ok, "bench must fail when nothing listens: {stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+    assert_eq!(result_field(line, "connect_failures"), "20");
+}
