@@ -26,7 +26,11 @@ struct Client {
 
 impl AgentListener for Client {
     fn on_connect(&self, a: &TcpAgent, c: ConnId) -> HandleResult {
-        println!("connected {c} to {:?} (shard {})", a.remote_addr(c), c.shard());
+        println!(
+            "connected {c} to {:?} (shard {})",
+            a.remote_addr(c),
+            c.shard()
+        );
         HandleResult::Ok
     }
     fn on_handshake(&self, a: &TcpAgent, c: ConnId) -> HandleResult {
@@ -52,7 +56,11 @@ fn main() -> Result<()> {
     // One runtime shared by the three servers and the agent (a gateway's usual shape).
     let rt = Runtime::builder().build()?;
     let servers: Vec<TcpServer> = (0..3)
-        .map(|_| TcpServer::builder().runtime(rt.clone()).start("127.0.0.1:0", Arc::new(Echo)))
+        .map(|_| {
+            TcpServer::builder()
+                .runtime(rt.clone())
+                .start("127.0.0.1:0", Arc::new(Echo))
+        })
         .collect::<Result<_>>()?;
     // 2-3. The agent, started.
     let listener = Arc::new(Client::default());

@@ -33,17 +33,23 @@ impl ClientListener for Printer {
 }
 
 fn main() -> Result<()> {
-    let server = TcpServer::builder().shards(1).start("127.0.0.1:0", Arc::new(Echo))?;
+    let server = TcpServer::builder()
+        .shards(1)
+        .start("127.0.0.1:0", Arc::new(Echo))?;
     let addr = server.listen_addr().expect("listening");
     let got = Arc::new(Mutex::new(Vec::new()));
     // Synchronous start: returns once connected (or with the connect error).
-    let client = TcpClient::builder().start("127.0.0.1", addr.port(), false, Printer(got.clone()))?;
+    let client =
+        TcpClient::builder().start("127.0.0.1", addr.port(), false, Printer(got.clone()))?;
     client.send(b"ping from TcpClient")?;
     let t = std::time::Instant::now();
     while got.lock().unwrap().len() < 19 && t.elapsed().as_secs() < 10 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    println!("echoed: {:?}", String::from_utf8_lossy(&got.lock().unwrap()));
+    println!(
+        "echoed: {:?}",
+        String::from_utf8_lossy(&got.lock().unwrap())
+    );
     client.stop();
     client.wait()?;
     server.stop();

@@ -19,7 +19,13 @@ impl ServerListener for Echo {
         println!("[{}] listening on {a}", self.shard);
         HandleResult::Ok
     }
-    fn on_accept(&self, _: &TcpServer, c: ConnId, peer: SocketAddr, _: BorrowedFd<'_>) -> HandleResult {
+    fn on_accept(
+        &self,
+        _: &TcpServer,
+        c: ConnId,
+        peer: SocketAddr,
+        _: BorrowedFd<'_>,
+    ) -> HandleResult {
         println!("[{}] accept {c} from {peer}", self.shard);
         HandleResult::Ok
     }
@@ -40,7 +46,11 @@ impl ServerListener for Echo {
         HandleResult::Ok
     }
     fn on_shutdown(&self, _: &TcpServer) -> HandleResult {
-        println!("[{}] shutdown after {} messages", self.shard, self.served.get());
+        println!(
+            "[{}] shutdown after {} messages",
+            self.shard,
+            self.served.get()
+        );
         HandleResult::Ok
     }
 }
@@ -51,7 +61,10 @@ fn main() -> Result<()> {
         shard,
         served: Cell::new(0),
     })?;
-    println!("echo server on {:?}; stops after 60 s", server.listen_addr());
+    println!(
+        "echo server on {:?}; stops after 60 s",
+        server.listen_addr()
+    );
     // 5. Events arrive on the shards. Here the main thread just waits.
     let _ = server.wait_timeout(std::time::Duration::from_secs(60))?;
     // 6. Stop: on_close for every connection, then on_shutdown once. 7-8: dropped at scope end.
