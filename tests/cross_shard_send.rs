@@ -16,6 +16,9 @@ use support::*;
 
 const CONNS: usize = 40;
 
+/// (conn the trigger came in on, shard the callback ran on, (target, send ok) per target).
+type Fanout = (ConnId, Option<ShardId>, Vec<(ConnId, bool)>);
+
 #[derive(Default)]
 struct Shared {
     /// (conn, peer) of every accepted connection, any shard.
@@ -23,7 +26,7 @@ struct Shared {
     /// Callbacks that ran on a thread other than the owning shard's.
     wrong_thread: AtomicUsize,
     /// (conn the trigger came in on, shard the callback ran on, send results).
-    fanout: Mutex<Vec<(ConnId, Option<ShardId>, Vec<(ConnId, bool)>)>>,
+    fanout: Mutex<Vec<Fanout>>,
     closes: Mutex<Vec<ConnId>>,
 }
 
@@ -49,7 +52,13 @@ impl PerShard {
 }
 
 impl ServerListener for PerShard {
-    fn on_accept(&self, _: &TcpServer, c: ConnId, peer: SocketAddr, _: BorrowedFd<'_>) -> HandleResult {
+    fn on_accept(
+        &self,
+        _: &TcpServer,
+        c: ConnId,
+        peer: SocketAddr,
+        _: BorrowedFd<'_>,
+    ) -> HandleResult {
         self.check_thread(c);
         self.local.borrow_mut().push(c);
         self.shared.accepted.lock().unwrap().push((c, peer));
@@ -72,11 +81,11 @@ impl ServerListener for PerShard {
                 .iter()
                 .map(|&t| (t, s.send(t, &message_for(t)).is_ok()))
                 .collect();
-            self.shared.fanout.lock().unwrap().push((
-                c,
-                Runtime::current().map(|x| x.1),
-                results,
-            ));
+            self.shared
+                .fanout
+                .lock()
+                .unwrap()
+                .push((c, Runtime::current().map(|x| x.1), results));
         }
         HandleResult::Ok
     }
@@ -110,19 +119,30 @@ fn setup() -> Setup {
         })
         .unwrap();
     let addr = server.listen_addr().unwrap();
-    let streams: Vec<TcpStream> = (0..CONNS).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let streams: Vec<TcpStream> = (0..CONNS)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
     assert!(wait_until(5, || shared.accepted.lock().unwrap().len() == CONNS));
     let accepted = shared.accepted.lock().unwrap().clone();
     let peers: Vec<(TcpStream, ConnId)> = streams
         .into_iter()
         .map(|s| {
             let me = s.local_addr().unwrap();
-            let c = accepted.iter().find(|x| x.1 == me).expect("accepted peer").0;
+            let c = accepted
+                .iter()
+                .find(|x| x.1 == me)
+                .expect("accepted peer")
+                .0;
             (s, c)
         })
         .collect();
     let on = |k: usize| peers.iter().filter(|p| p.1.shard() == ShardId(k)).count();
-    assert!(on(0) > 0 && on(1) > 0, "both shards own connections: {} / {}", on(0), on(1));
+    assert!(
+        on(0) > 0 && on(1) > 0,
+        "both shards own connections: {} / {}",
+        on(0),
+        on(1)
+    );
     assert_eq!(on(0) + on(1), CONNS);
     Setup {
         server,
@@ -138,7 +158,11 @@ fn teardown(s: Setup) {
         Ok(true)
     ));
     assert_eq!(s.shared.closes.lock().unwrap().len(), CONNS);
-    assert_eq!(s.shared.wrong_thread.load(Ordering::SeqCst), 0, "callbacks on the owning shard");
+    assert_eq!(
+        s.shared.wrong_thread.load(Ordering::SeqCst),
+        0,
+        "callbacks on the owning shard"
+    );
 }
 
 #[test]
@@ -162,7 +186,10 @@ fn callback_on_shard0_sends_to_every_shard1_connection() {
         .filter(|c| c.shard() == ShardId(1))
         .collect();
     assert_eq!(results.len(), shard1.len());
-    assert!(results.iter().all(|r| r.1), "every cross-shard send accepted: {results:?}");
+    assert!(
+        results.iter().all(|r| r.1),
+        "every cross-shard send accepted: {results:?}"
+    );
     for (stream, c) in s.peers.iter_mut() {
         if c.shard() == ShardId(1) {
             let want = message_for(*c);

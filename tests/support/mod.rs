@@ -206,7 +206,11 @@ impl Log {
             assert_eq!(n, 1, "on_close count for {id}");
         }
         assert_eq!(self.shutdowns(), 1, "on_shutdown count");
-        assert_eq!(ev.last(), Some(&Ev::Shutdown), "on_shutdown is the last event");
+        assert_eq!(
+            ev.last(),
+            Some(&Ev::Shutdown),
+            "on_shutdown is the last event"
+        );
     }
 }
 
