@@ -29,6 +29,9 @@
 //! server.wait().unwrap();
 //! ```
 
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub use shardnet_components::*;
 pub use shardnet_runtime::{
     AcceptPlacement, ConnId, ConnectPlacement, Runtime, RuntimeBuilder, RuntimeError, ShardId,

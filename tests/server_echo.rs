@@ -74,3 +74,137 @@ fn echo_1000_connections_reuseport() {
 fn echo_1000_connections_balanced() {
     run_echo(AcceptPlacement::Balanced);
 }
+
+/// A `[::]` listener with dual-stack on accepts IPv4 and IPv6 peers; with it off, IPv4 is refused.
+#[test]
+fn ipv6_dual_stack() {
+    let rec = Arc::new(Record::default());
+    let server = TcpServer::builder()
+        .runtime(rt(2))
+        .start("[::]:0", Arc::new(EchoRec(rec.clone())))
+        .unwrap();
+    let port = server.listen_addr().unwrap().port();
+    let mut v4 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    echo_roundtrip(&mut v4, b"over ipv4");
+    let mut v6 = TcpStream::connect(("::1", port)).unwrap();
+    echo_roundtrip(&mut v6, b"over ipv6");
+    assert!(wait_until(5, || server.connection_count() == 2));
+    let remotes: Vec<_> = server
+        .connection_ids()
+        .iter()
+        .map(|c| server.remote_addr(*c).unwrap())
+        .collect();
+    assert!(remotes
+        .iter()
+        .any(|a| a.ip().to_string().starts_with("::ffff:127.0.0.1")));
+    assert!(remotes
+        .iter()
+        .any(|a| a.ip() == std::net::Ipv6Addr::LOCALHOST));
+    server.stop();
+    server.wait().unwrap();
+
+    let v6only = TcpServer::builder()
+        .runtime(rt(1))
+        .dual_stack(false)
+        .start("[::]:0", Arc::new(EchoRec(Arc::default())))
+        .unwrap();
+    let port = v6only.listen_addr().unwrap().port();
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(TcpStream::connect(("::1", port)).is_ok());
+    v6only.stop();
+    v6only.wait().unwrap();
+}
+
+/// Direct send policy, no-delay on, keepalive off, and a gather send that arrives as one stream.
+struct GatherEcho(std::sync::Mutex<Vec<(bool, bool)>>);
+impl ServerListener for GatherEcho {
+    fn on_accept(
+        &self,
+        _: &TcpServer,
+        _: ConnId,
+        _: std::net::SocketAddr,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        let s = socket2::SockRef::from(&fd);
+        self.0
+            .lock()
+            .unwrap()
+            .push((s.nodelay().unwrap(), s.keepalive().unwrap()));
+        HandleResult::Ok
+    }
+    fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
+        let (a, b) = d.split_at(d.len() / 2);
+        match s.send_packets(c, &[a, b"", b]) {
+            Ok(()) => HandleResult::Ok,
+            Err(_) => HandleResult::Error,
+        }
+    }
+    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+        HandleResult::Ok
+    }
+}
+
+#[test]
+fn direct_policy_gather_send_and_options() {
+    let listener = Arc::new(GatherEcho(Default::default()));
+    let server = TcpServer::builder()
+        .runtime(rt(2))
+        .send_policy(SendPolicy::Direct)
+        .no_delay(true)
+        .keepalive(std::time::Duration::ZERO, std::time::Duration::ZERO)
+        .start("127.0.0.1:0", listener.clone())
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    let mut conns: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        echo_roundtrip(c, &pattern(1 + i * 20_000, i as u64));
+    }
+    assert!(wait_until(5, || server.connection_count() == 20));
+    // The accepted sockets carry the configured options: no-delay on, keepalive off.
+    let opts = listener.0.lock().unwrap().clone();
+    assert_eq!(opts.len(), 20);
+    assert!(opts
+        .iter()
+        .all(|&(nodelay, keepalive)| nodelay && !keepalive));
+    server.stop();
+    server.wait().unwrap();
+}
+
+/// Defaults: keepalive on, no-delay off, as HP-Socket.
+struct OptRec(std::sync::Mutex<Vec<(bool, bool)>>);
+impl ServerListener for OptRec {
+    fn on_accept(
+        &self,
+        _: &TcpServer,
+        _: ConnId,
+        _: std::net::SocketAddr,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        let s = socket2::SockRef::from(&fd);
+        self.0
+            .lock()
+            .unwrap()
+            .push((s.nodelay().unwrap(), s.keepalive().unwrap()));
+        HandleResult::Ok
+    }
+    fn on_receive(&self, _: &TcpServer, _: ConnId, _: &[u8]) -> HandleResult {
+        HandleResult::Ok
+    }
+    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+        HandleResult::Ok
+    }
+}
+
+#[test]
+fn default_socket_options() {
+    let l = Arc::new(OptRec(Default::default()));
+    let server = TcpServer::builder()
+        .runtime(rt(1))
+        .start("127.0.0.1:0", l.clone())
+        .unwrap();
+    let _c = TcpStream::connect(server.listen_addr().unwrap()).unwrap();
+    assert!(wait_until(5, || l.0.lock().unwrap().len() == 1));
+    assert_eq!(l.0.lock().unwrap()[0], (false, true));
+    server.stop();
+    server.wait().unwrap();
+}

@@ -27,6 +27,9 @@
 //! server.wait().unwrap();
 //! ```
 
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod agent;
 mod client;
 mod config;

@@ -6,6 +6,9 @@
 //! encode the owning shard. [`ShardLoad`] and the placement enums decide which shard gets a new
 //! connection.
 
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod conn_id;
 pub mod cpus;
 pub mod inbox;

@@ -100,8 +100,9 @@ impl Poller {
     /// were; equal to the batch size means more may be waiting.
     pub fn poll_now(&mut self, mut f: impl FnMut(Event)) -> io::Result<usize> {
         let cap = self.events.capacity();
-        // SAFETY: epoll_wait writes at most `cap` initialised entries into the spare capacity.
         let n = loop {
+            // SAFETY: epoll_wait writes at most `cap` initialised entries into the spare
+            // capacity of `events`.
             let r = unsafe {
                 libc::epoll_wait(self.fd(), self.events.as_mut_ptr(), cap as libc::c_int, 0)
             };

@@ -346,6 +346,7 @@ mod tests {
             assert_eq!(rid, rt.id());
             assert_eq!(shard, ShardId(s));
             let cpu = rt
+                // SAFETY: sched_getcpu has no preconditions.
                 .call_on(ShardId(s), || unsafe { libc::sched_getcpu() })
                 .unwrap();
             assert_eq!(cpu as usize, rt.cpus()[s]);

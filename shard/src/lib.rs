@@ -10,6 +10,9 @@
 //!   ([`SendPolicy::Pack`]) or one buffer per write ([`SendPolicy::Direct`]).
 //! - [`ShardStats`]: counters read by the once-per-second stats line.
 
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod buffer_pool;
 pub mod conn_table;
 pub mod send_queue;
