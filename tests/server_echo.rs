@@ -171,33 +171,9 @@ fn direct_policy_gather_send_and_options() {
 }
 
 /// Defaults: keepalive on, no-delay off, as HP-Socket.
-struct OptRec(std::sync::Mutex<Vec<(bool, bool)>>);
-impl ServerListener for OptRec {
-    fn on_accept(
-        &self,
-        _: &TcpServer,
-        _: ConnId,
-        _: std::net::SocketAddr,
-        fd: std::os::fd::BorrowedFd<'_>,
-    ) -> HandleResult {
-        let s = socket2::SockRef::from(&fd);
-        self.0
-            .lock()
-            .unwrap()
-            .push((s.nodelay().unwrap(), s.keepalive().unwrap()));
-        HandleResult::Ok
-    }
-    fn on_receive(&self, _: &TcpServer, _: ConnId, _: &[u8]) -> HandleResult {
-        HandleResult::Ok
-    }
-    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
-        HandleResult::Ok
-    }
-}
-
 #[test]
 fn default_socket_options() {
-    let l = Arc::new(OptRec(Default::default()));
+    let l = Arc::new(GatherEcho(Default::default()));
     let server = TcpServer::builder()
         .runtime(rt(1))
         .start("127.0.0.1:0", l.clone())
