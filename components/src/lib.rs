@@ -37,6 +37,7 @@ mod core;
 mod driver;
 mod error;
 pub mod listener;
+pub mod pack;
 mod server;
 
 pub use agent::{TcpAgent, TcpAgentBuilder};
