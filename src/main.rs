@@ -30,9 +30,11 @@ fn install_signal_handlers() {
 const USAGE: &str = "\
 usage:
   shardnet [echo] [--listen ADDR] [--shards N] [--placement reuseport|balanced]
-                  [--buffer BYTES] [--duration SECS]
+                  [--buffer BYTES] [--duration SECS] [--model push|pack]
+                  [--pack-flag F] [--max-pack-size N]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
                   [--mode pingpong|stream] [--depth N] [--shards N]
+                  [--model push|pack] [--pack-flag F] [--max-pack-size N]
 
 echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
@@ -51,6 +53,16 @@ fn main() {
 
 type AnyResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// Parses decimal or 0x-prefixed hexadecimal.
+fn parse_num(s: &str) -> AnyResult<u64> {
+    Ok(
+        match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            Some(h) => u64::from_str_radix(h, 16)?,
+            None => s.parse()?,
+        },
+    )
+}
+
 fn run() -> AnyResult<i32> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_env();
@@ -58,6 +70,8 @@ fn run() -> AnyResult<i32> {
     let mut first = true;
     let mut echo = EchoOpts::default();
     let mut bench = BenchOpts::default();
+    let mut pack = shardnet::pack::PackConfig::default();
+    let mut use_pack = false;
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) if first => cmd = v.string()?,
@@ -80,6 +94,17 @@ fn run() -> AnyResult<i32> {
                 echo.duration = Some(d);
                 bench.duration = d;
             }
+            Long("model") => {
+                use_pack = match parser.value()?.string()?.as_str() {
+                    "push" => false,
+                    "pack" => true,
+                    o => return Err(format!("unknown model {o} (push|pack)").into()),
+                }
+            }
+            Long("pack-flag") => pack.flag = parse_num(&parser.value()?.string()?)? as u16,
+            Long("max-pack-size") => {
+                pack.max_pack_size = parse_num(&parser.value()?.string()?)? as u32
+            }
             Long("target") => bench.target = parser.value()?.string()?,
             Long("conns") => bench.conns = parser.value()?.parse()?,
             Long("size") => bench.size = parser.value()?.parse()?,
@@ -99,6 +124,11 @@ fn run() -> AnyResult<i32> {
         }
         first = false;
     }
+    if use_pack {
+        pack.validate()?;
+        echo.model = ReceiveModel::Pack(pack);
+        bench.model = ReceiveModel::Pack(pack);
+    }
     install_signal_handlers();
     match cmd.as_str() {
         "echo" => run_echo(echo),
@@ -115,6 +145,7 @@ struct EchoOpts {
     placement: AcceptPlacement,
     buffer: usize,
     duration: Option<f64>,
+    model: ReceiveModel,
 }
 
 impl Default for EchoOpts {
@@ -125,6 +156,7 @@ impl Default for EchoOpts {
             placement: AcceptPlacement::ReusePort,
             buffer: 4096,
             duration: None,
+            model: ReceiveModel::Push,
         }
     }
 }
@@ -147,6 +179,7 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     let mut b = TcpServer::builder()
         .placement(o.placement)
         .socket_buffer_size(o.buffer)
+        .receive_model(o.model)
         .max_connections(1_000_000);
     if let Some(n) = o.shards {
         b = b.shards(n);
@@ -154,10 +187,11 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     let server = b.start_with(&o.listen, |_| EchoListener)?;
     let addr = server.listen_addr().expect("listening");
     println!(
-        "shardnet echo listening on {addr}: {} shard(s) on CPUs {:?}, placement {:?} (Ctrl-C stops)",
+        "shardnet echo listening on {addr}: {} shard(s) on CPUs {:?}, placement {:?}, model {:?} (Ctrl-C stops)",
         server.runtime().shard_count(),
         server.runtime().cpus(),
-        o.placement
+        o.placement,
+        o.model
     );
     let start = Instant::now();
     let mut last = server.shard_stats();
@@ -215,6 +249,7 @@ struct BenchOpts {
     stream: bool,
     depth: usize,
     shards: Option<usize>,
+    model: ReceiveModel,
 }
 
 impl Default for BenchOpts {
@@ -227,6 +262,7 @@ impl Default for BenchOpts {
             stream: false,
             depth: 16,
             shards: None,
+            model: ReceiveModel::Push,
         }
     }
 }
@@ -381,6 +417,7 @@ fn run_bench(o: BenchOpts) -> AnyResult<i32> {
         .max_connections(o.conns + 16)
         .no_delay(true)
         .max_pending_bytes(0)
+        .receive_model(o.model)
         .connect_timeout(Duration::from_secs(10));
     if let Some(n) = o.shards {
         b = b.shards(n);

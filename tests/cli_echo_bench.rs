@@ -19,8 +19,13 @@ fn result_field<'a>(line: &'a str, key: &str) -> &'a str {
 }
 
 fn bench(port: u16, mode: &str, size: &str) -> (bool, String) {
+    bench_with(port, mode, size, &[])
+}
+
+fn bench_with(port: u16, mode: &str, size: &str, extra: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_shardnet"))
         .args(["bench", "--target", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .args([
             "--conns",
             "20",
@@ -90,4 +95,48 @@ fn bench_against_nothing_fails() {
     assert!(!ok, "bench must fail when nothing listens: {stdout}");
     let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
     assert_eq!(result_field(line, "connect_failures"), "20");
+}
+
+#[test]
+fn pack_model_from_the_binary() {
+    let port = free_port();
+    let pack = [
+        "--model",
+        "pack",
+        "--pack-flag",
+        "0x169",
+        "--max-pack-size",
+        "65536",
+    ];
+    let mut echo = Command::new(env!("CARGO_BIN_EXE_shardnet"))
+        .args([
+            "echo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shards",
+            "1",
+        ])
+        .args(pack)
+        .args(["--duration", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(up);
+    let (ok, stdout) = bench_with(port, "stream", "1000", &pack);
+    let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+    assert!(ok, "{stdout}");
+    assert_eq!(result_field(line, "mismatches"), "0");
+    // A push bench against a pack server sends unframed bytes: the server must close them.
+    let (ok, stdout) = bench(port, "pingpong", "64");
+    assert!(!ok, "unframed bytes must be refused: {stdout}");
+    let _ = echo.kill();
+    let _ = echo.wait();
 }

@@ -17,6 +17,17 @@ pub enum ReuseAddress {
     AddrAndPort,
 }
 
+/// How received bytes reach `on_receive` (chosen once per component).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReceiveModel {
+    /// Bytes as they arrive (HP-Socket's push model).
+    #[default]
+    Push,
+    /// Whole messages framed by HP-Socket's 4-byte Pack header; `send` adds the header and
+    /// `send_packets` sends all parts as one message.
+    Pack(crate::pack::PackConfig),
+}
+
 /// Settings shared by TcpServer, TcpAgent and TcpClient.
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
@@ -53,6 +64,8 @@ pub struct TcpConfig {
     /// Shards of the runtime the component creates for itself when none is given (default:
     /// one per allowed CPU).
     pub shards: Option<usize>,
+    /// Push (default) or Pack.
+    pub receive_model: ReceiveModel,
 }
 
 impl Default for TcpConfig {
@@ -73,6 +86,7 @@ impl Default for TcpConfig {
             accept_placement: AcceptPlacement::ReusePort,
             connect_placement: ConnectPlacement::RoundRobin,
             shards: None,
+            receive_model: ReceiveModel::Push,
         }
     }
 }
@@ -92,6 +106,9 @@ impl TcpConfig {
             return Err(crate::Error::InvalidParam(
                 "keepalive_interval must be > 0 when keepalive is on".into(),
             ));
+        }
+        if let ReceiveModel::Pack(p) = &self.receive_model {
+            p.validate().map_err(crate::Error::InvalidParam)?;
         }
         Ok(())
     }
@@ -153,6 +170,16 @@ macro_rules! config_setters {
         /// Shards of the component's own runtime (ignored with [`Self::runtime`]).
         pub fn shards(mut self, n: usize) -> Self {
             self.cfg.shards = Some(n);
+            self
+        }
+        /// Receive model (Push or Pack).
+        pub fn receive_model(mut self, m: $crate::ReceiveModel) -> Self {
+            self.cfg.receive_model = m;
+            self
+        }
+        /// Pack model with this flag and maximum body size (HP-Socket's Pack components).
+        pub fn pack(mut self, cfg: $crate::pack::PackConfig) -> Self {
+            self.cfg.receive_model = $crate::ReceiveModel::Pack(cfg);
             self
         }
         /// Runs on an existing runtime, sharing its shards with other components.

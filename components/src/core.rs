@@ -204,6 +204,24 @@ impl Core {
     }
 
     pub fn send(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
+        if let crate::ReceiveModel::Pack(p) = &self.cfg.receive_model {
+            // One message: header, then every part.
+            let total: usize = parts.iter().map(|p| p.len()).sum();
+            let header = p.header(total).ok_or_else(|| {
+                Error::InvalidParam(format!(
+                    "message of {total} bytes exceeds max_pack_size {}",
+                    p.max_pack_size
+                ))
+            })?;
+            let mut framed: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+            framed.push(&header);
+            framed.extend_from_slice(parts);
+            return self.send_raw(conn, &framed);
+        }
+        self.send_raw(conn, parts)
+    }
+
+    fn send_raw(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
         let link = self.link(conn)?;
         let cell = link.dir.lookup(conn).ok_or(Error::NotFound)?;
         if cell.state() != SlotState::Open {

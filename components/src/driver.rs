@@ -22,7 +22,8 @@
 
 use crate::core::{Cmd, Core};
 use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
-use crate::ReuseAddress;
+use crate::pack::{Flow, PackDecoder};
+use crate::{ReceiveModel, ReuseAddress};
 use shardnet_runtime::{ConnId, Event, InboxReceiver, Poller, ShardId};
 use shardnet_shard::{
     flags, write_gather, BufferPool, ConnState, ConnTable, PushError, ShardStats, SlotDirectory,
@@ -89,6 +90,8 @@ pub(crate) fn local_ctx(component: u64) -> Option<Rc<ShardCtx>> {
 
 struct State {
     table: ConnTable,
+    /// Pack decoders of connections holding a partial message (idle ones hold none).
+    partial: std::collections::HashMap<ConnId, PackDecoder>,
     ready: VecDeque<ConnId>,
     closing: VecDeque<(ConnId, SocketOperation, i32)>,
     listeners: Vec<OwnedFd>,
@@ -176,6 +179,7 @@ impl ShardCtx {
             poller: RefCell::new(Poller::new(EVENT_BATCH)?),
             st: RefCell::new(State {
                 table: ConnTable::new(),
+                partial: Default::default(),
                 ready: VecDeque::new(),
                 closing: VecDeque::new(),
                 listeners: Vec::new(),
@@ -427,7 +431,11 @@ impl ShardCtx {
         loop {
             let item = self.st.borrow_mut().closing.pop_front();
             let Some((conn, op, errno)) = item else { break };
-            let rec = self.st.borrow_mut().table.remove(conn);
+            let rec = {
+                let mut st = self.st.borrow_mut();
+                st.partial.remove(&conn);
+                st.table.remove(conn)
+            };
             let Some(mut rec) = rec else { continue };
             any = true;
             rec.queue.clear();
@@ -768,6 +776,61 @@ impl ShardCtx {
         }
     }
 
+    /// Hands received bytes to the listener through the receive model. False when the
+    /// connection is closing.
+    fn deliver(&self, conn: ConnId, data: &[u8]) -> bool {
+        match &self.core.cfg.receive_model {
+            ReceiveModel::Push => {
+                self.stats.inc_msgs_in();
+                if self.events.receive(conn, data) == HandleResult::Error {
+                    self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
+                    return false;
+                }
+                true
+            }
+            ReceiveModel::Pack(cfg) => {
+                let mut dec = self
+                    .st
+                    .borrow_mut()
+                    .partial
+                    .remove(&conn)
+                    .unwrap_or_default();
+                let r = dec.feed(cfg, data, &mut |msg| {
+                    // A callback may have closed the connection: deliver nothing more.
+                    let open = matches!(
+                        self.st.borrow_mut().table.get(conn),
+                        Some(r) if r.state == ConnState::Open
+                    );
+                    if !open {
+                        return Flow::Stop;
+                    }
+                    self.stats.inc_msgs_in();
+                    if self.events.receive(conn, msg) == HandleResult::Error {
+                        Flow::Stop
+                    } else {
+                        Flow::Continue
+                    }
+                });
+                match r {
+                    Ok(Flow::Continue) => {
+                        if !dec.is_idle() {
+                            self.st.borrow_mut().partial.insert(conn, dec);
+                        }
+                        true
+                    }
+                    Ok(Flow::Stop) => {
+                        self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
+                        false
+                    }
+                    Err(e) => {
+                        self.schedule_close(conn, SocketOperation::Receive, e.errno());
+                        false
+                    }
+                }
+            }
+        }
+    }
+
     /// Serves one ready connection within its budgets.
     fn serve(&self, conn: ConnId, scratch: &mut [u8]) {
         let (connecting, writable_with_data) = {
@@ -844,9 +907,7 @@ impl ShardCtx {
                     }
                 }
                 self.stats.add_bytes_in(n as u64);
-                self.stats.inc_msgs_in();
-                if self.events.receive(conn, &scratch[..n]) == HandleResult::Error {
-                    self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
+                if !self.deliver(conn, &scratch[..n]) {
                     return;
                 }
             } else if n == 0 {

@@ -42,7 +42,7 @@ mod server;
 
 pub use agent::{TcpAgent, TcpAgentBuilder};
 pub use client::{TcpClient, TcpClientBuilder};
-pub use config::{ReuseAddress, TcpConfig};
+pub use config::{ReceiveModel, ReuseAddress, TcpConfig};
 pub use driver::{ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET};
 pub use error::{Error, Result};
 pub use listener::{
