@@ -209,6 +209,18 @@ impl TcpClient {
         self.core.send(self.conn_id(), parts)
     }
 
+    /// Sends `head` + the file at `path` + `tail` (memory-mapped; at most 4 MiB). Under Pack
+    /// the three form one message.
+    pub fn send_small_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        head: &[u8],
+        tail: &[u8],
+    ) -> Result<()> {
+        self.core
+            .send_small_file(self.conn_id(), path.as_ref(), head, tail)
+    }
+
     /// Closes the connection (forced: at once; else after queued data is written); the client
     /// then stops.
     pub fn disconnect(&self, force: bool) -> Result<()> {

@@ -50,6 +50,9 @@ pub(crate) struct ShardLink {
     pub stats: Arc<ShardStats>,
 }
 
+/// Largest file `send_small_file` accepts (4 MiB, as HP-Socket).
+pub const MAX_SMALL_FILE: u64 = 4 << 20;
+
 static NEXT_COMPONENT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Core {
@@ -219,6 +222,34 @@ impl Core {
             return self.send_raw(conn, &framed);
         }
         self.send_raw(conn, parts)
+    }
+
+    /// Sends `head`, the file's bytes and `tail` as one gather send (one message under Pack).
+    /// The file is memory-mapped, not read into a buffer; what the kernel does not take at once
+    /// is copied into the connection's send queue, so the map is released on return.
+    pub fn send_small_file(
+        &self,
+        conn: ConnId,
+        path: &std::path::Path,
+        head: &[u8],
+        tail: &[u8],
+    ) -> Result<()> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        if len > MAX_SMALL_FILE {
+            return Err(Error::InvalidParam(format!(
+                "{} is {len} bytes; send_small_file takes at most {MAX_SMALL_FILE}",
+                path.display()
+            )));
+        }
+        if len == 0 {
+            return self.send(conn, &[head, tail]);
+        }
+        // SAFETY: the map is read-only and lives only for this call; a file truncated by
+        // another process meanwhile could fault, which is the documented caveat of mapping
+        // files (HP-Socket maps them the same way).
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        self.send(conn, &[head, &map, tail])
     }
 
     fn send_raw(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {

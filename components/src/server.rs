@@ -222,6 +222,17 @@ macro_rules! conn_methods {
             pub fn send_packets(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
                 self.core.send(conn, parts)
             }
+            /// Sends `head` + the file at `path` + `tail` (memory-mapped; at most 4 MiB, else
+            /// `InvalidParam`). Under Pack the three form one message.
+            pub fn send_small_file(
+                &self,
+                conn: ConnId,
+                path: impl AsRef<std::path::Path>,
+                head: &[u8],
+                tail: &[u8],
+            ) -> Result<()> {
+                self.core.send_small_file(conn, path.as_ref(), head, tail)
+            }
             /// Closes `conn`: at once when `force`, else once its queued data is written.
             /// `on_close(Close, 0)` follows.
             pub fn disconnect(&self, conn: ConnId, force: bool) -> Result<()> {
