@@ -237,6 +237,16 @@ impl TcpClient {
         self.core.pending(self.conn_id())
     }
 
+    /// How long the connection has been open.
+    pub fn connect_period(&self) -> Option<Duration> {
+        self.core.connect_period(self.conn_id())
+    }
+
+    /// How long the connection has received nothing.
+    pub fn silence_period(&self) -> Option<Duration> {
+        self.core.silence_period(self.conn_id())
+    }
+
     /// True while connected.
     pub fn is_connected(&self) -> bool {
         self.core.is_connected(self.conn_id())

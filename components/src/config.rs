@@ -66,6 +66,9 @@ pub struct TcpConfig {
     pub shards: Option<usize>,
     /// Push (default) or Pack.
     pub receive_model: ReceiveModel,
+    /// Close connections that received nothing for this long (default none; HP-Socket has
+    /// none). Reported as `on_close(Close, ETIMEDOUT)`; checked about every `timeout / 4`.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for TcpConfig {
@@ -87,6 +90,7 @@ impl Default for TcpConfig {
             connect_placement: ConnectPlacement::RoundRobin,
             shards: None,
             receive_model: ReceiveModel::Push,
+            idle_timeout: None,
         }
     }
 }
@@ -170,6 +174,11 @@ macro_rules! config_setters {
         /// Shards of the component's own runtime (ignored with [`Self::runtime`]).
         pub fn shards(mut self, n: usize) -> Self {
             self.cfg.shards = Some(n);
+            self
+        }
+        /// Closes connections silent for `t` with `on_close(Close, ETIMEDOUT)`.
+        pub fn idle_timeout(mut self, t: std::time::Duration) -> Self {
+            self.cfg.idle_timeout = Some(t);
             self
         }
         /// Receive model (Push or Pack).

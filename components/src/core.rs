@@ -50,6 +50,10 @@ pub(crate) struct ShardLink {
     pub stats: Arc<ShardStats>,
 }
 
+fn ms(v: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(v)
+}
+
 /// Largest file `send_small_file` accepts (4 MiB, as HP-Socket).
 pub const MAX_SMALL_FILE: u64 = 4 << 20;
 
@@ -322,6 +326,57 @@ impl Core {
 
     pub fn extra(&self, conn: ConnId) -> Option<u64> {
         self.link(conn).ok()?.dir.lookup(conn).map(|c| c.extra())
+    }
+
+    /// How long `conn` has been open.
+    pub fn connect_period(&self, conn: ConnId) -> Option<std::time::Duration> {
+        let c = self.link(conn).ok()?.dir.lookup(conn)?;
+        let t = c.opened_ms();
+        (t != 0).then(|| ms(shardnet_shard::clock_ms().saturating_sub(t)))
+    }
+
+    /// How long `conn` has received nothing.
+    pub fn silence_period(&self, conn: ConnId) -> Option<std::time::Duration> {
+        let c = self.link(conn).ok()?.dir.lookup(conn)?;
+        let t = c.last_recv_ms();
+        (t != 0).then(|| ms(shardnet_shard::clock_ms().saturating_sub(t)))
+    }
+
+    /// Disconnects every open connection for which `pick(cell)` holds; returns how many.
+    fn disconnect_where(
+        &self,
+        force: bool,
+        pick: impl Fn(&shardnet_shard::SlotCell) -> bool,
+    ) -> usize {
+        let mut n = 0;
+        for l in &self.links {
+            let mut ids = Vec::new();
+            l.dir.open_ids(&mut ids);
+            for id in ids {
+                if l.dir.lookup(id).is_some_and(&pick) && self.disconnect(id, force).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Disconnects connections that received nothing for at least `period`.
+    pub fn disconnect_silence_connections(
+        &self,
+        period: std::time::Duration,
+        force: bool,
+    ) -> usize {
+        let now = shardnet_shard::clock_ms();
+        let p = period.as_millis() as u64;
+        self.disconnect_where(force, |c| now.saturating_sub(c.last_recv_ms()) >= p)
+    }
+
+    /// Disconnects connections open for at least `period`.
+    pub fn disconnect_long_connections(&self, period: std::time::Duration, force: bool) -> usize {
+        let now = shardnet_shard::clock_ms();
+        let p = period.as_millis() as u64;
+        self.disconnect_where(force, |c| now.saturating_sub(c.opened_ms()) >= p)
     }
 
     pub fn connection_count(&self) -> usize {

@@ -38,7 +38,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Commands taken from the inbox per turn.
 pub const INBOX_BATCH: usize = 1024;
@@ -97,6 +97,7 @@ struct State {
     listeners: Vec<OwnedFd>,
     listen_ready: bool,
     next_deadline: u64,
+    next_sweep: u64,
 }
 
 /// One component's state on one shard.
@@ -109,7 +110,6 @@ pub(crate) struct ShardCtx {
     pool: BufferPool,
     poller: RefCell<Poller>,
     st: RefCell<State>,
-    epoch: Instant,
 }
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -185,8 +185,8 @@ impl ShardCtx {
                 listeners: Vec::new(),
                 listen_ready: false,
                 next_deadline: u64::MAX,
+                next_sweep: 0,
             }),
-            epoch: Instant::now(),
             events,
             core,
         });
@@ -195,7 +195,7 @@ impl ShardCtx {
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64 + 1
+        shardnet_shard::clock_ms()
     }
 
     /// Calls `on_prepare_listen`, then listens and registers the socket.
@@ -463,11 +463,12 @@ impl ShardCtx {
             }
             if let Some(c) = self.dir.lookup(conn) {
                 c.set_fd(fd);
-                c.set_state(if state == ConnState::Open {
-                    SlotState::Open
+                if state == ConnState::Open {
+                    c.mark_opened(now);
+                    c.set_state(SlotState::Open);
                 } else {
-                    SlotState::Reserved
-                });
+                    c.set_state(SlotState::Reserved);
+                }
             }
         }
         if state == ConnState::Open {
@@ -680,7 +681,10 @@ impl ShardCtx {
             rec.state = ConnState::Open;
             rec.deadline_ms = 0;
             rec.set(flags::COUNTED | flags::WRITABLE);
+            rec.created_ms = self.now_ms();
+            rec.last_recv_ms = rec.created_ms;
             if let Some(c) = self.dir.lookup(conn) {
+                c.mark_opened(rec.created_ms);
                 c.set_state(SlotState::Open);
             }
         }
@@ -694,7 +698,44 @@ impl ShardCtx {
         }
     }
 
+    /// Closes connections silent for longer than the idle timeout (if one is set).
+    fn sweep_idle(&self) {
+        let Some(t) = self.core.cfg.idle_timeout else {
+            return;
+        };
+        let limit = t.as_millis() as u64;
+        let now = self.now_ms();
+        let mut st = self.st.borrow_mut();
+        if st.next_sweep > now {
+            return;
+        }
+        st.next_sweep = now + (limit / 4).max(1);
+        for id in st.table.ids() {
+            let rec = st.table.get(id).expect("listed id");
+            if rec.state == ConnState::Open && now.saturating_sub(rec.last_recv_ms) >= limit {
+                Self::schedule_close_in(
+                    &mut st,
+                    &self.dir,
+                    id,
+                    SocketOperation::Close,
+                    libc::ETIMEDOUT,
+                );
+            }
+        }
+    }
+
+    /// When the driver must next wake for a timer (connect deadline or idle sweep).
+    fn next_wakeup(&self) -> u64 {
+        let st = self.st.borrow();
+        if self.core.cfg.idle_timeout.is_some() {
+            st.next_deadline.min(st.next_sweep)
+        } else {
+            st.next_deadline
+        }
+    }
+
     fn expire_deadlines(&self) {
+        self.sweep_idle();
         let now = self.now_ms();
         let mut st = self.st.borrow_mut();
         if st.next_deadline > now {
@@ -897,6 +938,9 @@ impl ShardCtx {
                 {
                     let now = self.now_ms();
                     let mut st = self.st.borrow_mut();
+                    if let Some(c) = self.dir.lookup(conn) {
+                        c.mark_received(now);
+                    }
                     if let Some(rec) = st.table.get(conn) {
                         rec.last_recv_ms = now;
                         rec.bytes_in += n as u64;
@@ -1009,7 +1053,7 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, inbox: InboxReceiver<Cmd>) {
             futures_lite::future::yield_now().await;
             continue;
         }
-        let deadline = ctx.st.borrow().next_deadline;
+        let deadline = ctx.next_wakeup();
         if deadline != u64::MAX && timer.as_ref().map(|t| t.0) != Some(deadline) {
             let wait = deadline.saturating_sub(ctx.now_ms()).max(1);
             timer = Some((

@@ -247,6 +247,30 @@ macro_rules! conn_methods {
             pub fn pending_data_length(&self, conn: ConnId) -> Option<usize> {
                 self.core.pending(conn)
             }
+            /// How long `conn` has been connected.
+            pub fn connect_period(&self, conn: ConnId) -> Option<std::time::Duration> {
+                self.core.connect_period(conn)
+            }
+            /// How long `conn` has received nothing (silence tracking is always on).
+            pub fn silence_period(&self, conn: ConnId) -> Option<std::time::Duration> {
+                self.core.silence_period(conn)
+            }
+            /// Disconnects connections silent for at least `period`; returns how many.
+            pub fn disconnect_silence_connections(
+                &self,
+                period: std::time::Duration,
+                force: bool,
+            ) -> usize {
+                self.core.disconnect_silence_connections(period, force)
+            }
+            /// Disconnects connections open for at least `period`; returns how many.
+            pub fn disconnect_long_connections(
+                &self,
+                period: std::time::Duration,
+                force: bool,
+            ) -> usize {
+                self.core.disconnect_long_connections(period, force)
+            }
             /// Open connections.
             pub fn connection_count(&self) -> usize {
                 self.core.connection_count()

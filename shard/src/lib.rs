@@ -22,5 +22,5 @@ pub mod stats;
 pub use buffer_pool::{BufferPool, PoolBuf, PoolStats};
 pub use conn_table::{flags, ConnRecord, ConnState, ConnTable};
 pub use send_queue::{write_gather, FlushOutcome, PushError, QueueFull, SendPolicy, SendQueue};
-pub use slot_directory::{SlotCell, SlotDirectory, SlotState};
+pub use slot_directory::{clock_ms, SlotCell, SlotDirectory, SlotState};
 pub use stats::{ShardStats, StatsSnapshot};

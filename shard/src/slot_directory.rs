@@ -45,12 +45,25 @@ impl SlotState {
     }
 }
 
-/// Published state of one slot (32 bytes).
+/// Milliseconds on a process-wide monotonic clock (starts near 1 at first use), shared by every
+/// shard so that times published in the directory compare across threads.
+pub fn clock_ms() -> u64 {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
+
+/// Published state of one slot (48 bytes).
 #[derive(Debug, Default)]
 pub struct SlotCell {
     id: AtomicU64,
     extra: AtomicU64,
     pending: AtomicU64,
+    opened_ms: AtomicU64,
+    last_recv_ms: AtomicU64,
     fd: AtomicI32,
     state: AtomicU8,
 }
@@ -75,6 +88,23 @@ impl SlotCell {
     /// Publishes the fd (owning shard only).
     pub fn set_fd(&self, fd: i32) {
         self.fd.store(fd, Ordering::Release);
+    }
+    /// When the connection opened ([`clock_ms`]; 0 = not yet).
+    pub fn opened_ms(&self) -> u64 {
+        self.opened_ms.load(Ordering::Relaxed)
+    }
+    /// Last time data was received ([`clock_ms`]).
+    pub fn last_recv_ms(&self) -> u64 {
+        self.last_recv_ms.load(Ordering::Relaxed)
+    }
+    /// Marks the connection open at `now` (owning shard only).
+    pub fn mark_opened(&self, now: u64) {
+        self.opened_ms.store(now, Ordering::Relaxed);
+        self.last_recv_ms.store(now, Ordering::Relaxed);
+    }
+    /// Records a receive at `now` (owning shard only).
+    pub fn mark_received(&self, now: u64) {
+        self.last_recv_ms.store(now, Ordering::Relaxed);
     }
     /// User's extra value.
     pub fn extra(&self) -> u64 {
@@ -190,6 +220,8 @@ impl SlotDirectory {
         let id = ConnId::new(self.shard, slot, seq);
         cell.extra.store(0, Ordering::Relaxed);
         cell.pending.store(0, Ordering::Relaxed);
+        cell.opened_ms.store(0, Ordering::Relaxed);
+        cell.last_recv_ms.store(0, Ordering::Relaxed);
         cell.fd.store(-1, Ordering::Relaxed);
         cell.state
             .store(SlotState::Reserved as u8, Ordering::Relaxed);
