@@ -43,31 +43,33 @@ fn bench_with(port: u16, mode: &str, size: &str, extra: &[&str]) -> (bool, Strin
     (out.status.success(), stdout)
 }
 
-#[test]
-fn echo_and_bench_check_every_byte() {
-    let port = free_port();
-    let mut echo = Command::new(env!("CARGO_BIN_EXE_shardnet"))
+/// Starts `shardnet echo` on `port` (stopping by itself after 20 s) and waits until it listens.
+fn spawn_echo(port: u16, shards: &str, extra: &[&str]) -> std::process::Child {
+    let echo = Command::new(env!("CARGO_BIN_EXE_shardnet"))
         .args([
             "echo",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--shards",
-            "2",
+            shards,
         ])
+        .args(extra)
         .args(["--duration", "20"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until it listens.
-    let mut up = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
+    let up = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(25));
-    }
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     assert!(up, "echo server did not come up");
+    echo
+}
+
+#[test]
+fn echo_and_bench_check_every_byte() {
+    let port = free_port();
+    let mut echo = spawn_echo(port, "2", &[]);
     for (mode, size) in [("pingpong", "64"), ("stream", "4096")] {
         let (ok, stdout) = bench(port, mode, size);
         let line = stdout
@@ -108,28 +110,7 @@ fn pack_model_from_the_binary() {
         "--max-pack-size",
         "65536",
     ];
-    let mut echo = Command::new(env!("CARGO_BIN_EXE_shardnet"))
-        .args([
-            "echo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--shards",
-            "1",
-        ])
-        .args(pack)
-        .args(["--duration", "20"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    assert!(up);
+    let mut echo = spawn_echo(port, "1", &pack);
     let (ok, stdout) = bench_with(port, "stream", "1000", &pack);
     let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
     assert!(ok, "{stdout}");
