@@ -262,6 +262,12 @@ fn agent_and_client_speak_pack() {
     client.send_packets(&[b"one ", b"message"]).unwrap();
     assert!(wait_until(10, || c.0.lock().unwrap().len() == 1));
     assert_eq!(c.0.lock().unwrap()[0], b"one message");
+    // More parts than fit the inline gather list: still one message.
+    let parts: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'a' + i; i as usize + 1]).collect();
+    let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+    client.send_packets(&refs).unwrap();
+    assert!(wait_until(10, || c.0.lock().unwrap().len() == 2));
+    assert_eq!(c.0.lock().unwrap()[1], parts.concat());
     client.stop();
     client.wait().unwrap();
     server.stop();

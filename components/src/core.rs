@@ -220,9 +220,17 @@ impl Core {
                     p.max_pack_size
                 ))
             })?;
-            let mut framed: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
-            framed.push(&header);
-            framed.extend_from_slice(parts);
+            // Header + parts as one gather list, on the stack for the usual few parts.
+            const INLINE: usize = 8;
+            if parts.len() < INLINE {
+                let mut framed: [&[u8]; INLINE] = [&[]; INLINE];
+                framed[0] = &header;
+                framed[1..=parts.len()].copy_from_slice(parts);
+                return self.send_raw(conn, &framed[..=parts.len()]);
+            }
+            let framed: Vec<&[u8]> = std::iter::once(&header[..])
+                .chain(parts.iter().copied())
+                .collect();
             return self.send_raw(conn, &framed);
         }
         self.send_raw(conn, parts)

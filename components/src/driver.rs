@@ -239,17 +239,7 @@ impl ShardCtx {
         if rec.queue.is_empty() && !rec.has(flags::FLUSHING) {
             match write_gather(rec.fd, parts) {
                 Ok(n) => written = n,
-                Err(e) => {
-                    cell.sub_pending(total as u64);
-                    Self::schedule_close_in(
-                        &mut st,
-                        &self.dir,
-                        conn,
-                        SocketOperation::Send,
-                        errno_of(&e),
-                    );
-                    return Err(crate::Error::Io(e));
-                }
+                Err(e) => return Err(self.send_failed(&mut st, cell, conn, total, e)),
             }
         }
         if written < total {
@@ -268,15 +258,7 @@ impl ShardCtx {
                 Ok(()) => {}
                 Err(PushError::QueueFull) => unreachable!("queue pushed without a bound"),
                 Err(PushError::Alloc(e)) => {
-                    cell.sub_pending((total - written) as u64);
-                    Self::schedule_close_in(
-                        &mut st,
-                        &self.dir,
-                        conn,
-                        SocketOperation::Send,
-                        errno_of(&e),
-                    );
-                    return Err(crate::Error::Io(e));
+                    return Err(self.send_failed(&mut st, cell, conn, total - written, e))
                 }
             }
             // Make sure the queue gets flushed even if the writable edge was already consumed.
@@ -307,6 +289,21 @@ impl ShardCtx {
         Ok(())
     }
 
+    /// A send failed with `e`: releases the `unsent` reserved bytes and schedules
+    /// `on_close(Send, errno)`.
+    fn send_failed(
+        &self,
+        st: &mut State,
+        cell: &shardnet_shard::SlotCell,
+        conn: ConnId,
+        unsent: usize,
+        e: std::io::Error,
+    ) -> crate::Error {
+        cell.sub_pending(unsent as u64);
+        Self::schedule_close_in(st, &self.dir, conn, SocketOperation::Send, errno_of(&e));
+        crate::Error::Io(e)
+    }
+
     /// Writes queued data of `conn` (writable edge, or budget left over from the last turn).
     fn flush(&self, conn: ConnId) {
         let (fd, mut q) = {
@@ -324,9 +321,8 @@ impl ShardCtx {
             rec.set(flags::FLUSHING);
             (rec.fd, std::mem::take(&mut rec.queue))
         };
-        let events = self.events.clone();
         let res = q.flush(fd, self.core.cfg.send_policy, FLUSH_BUDGET, &mut |b| {
-            events.send(conn, b)
+            self.events.send(conn, b)
         });
         let mut st = self.st.borrow_mut();
         let Some(rec) = st.table.get(conn) else {
@@ -601,7 +597,7 @@ impl ShardCtx {
             Ok(s) => s,
             Err(e) => {
                 // The socket never existed: report as a failed connect so the caller learns.
-                let _ = self.open_failed(conn, errno_of(&e));
+                self.open_failed(conn, errno_of(&e));
                 return;
             }
         };
@@ -610,7 +606,7 @@ impl ShardCtx {
                 let _ = sock.set_reuse_address(true);
             }
             if let Err(e) = sock.bind(&l.into()) {
-                let _ = self.open_failed(conn, errno_of(&e));
+                self.open_failed(conn, errno_of(&e));
                 return;
             }
         }
@@ -641,13 +637,12 @@ impl ShardCtx {
     }
 
     /// A connect that failed before it had a socket: give it a record so on_close reports it.
-    fn open_failed(&self, conn: ConnId, errno: i32) -> std::io::Result<()> {
+    fn open_failed(&self, conn: ConnId, errno: i32) {
         let now = self.now_ms();
         let mut st = self.st.borrow_mut();
         // No socket: fd -1 (run_closes closes only real fds).
         st.table.insert(conn, -1, ConnState::Connecting, now);
         Self::schedule_close_in(&mut st, &self.dir, conn, SocketOperation::Connect, errno);
-        Ok(())
     }
 
     fn finish_connect(&self, conn: ConnId) {
@@ -830,12 +825,15 @@ impl ShardCtx {
                 true
             }
             ReceiveModel::Pack(cfg) => {
-                let mut dec = self
-                    .st
-                    .borrow_mut()
-                    .partial
-                    .remove(&conn)
-                    .unwrap_or_default();
+                let mut dec = {
+                    // Skip the hash lookup when no connection holds a partial message.
+                    let mut st = self.st.borrow_mut();
+                    if st.partial.is_empty() {
+                        PackDecoder::new()
+                    } else {
+                        st.partial.remove(&conn).unwrap_or_default()
+                    }
+                };
                 let r = dec.feed(cfg, data, &mut |msg| {
                     // A callback may have closed the connection: deliver nothing more.
                     let open = matches!(

@@ -94,16 +94,16 @@ impl<T> InboxSender<T> {
 
     /// Queues `msg`, waiting for room when the inbox is full. Never call it on a shard thread.
     pub fn send_blocking(&self, msg: T) -> Result<(), SendError<T>> {
-        let mut msg = msg;
-        loop {
-            match self.try_send(msg) {
-                Err(SendError::Full(m)) => {
-                    msg = m;
-                    // The consumer was woken by try_send; give it time to drain.
-                    std::thread::sleep(std::time::Duration::from_micros(50));
+        match self.try_send(msg) {
+            // Full: try_send woke the consumer; wait on the channel until it frees room.
+            Err(SendError::Full(m)) => match self.tx.send(m) {
+                Ok(()) => {
+                    self.wake();
+                    Ok(())
                 }
-                other => return other,
-            }
+                Err(crossbeam_channel::SendError(m)) => Err(SendError::Closed(m)),
+            },
+            other => other,
         }
     }
 
@@ -185,6 +185,19 @@ mod tests {
         drop(rx);
         assert_eq!(tx.try_send(4), Err(SendError::Closed(4)));
         assert_eq!(tx.send_blocking(5), Err(SendError::Closed(5)));
+    }
+
+    #[test]
+    fn blocking_send_waits_for_room() {
+        let (tx, rx) = inbox::<u32>(1);
+        tx.try_send(0).unwrap();
+        let tx2 = tx.clone();
+        let h = std::thread::spawn(move || tx2.send_blocking(1));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!h.is_finished(), "must wait while the inbox is full");
+        assert_eq!(rx.try_recv(), Some(0));
+        assert_eq!(h.join().unwrap(), Ok(()));
+        assert_eq!(rx.try_recv(), Some(1));
     }
 
     #[test]

@@ -67,13 +67,17 @@ impl Poller {
 
     /// Registers `fd` edge-triggered for reads, writes and hang-ups under `token`.
     pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, token)
+        self.ctl_add(fd, token, libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP)
     }
 
     /// Registers `fd` edge-triggered for reads only (listening sockets).
     pub fn add_readable(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.ctl_add(fd, token, libc::EPOLLIN)
+    }
+
+    fn ctl_add(&self, fd: RawFd, token: u64, events: libc::c_int) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            events: (events | libc::EPOLLET) as u32,
             u64: token,
         };
         // SAFETY: `ev` is a valid epoll_event for the duration of the call.
@@ -85,15 +89,6 @@ impl Poller {
         // SAFETY: a null event pointer is allowed for EPOLL_CTL_DEL since Linux 2.6.9.
         cvt(unsafe { libc::epoll_ctl(self.fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) })
             .map(|_| ())
-    }
-
-    fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
-            u64: token,
-        };
-        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
-        cvt(unsafe { libc::epoll_ctl(self.fd(), op, fd, &mut ev) }).map(|_| ())
     }
 
     /// Collects ready events without blocking and hands each to `f`. Returns how many there
