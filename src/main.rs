@@ -30,7 +30,7 @@ fn install_signal_handlers() {
 const USAGE: &str = "\
 usage:
   shardnet [echo] [--listen ADDR] [--shards N] [--placement reuseport|balanced]
-                  [--buffer BYTES] [--duration SECS] [--model push|pack]
+                  [--buffer BYTES] [--duration SECS] [--model push|pull|pack]
                   [--pack-flag F] [--max-pack-size N]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
                   [--mode pingpong|stream] [--depth N] [--shards N]
@@ -71,7 +71,7 @@ fn run() -> AnyResult<i32> {
     let mut echo = EchoOpts::default();
     let mut bench = BenchOpts::default();
     let mut pack = shardnet::pack::PackConfig::default();
-    let mut use_pack = false;
+    let mut model = "push";
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) if first => cmd = v.string()?,
@@ -95,10 +95,11 @@ fn run() -> AnyResult<i32> {
                 bench.duration = d;
             }
             Long("model") => {
-                use_pack = match parser.value()?.string()?.as_str() {
-                    "push" => false,
-                    "pack" => true,
-                    o => return Err(format!("unknown model {o} (push|pack)").into()),
+                model = match parser.value()?.string()?.as_str() {
+                    "push" => "push",
+                    "pack" => "pack",
+                    "pull" => "pull",
+                    o => return Err(format!("unknown model {o} (push|pull|pack)").into()),
                 }
             }
             Long("pack-flag") => pack.flag = parse_num(&parser.value()?.string()?)? as u16,
@@ -124,10 +125,15 @@ fn run() -> AnyResult<i32> {
         }
         first = false;
     }
-    if use_pack {
-        pack.validate()?;
-        echo.model = ReceiveModel::Pack(pack);
-        bench.model = ReceiveModel::Pack(pack);
+    match model {
+        "pack" => {
+            pack.validate()?;
+            echo.model = ReceiveModel::Pack(pack);
+            bench.model = ReceiveModel::Pack(pack);
+        }
+        // Pull changes how the server takes bytes, not the wire: the bench stays raw.
+        "pull" => echo.model = ReceiveModel::Pull,
+        _ => {}
     }
     install_signal_handlers();
     match cmd.as_str() {
@@ -161,9 +167,24 @@ impl Default for EchoOpts {
     }
 }
 
-struct EchoListener;
+/// Echoes what arrives; under Pull it fetches everything buffered into its shard's buffer.
+#[derive(Default)]
+struct EchoListener {
+    pulled: RefCell<Vec<u8>>,
+}
 
 impl ServerListener for EchoListener {
+    fn on_pull_receive(&self, s: &TcpServer, c: ConnId, total: usize) -> HandleResult {
+        let mut buf = self.pulled.borrow_mut();
+        buf.resize(total, 0);
+        if s.fetch(c, &mut buf) != FetchResult::Ok {
+            return HandleResult::Error;
+        }
+        match s.send(c, &buf) {
+            Ok(()) => HandleResult::Ok,
+            Err(_) => HandleResult::Error,
+        }
+    }
     fn on_receive(&self, s: &TcpServer, c: ConnId, data: &[u8]) -> HandleResult {
         match s.send(c, data) {
             Ok(()) => HandleResult::Ok,
@@ -184,7 +205,7 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     if let Some(n) = o.shards {
         b = b.shards(n);
     }
-    let server = b.start_with(&o.listen, |_| EchoListener)?;
+    let server = b.start_with(&o.listen, |_| EchoListener::default())?;
     let addr = server.listen_addr().expect("listening");
     println!(
         "shardnet echo listening on {addr}: {} shard(s) on CPUs {:?}, placement {:?}, model {:?} (Ctrl-C stops)",

@@ -121,3 +121,17 @@ fn pack_model_from_the_binary() {
     let _ = echo.kill();
     let _ = echo.wait();
 }
+
+#[test]
+fn pull_model_from_the_binary() {
+    let port = free_port();
+    let mut echo = spawn_echo(port, "2", &["--model", "pull"]);
+    for (mode, size) in [("pingpong", "64"), ("stream", "5000")] {
+        let (ok, stdout) = bench(port, mode, size);
+        let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+        assert!(ok, "{stdout}");
+        assert_eq!(result_field(line, "mismatches"), "0");
+    }
+    let _ = echo.kill();
+    let _ = echo.wait();
+}

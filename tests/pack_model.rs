@@ -191,6 +191,16 @@ fn bad_input_closes_cleanly_and_spares_others() {
     );
     good.write_all(&frame(FLAG, b"still here")).unwrap();
     assert_eq!(read_frame(&mut good).1, b"still here");
+    // Back to baseline: no partial message held, no send buffer left in any queue.
+    assert!(wait_until(5, || server
+        .shard_stats()
+        .iter()
+        .all(|s| s.partial_messages == 0 && s.send_buffers == 0)));
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "only the good connection is left"
+    );
     server.stop();
     server.wait().unwrap();
 }

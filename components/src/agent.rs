@@ -46,6 +46,9 @@ impl<L: AgentListener> Events for AgentEvents<L> {
     fn receive(&self, conn: ConnId, data: &[u8]) -> HandleResult {
         self.l.on_receive(&self.h, conn, data)
     }
+    fn pull_receive(&self, conn: ConnId, total: usize) -> HandleResult {
+        self.l.on_pull_receive(&self.h, conn, total)
+    }
     fn send(&self, conn: ConnId, data: &[u8]) {
         let _ = self.l.on_send(&self.h, conn, data);
     }

@@ -71,6 +71,9 @@ impl<L: ClientListener> Events for ClientEvents<L> {
     fn receive(&self, _conn: ConnId, data: &[u8]) -> HandleResult {
         self.l.on_receive(&self.h, data)
     }
+    fn pull_receive(&self, _conn: ConnId, total: usize) -> HandleResult {
+        self.l.on_pull_receive(&self.h, total)
+    }
     fn send(&self, _conn: ConnId, data: &[u8]) {
         let _ = self.l.on_send(&self.h, data);
     }
@@ -230,6 +233,27 @@ impl TcpClient {
     /// Pauses or resumes reading.
     pub fn pause_receive(&self, pause: bool) -> Result<()> {
         self.core.pause_receive(self.conn_id(), pause)
+    }
+
+    /// Pull model: copies the first `buf.len()` buffered bytes into `buf` and consumes them
+    /// (`LengthTooLong`: fewer buffered, nothing consumed; `DataNotFound`: not connected).
+    pub fn fetch(&self, buf: &mut [u8]) -> crate::FetchResult {
+        self.core.fetch(self.conn_id(), buf, false)
+    }
+
+    /// Pull model: like [`Self::fetch`] but leaves the bytes buffered.
+    pub fn peek(&self, buf: &mut [u8]) -> crate::FetchResult {
+        self.core.fetch(self.conn_id(), buf, true)
+    }
+
+    /// Pull model: bytes buffered (None when not connected or not Pull).
+    pub fn pull_buffered(&self) -> Option<usize> {
+        self.core.pull_buffered(self.conn_id())
+    }
+
+    /// Completes the handshake (with `auto_handshake(false)`): `on_handshake` follows.
+    pub fn complete_handshake(&self) -> Result<()> {
+        self.core.complete_handshake(self.conn_id())
     }
 
     /// Bytes queued and not yet written.

@@ -26,6 +26,10 @@ pub enum ReceiveModel {
     /// Whole messages framed by HP-Socket's 4-byte Pack header; `send` adds the header and
     /// `send_packets` sends all parts as one message.
     Pack(crate::pack::PackConfig),
+    /// Bytes wait in the shard's blocks; `on_pull_receive(conn, total_buffered)` announces
+    /// them and the application takes them with `fetch` / `peek` (HP-Socket's pull model).
+    /// Reading pauses while a connection holds [`TcpConfig::pull_buffer_limit`] bytes.
+    Pull,
 }
 
 /// Settings shared by TcpServer, TcpAgent and TcpClient.
@@ -64,11 +68,22 @@ pub struct TcpConfig {
     /// Shards of the runtime the component creates for itself when none is given (default:
     /// one per allowed CPU).
     pub shards: Option<usize>,
-    /// Push (default) or Pack.
+    /// Push (default), Pack or Pull.
     pub receive_model: ReceiveModel,
     /// Close connections that received nothing for this long (default none; HP-Socket has
     /// none). Reported as `on_close(Close, ETIMEDOUT)`; checked about every `timeout / 4`.
     pub idle_timeout: Option<Duration>,
+    /// Pull model: buffered bytes per connection at which reading pauses until the application
+    /// fetches (default 4 MiB). Nothing is dropped; the peer is throttled by TCP.
+    pub pull_buffer_limit: usize,
+    /// Call `on_handshake` as soon as a connection is up (default true). When false the
+    /// connection stays in its handshake until `complete_handshake(conn)` is called, e.g.
+    /// after an application-level login or (TLS) a `start_handshake`.
+    pub auto_handshake: bool,
+    /// Close connections whose handshake has not completed this long after accept/connect
+    /// (default none for plain TCP, where the handshake is immediate unless
+    /// `auto_handshake` is off). Reported as `on_close(Close, ETIMEDOUT)`.
+    pub handshake_timeout: Option<Duration>,
 }
 
 impl Default for TcpConfig {
@@ -91,6 +106,9 @@ impl Default for TcpConfig {
             shards: None,
             receive_model: ReceiveModel::Push,
             idle_timeout: None,
+            pull_buffer_limit: 4 << 20,
+            auto_handshake: true,
+            handshake_timeout: None,
         }
     }
 }
@@ -109,6 +127,11 @@ impl TcpConfig {
         if !self.keepalive_time.is_zero() && self.keepalive_interval.is_zero() {
             return Err(crate::Error::InvalidParam(
                 "keepalive_interval must be > 0 when keepalive is on".into(),
+            ));
+        }
+        if self.receive_model == ReceiveModel::Pull && self.pull_buffer_limit == 0 {
+            return Err(crate::Error::InvalidParam(
+                "pull_buffer_limit is 0: nothing could be received".into(),
             ));
         }
         if let ReceiveModel::Pack(p) = &self.receive_model {
@@ -181,7 +204,7 @@ macro_rules! config_setters {
             self.cfg.idle_timeout = Some(t);
             self
         }
-        /// Receive model (Push or Pack).
+        /// Receive model (Push, Pack or Pull).
         pub fn receive_model(mut self, m: $crate::ReceiveModel) -> Self {
             self.cfg.receive_model = m;
             self
@@ -189,6 +212,28 @@ macro_rules! config_setters {
         /// Pack model with this flag and maximum body size (HP-Socket's Pack components).
         pub fn pack(mut self, cfg: $crate::pack::PackConfig) -> Self {
             self.cfg.receive_model = $crate::ReceiveModel::Pack(cfg);
+            self
+        }
+        /// Pull model (HP-Socket's Pull components): `on_pull_receive` + `fetch` / `peek`.
+        pub fn pull(mut self) -> Self {
+            self.cfg.receive_model = $crate::ReceiveModel::Pull;
+            self
+        }
+        /// Pull model: buffered bytes per connection at which reading pauses.
+        pub fn pull_buffer_limit(mut self, n: usize) -> Self {
+            self.cfg.pull_buffer_limit = n;
+            self
+        }
+        /// Whether `on_handshake` follows accept/connect at once (default true); when false
+        /// the application calls `complete_handshake(conn)`.
+        pub fn auto_handshake(mut self, on: bool) -> Self {
+            self.cfg.auto_handshake = on;
+            self
+        }
+        /// Closes connections still in their handshake after `t` with
+        /// `on_close(Close, ETIMEDOUT)`.
+        pub fn handshake_timeout(mut self, t: std::time::Duration) -> Self {
+            self.cfg.handshake_timeout = Some(t);
             self
         }
         /// Runs on an existing runtime, sharing its shards with other components.

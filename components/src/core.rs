@@ -8,6 +8,7 @@
 //! [`Error::Backpressure`]), waiting for room from a foreign thread.
 
 use crate::driver::{self, ShardCtx};
+use crate::pull::{FetchResult, PullStats, PullStore};
 use crate::{Error, Result, ServiceState, TcpConfig};
 use shardnet_runtime::{
     ConnId, InboxReceiver, InboxSender, Runtime, SendError, ShardId, ShardLoad,
@@ -42,12 +43,17 @@ pub(crate) enum Cmd {
         addr: SocketAddr,
         local: Option<SocketAddr>,
     },
+    Handshake {
+        conn: ConnId,
+    },
 }
 
 pub(crate) struct ShardLink {
     pub inbox: InboxSender<Cmd>,
     pub dir: Arc<SlotDirectory>,
     pub stats: Arc<ShardStats>,
+    /// Pull model only: the shard's buffered bytes, fetchable from any thread.
+    pub pull: Option<Arc<PullStore>>,
 }
 
 fn ms(v: u64) -> std::time::Duration {
@@ -85,6 +91,13 @@ impl Core {
                 inbox: tx,
                 dir: Arc::new(SlotDirectory::new(ShardId(i))),
                 stats: Arc::new(ShardStats::new()),
+                pull: (cfg.receive_model == crate::ReceiveModel::Pull).then(|| {
+                    Arc::new(PullStore::new(
+                        cfg.socket_buffer_size,
+                        cfg.buffer_hold,
+                        cfg.pull_buffer_limit,
+                    ))
+                }),
             });
             rxs.push(rx);
         }
@@ -308,6 +321,58 @@ impl Core {
             return Ok(());
         }
         self.post(conn.shard(), Cmd::Pause { conn, pause })
+    }
+
+    /// Pull model: copies the first `buf.len()` buffered bytes of `conn` into `buf`, consuming
+    /// them unless `peek`.
+    pub fn fetch(&self, conn: ConnId, buf: &mut [u8], peek: bool) -> FetchResult {
+        let Ok(link) = self.link(conn) else {
+            return FetchResult::DataNotFound;
+        };
+        let Some(store) = &link.pull else {
+            return FetchResult::DataNotFound;
+        };
+        let open = link
+            .dir
+            .lookup(conn)
+            .is_some_and(|c| c.state() == SlotState::Open);
+        let r = store.fetch(conn, buf, peek, open);
+        if !peek && r == FetchResult::Ok && store.has_resumed() {
+            // A fetch made room after a stall: the driver resumes reading on its next turn.
+            link.inbox.wake();
+        }
+        r
+    }
+
+    /// Pull model: bytes buffered for `conn` (None when gone or not Pull).
+    pub fn pull_buffered(&self, conn: ConnId) -> Option<usize> {
+        let link = self.link(conn).ok()?;
+        let store = link.pull.as_ref()?;
+        let open = link.dir.lookup(conn).is_some();
+        open.then(|| store.buffered(conn))
+    }
+
+    /// Pull model: usage of each shard's store (empty for other models).
+    pub fn pull_stats(&self) -> Vec<PullStats> {
+        self.links
+            .iter()
+            .filter_map(|l| l.pull.as_ref().map(|p| p.stats()))
+            .collect()
+    }
+
+    /// Completes the handshake of a connection started with `auto_handshake(false)`:
+    /// `on_handshake` runs on the owning shard.
+    pub fn complete_handshake(&self, conn: ConnId) -> Result<()> {
+        let link = self.link(conn)?;
+        let cell = link.dir.lookup(conn).ok_or(Error::NotFound)?;
+        if cell.state() != SlotState::Open {
+            return Err(Error::NotConnected);
+        }
+        if let Some(ctx) = self.local_ctx(conn.shard()) {
+            ctx.complete_handshake(conn);
+            return Ok(());
+        }
+        self.post(conn.shard(), Cmd::Handshake { conn })
     }
 
     pub fn pending(&self, conn: ConnId) -> Option<usize> {

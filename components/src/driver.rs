@@ -23,6 +23,7 @@
 use crate::core::{Cmd, Core};
 use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
 use crate::pack::{Flow, PackDecoder};
+use crate::pull::{PullStore, ReadOutcome};
 use crate::{ReceiveModel, ReuseAddress};
 use shardnet_runtime::{ConnId, Event, InboxReceiver, Poller, ShardId};
 use shardnet_shard::{
@@ -69,6 +70,7 @@ pub(crate) trait Events {
     }
     fn handshake(&self, conn: ConnId) -> HandleResult;
     fn receive(&self, conn: ConnId, data: &[u8]) -> HandleResult;
+    fn pull_receive(&self, conn: ConnId, total: usize) -> HandleResult;
     fn send(&self, conn: ConnId, data: &[u8]);
     fn close(&self, conn: ConnId, op: SocketOperation, errno: i32);
     fn shutdown(&self);
@@ -108,6 +110,8 @@ pub(crate) struct ShardCtx {
     stats: Arc<ShardStats>,
     events: Rc<dyn Events>,
     pool: BufferPool,
+    /// Pull model only: where received bytes wait for `fetch`.
+    pull: Option<Arc<PullStore>>,
     poller: RefCell<Poller>,
     st: RefCell<State>,
 }
@@ -175,6 +179,7 @@ impl ShardCtx {
             shard,
             dir: link.dir.clone(),
             stats: link.stats.clone(),
+            pull: link.pull.clone(),
             pool: BufferPool::new(core.cfg.socket_buffer_size, core.cfg.buffer_hold),
             poller: RefCell::new(Poller::new(EVENT_BATCH)?),
             st: RefCell::new(State {
@@ -432,6 +437,9 @@ impl ShardCtx {
                 st.partial.remove(&conn);
                 st.table.remove(conn)
             };
+            if let Some(p) = &self.pull {
+                p.remove(conn);
+            }
             let Some(mut rec) = rec else { continue };
             any = true;
             rec.queue.clear();
@@ -571,8 +579,62 @@ impl ShardCtx {
             self.schedule_close(conn, SocketOperation::Accept, errno_of(&e));
             return;
         }
+        self.begin_handshake(conn);
+    }
+
+    /// The connection is up: with `auto_handshake` its handshake completes at once (plain
+    /// TCP); otherwise it waits for [`Self::complete_handshake`], bounded by
+    /// `handshake_timeout`. This is the hook a TLS layer drives.
+    fn begin_handshake(&self, conn: ConnId) {
+        if self.core.cfg.auto_handshake {
+            if self.events.handshake(conn) == HandleResult::Error {
+                self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
+            }
+            return;
+        }
+        let mut st = self.st.borrow_mut();
+        let deadline = self
+            .core
+            .cfg
+            .handshake_timeout
+            .map(|t| self.now_ms() + (t.as_millis() as u64).max(1));
+        let Some(rec) = st.table.get(conn) else {
+            return;
+        };
+        rec.set(flags::HANDSHAKING);
+        if let Some(d) = deadline {
+            rec.deadline_ms = d;
+            st.next_deadline = st.next_deadline.min(d);
+        }
+    }
+
+    /// Ends a pending handshake: clears its deadline and calls `on_handshake`.
+    pub(crate) fn complete_handshake(&self, conn: ConnId) {
+        {
+            let mut st = self.st.borrow_mut();
+            match st.table.get(conn) {
+                Some(r) if r.state == ConnState::Open && r.has(flags::HANDSHAKING) => {
+                    r.clear(flags::HANDSHAKING);
+                    r.deadline_ms = 0;
+                }
+                _ => return,
+            }
+        }
         if self.events.handshake(conn) == HandleResult::Error {
             self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
+        }
+    }
+
+    /// Pull model: a fetch made room for `conn`; read it again.
+    fn resume_read(&self, conn: ConnId) {
+        let mut st = self.st.borrow_mut();
+        let Some(rec) = st.table.get(conn) else {
+            return;
+        };
+        rec.set(flags::READABLE);
+        if !rec.has(flags::QUEUED) {
+            rec.set(flags::QUEUED);
+            st.ready.push_back(conn);
         }
     }
 
@@ -688,9 +750,7 @@ impl ShardCtx {
             self.schedule_close(conn, SocketOperation::Connect, CALLBACK_ERROR);
             return;
         }
-        if self.events.handshake(conn) == HandleResult::Error {
-            self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
-        }
+        self.begin_handshake(conn);
     }
 
     /// Closes connections silent for longer than the idle timeout (if one is set).
@@ -740,23 +800,22 @@ impl ShardCtx {
         let mut expired = Vec::new();
         for id in st.table.ids() {
             let rec = st.table.get(id).expect("listed id");
-            if rec.state == ConnState::Connecting && rec.deadline_ms != 0 {
+            let op = match rec.state {
+                ConnState::Connecting => SocketOperation::Connect,
+                ConnState::Open if rec.has(flags::HANDSHAKING) => SocketOperation::Close,
+                _ => continue,
+            };
+            if rec.deadline_ms != 0 {
                 if rec.deadline_ms <= now {
-                    expired.push(id);
+                    expired.push((id, op));
                 } else {
                     next = next.min(rec.deadline_ms);
                 }
             }
         }
         st.next_deadline = next;
-        for id in expired {
-            Self::schedule_close_in(
-                &mut st,
-                &self.dir,
-                id,
-                SocketOperation::Connect,
-                libc::ETIMEDOUT,
-            );
+        for (id, op) in expired {
+            Self::schedule_close_in(&mut st, &self.dir, id, op, libc::ETIMEDOUT);
         }
     }
 
@@ -801,6 +860,7 @@ impl ShardCtx {
                     self.adopt(fd, peer)
                 }
             }
+            Cmd::Handshake { conn } => self.complete_handshake(conn),
             Cmd::Connect { conn, addr, local } => {
                 if self.core.is_stopping() {
                     self.core.load.closed(self.shard);
@@ -816,7 +876,8 @@ impl ShardCtx {
     /// connection is closing.
     fn deliver(&self, conn: ConnId, data: &[u8]) -> bool {
         match &self.core.cfg.receive_model {
-            ReceiveModel::Push => {
+            // Pull reads into its store, never into the scratch buffer (see `serve`).
+            ReceiveModel::Push | ReceiveModel::Pull => {
                 self.stats.inc_msgs_in();
                 if self.events.receive(conn, data) == HandleResult::Error {
                     self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
@@ -922,57 +983,68 @@ impl ShardCtx {
                 rec.fd
             };
             reads += 1;
-            // SAFETY: `scratch` is a valid writable buffer of the given length.
-            let n = unsafe {
-                libc::recv(
-                    fd,
-                    scratch.as_mut_ptr() as *mut libc::c_void,
-                    scratch.len(),
-                    libc::MSG_DONTWAIT,
-                )
+            let got = match &self.pull {
+                Some(store) => store.read(conn, fd),
+                None => recv_scratch(fd, scratch),
             };
-            if n > 0 {
-                let n = n as usize;
-                {
-                    let now = self.now_ms();
-                    let mut st = self.st.borrow_mut();
-                    if let Some(c) = self.dir.lookup(conn) {
-                        c.mark_received(now);
-                    }
-                    if let Some(rec) = st.table.get(conn) {
-                        rec.last_recv_ms = now;
-                        rec.bytes_in += n as u64;
-                        // A short read drained the socket; the next arrival brings a new edge.
-                        if n < scratch.len() && !rec.has(flags::HUNGUP) {
-                            rec.clear(flags::READABLE);
+            match got {
+                ReadOutcome::Data { n, total, drained } => {
+                    {
+                        let now = self.now_ms();
+                        let mut st = self.st.borrow_mut();
+                        if let Some(c) = self.dir.lookup(conn) {
+                            c.mark_received(now);
+                        }
+                        if let Some(rec) = st.table.get(conn) {
+                            rec.last_recv_ms = now;
+                            rec.bytes_in += n as u64;
+                            // A short read drained the socket; the next arrival brings a new
+                            // edge.
+                            if drained && !rec.has(flags::HUNGUP) {
+                                rec.clear(flags::READABLE);
+                            }
                         }
                     }
+                    self.stats.add_bytes_in(n as u64);
+                    let open = if self.pull.is_some() {
+                        self.deliver_pull(conn, total)
+                    } else {
+                        self.deliver(conn, &scratch[..n])
+                    };
+                    if !open {
+                        return;
+                    }
                 }
-                self.stats.add_bytes_in(n as u64);
-                if !self.deliver(conn, &scratch[..n]) {
+                // Back-pressure: stay READABLE; a fetch that makes room resumes the reads.
+                ReadOutcome::Full => return,
+                ReadOutcome::Eof => {
+                    self.schedule_close(conn, SocketOperation::Close, 0);
                     return;
                 }
-            } else if n == 0 {
-                self.schedule_close(conn, SocketOperation::Close, 0);
-                return;
-            } else {
-                let e = std::io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EAGAIN) => {
-                        let mut st = self.st.borrow_mut();
-                        if let Some(rec) = st.table.get(conn) {
-                            rec.clear(flags::READABLE | flags::HUNGUP);
-                        }
-                        return;
+                ReadOutcome::WouldBlock => {
+                    let mut st = self.st.borrow_mut();
+                    if let Some(rec) = st.table.get(conn) {
+                        rec.clear(flags::READABLE | flags::HUNGUP);
                     }
-                    Some(libc::EINTR) => continue,
-                    _ => {
-                        self.schedule_close(conn, SocketOperation::Receive, errno_of(&e));
-                        return;
-                    }
+                    return;
+                }
+                ReadOutcome::Error(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                ReadOutcome::Error(e) => {
+                    self.schedule_close(conn, SocketOperation::Receive, errno_of(&e));
+                    return;
                 }
             }
         }
+    }
+
+    /// Pull model: tells the listener how many bytes `conn` now holds.
+    fn deliver_pull(&self, conn: ConnId, total: usize) -> bool {
+        self.stats.inc_msgs_in();
+        if self.events.pull_receive(conn, total) == HandleResult::Error {
+            self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
+            return false;
+        }
+        true
     }
 
     /// One turn (see the module docs). Returns whether anything happened.
@@ -985,6 +1057,14 @@ impl ShardCtx {
                     self.handle_cmd(cmd);
                 }
                 None => break,
+            }
+        }
+        if let Some(store) = &self.pull {
+            let mut resumed = Vec::new();
+            store.take_resumed(&mut resumed);
+            for conn in resumed {
+                work = true;
+                self.resume_read(conn);
             }
         }
         let polled = self.poller.borrow_mut().poll_now(|ev| self.on_event(ev));
@@ -1001,6 +1081,11 @@ impl ShardCtx {
         }
         self.expire_deadlines();
         work |= self.run_closes();
+        if work {
+            let partial = self.st.borrow().partial.len() as u64;
+            self.stats
+                .set_resources(self.pool.stats().in_use as u64, partial);
+        }
         work || !self.st.borrow().ready.is_empty() || self.st.borrow().listen_ready
     }
 
@@ -1032,6 +1117,35 @@ impl ShardCtx {
     }
 }
 
+/// Push and Pack: one `recv` into the shard's scratch buffer.
+fn recv_scratch(fd: RawFd, scratch: &mut [u8]) -> ReadOutcome {
+    // SAFETY: `scratch` is a valid writable buffer of the given length.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            scratch.as_mut_ptr() as *mut libc::c_void,
+            scratch.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        n if n > 0 => ReadOutcome::Data {
+            n: n as usize,
+            total: n as usize,
+            drained: (n as usize) < scratch.len(),
+        },
+        0 => ReadOutcome::Eof,
+        _ => {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EAGAIN) {
+                ReadOutcome::WouldBlock
+            } else {
+                ReadOutcome::Error(e)
+            }
+        }
+    }
+}
+
 trait AsFdBorrowed {
     fn as_fd_borrowed(&self) -> BorrowedFd<'_>;
 }
@@ -1060,7 +1174,12 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, inbox: InboxReceiver<Cmd>) {
             ));
         }
         std::future::poll_fn(|cx| {
-            if ctx.core.is_stopping() || inbox.poll_ready(cx).is_ready() {
+            // `poll_ready` registers the waker first, so a fetch that queues a resume after
+            // the check below still wakes this task (fetch sets the flag, then wakes).
+            if ctx.core.is_stopping()
+                || inbox.poll_ready(cx).is_ready()
+                || ctx.pull.as_ref().is_some_and(|p| p.has_resumed())
+            {
                 return Poll::Ready(());
             }
             if let Some((_, t)) = timer.as_mut() {

@@ -38,6 +38,7 @@ mod driver;
 mod error;
 pub mod listener;
 pub mod pack;
+mod pull;
 mod server;
 
 pub use agent::{TcpAgent, TcpAgentBuilder};
@@ -49,4 +50,5 @@ pub use listener::{
     AgentListener, ClientListener, HandleResult, ServerListener, ServiceState, SocketOperation,
     CALLBACK_ERROR,
 };
+pub use pull::{FetchResult, PullStats};
 pub use server::{TcpServer, TcpServerBuilder};

@@ -8,6 +8,7 @@
 //! | `on_connect` | TCP connected | connection closed |
 //! | `on_handshake` | ready to send (plain TCP: right after accept/connect) | connection closed |
 //! | `on_receive` | bytes arrived (slice valid only during the call) | closed, operation Receive |
+//! | `on_pull_receive` | Pull model: bytes buffered, `fetch`/`peek` them | closed, operation Receive |
 //! | `on_send` | bytes handed to the kernel | ignored |
 //! | `on_close` | exactly once per connection that passed accept/prepare-connect | ignored |
 //! | `on_shutdown` | component fully stopped | ignored |
@@ -99,6 +100,11 @@ pub trait ServerListener: 'static {
     }
     /// Bytes arrived; `data` is valid only during the call.
     fn on_receive(&self, server: &TcpServer, conn: ConnId, data: &[u8]) -> HandleResult;
+    /// Pull model: `conn` now holds `total` buffered bytes; take them with
+    /// [`TcpServer::fetch`] / [`TcpServer::peek`] (now or later, from any thread).
+    fn on_pull_receive(&self, server: &TcpServer, conn: ConnId, total: usize) -> HandleResult {
+        HandleResult::Ignore
+    }
     /// `data` was handed to the kernel.
     fn on_send(&self, server: &TcpServer, conn: ConnId, data: &[u8]) -> HandleResult {
         HandleResult::Ignore
@@ -139,6 +145,11 @@ pub trait AgentListener: 'static {
     }
     /// Bytes arrived; `data` is valid only during the call.
     fn on_receive(&self, agent: &TcpAgent, conn: ConnId, data: &[u8]) -> HandleResult;
+    /// Pull model: `conn` now holds `total` buffered bytes; take them with
+    /// [`TcpAgent::fetch`] / [`TcpAgent::peek`].
+    fn on_pull_receive(&self, agent: &TcpAgent, conn: ConnId, total: usize) -> HandleResult {
+        HandleResult::Ignore
+    }
     /// `data` was handed to the kernel.
     fn on_send(&self, agent: &TcpAgent, conn: ConnId, data: &[u8]) -> HandleResult {
         HandleResult::Ignore
@@ -174,6 +185,11 @@ pub trait ClientListener: 'static {
     }
     /// Bytes arrived.
     fn on_receive(&self, client: &TcpClient, data: &[u8]) -> HandleResult;
+    /// Pull model: `total` bytes are now buffered; take them with [`TcpClient::fetch`] /
+    /// [`TcpClient::peek`].
+    fn on_pull_receive(&self, client: &TcpClient, total: usize) -> HandleResult {
+        HandleResult::Ignore
+    }
     /// Bytes handed to the kernel.
     fn on_send(&self, client: &TcpClient, data: &[u8]) -> HandleResult {
         HandleResult::Ignore
@@ -211,6 +227,9 @@ forward_arc!(ServerListener, TcpServer, {
     fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
         (**self).on_receive(s, c, d)
     }
+    fn on_pull_receive(&self, s: &TcpServer, c: ConnId, n: usize) -> HandleResult {
+        (**self).on_pull_receive(s, c, n)
+    }
     fn on_send(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
         (**self).on_send(s, c, d)
     }
@@ -235,6 +254,9 @@ forward_arc!(AgentListener, TcpAgent, {
     fn on_receive(&self, a: &TcpAgent, c: ConnId, d: &[u8]) -> HandleResult {
         (**self).on_receive(a, c, d)
     }
+    fn on_pull_receive(&self, a: &TcpAgent, c: ConnId, n: usize) -> HandleResult {
+        (**self).on_pull_receive(a, c, n)
+    }
     fn on_send(&self, a: &TcpAgent, c: ConnId, d: &[u8]) -> HandleResult {
         (**self).on_send(a, c, d)
     }
@@ -258,6 +280,9 @@ forward_arc!(ClientListener, TcpClient, {
     }
     fn on_receive(&self, c: &TcpClient, d: &[u8]) -> HandleResult {
         (**self).on_receive(c, d)
+    }
+    fn on_pull_receive(&self, c: &TcpClient, n: usize) -> HandleResult {
+        (**self).on_pull_receive(c, n)
     }
     fn on_send(&self, c: &TcpClient, d: &[u8]) -> HandleResult {
         (**self).on_send(c, d)

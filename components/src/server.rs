@@ -45,6 +45,9 @@ impl<L: ServerListener> Events for ServerEvents<L> {
     fn receive(&self, conn: ConnId, data: &[u8]) -> HandleResult {
         self.l.on_receive(&self.h, conn, data)
     }
+    fn pull_receive(&self, conn: ConnId, total: usize) -> HandleResult {
+        self.l.on_pull_receive(&self.h, conn, total)
+    }
     fn send(&self, conn: ConnId, data: &[u8]) {
         let _ = self.l.on_send(&self.h, conn, data);
     }
@@ -242,6 +245,29 @@ macro_rules! conn_methods {
             /// kernel; nothing is lost.
             pub fn pause_receive(&self, conn: ConnId, pause: bool) -> Result<()> {
                 self.core.pause_receive(conn, pause)
+            }
+            /// Pull model: copies the first `buf.len()` buffered bytes of `conn` into `buf`
+            /// and consumes them. `LengthTooLong` (nothing consumed) when fewer are buffered,
+            /// `DataNotFound` when `conn` is gone. Callable from any thread.
+            pub fn fetch(&self, conn: ConnId, buf: &mut [u8]) -> $crate::FetchResult {
+                self.core.fetch(conn, buf, false)
+            }
+            /// Pull model: like [`Self::fetch`] but leaves the bytes buffered.
+            pub fn peek(&self, conn: ConnId, buf: &mut [u8]) -> $crate::FetchResult {
+                self.core.fetch(conn, buf, true)
+            }
+            /// Pull model: bytes buffered for `conn` (None when gone or not Pull).
+            pub fn pull_buffered(&self, conn: ConnId) -> Option<usize> {
+                self.core.pull_buffered(conn)
+            }
+            /// Pull model: each shard's buffered bytes and blocks (empty for other models).
+            pub fn pull_stats(&self) -> Vec<$crate::PullStats> {
+                self.core.pull_stats()
+            }
+            /// Completes the handshake of `conn` (with `auto_handshake(false)`):
+            /// `on_handshake` follows on the owning shard.
+            pub fn complete_handshake(&self, conn: ConnId) -> Result<()> {
+                self.core.complete_handshake(conn)
             }
             /// Bytes accepted by `send` and not yet written to the kernel.
             pub fn pending_data_length(&self, conn: ConnId) -> Option<usize> {

@@ -12,21 +12,23 @@ use std::os::fd::RawFd;
 /// Readiness and control bits of a connection.
 pub mod flags {
     /// The socket has unread data (edge seen, EAGAIN not yet).
-    pub const READABLE: u8 = 1;
+    pub const READABLE: u16 = 1;
     /// The socket accepts writes.
-    pub const WRITABLE: u8 = 2;
+    pub const WRITABLE: u16 = 2;
     /// The connection is on the shard's ready list.
-    pub const QUEUED: u8 = 4;
+    pub const QUEUED: u16 = 4;
     /// Receiving is paused by the application.
-    pub const PAUSED: u8 = 8;
+    pub const PAUSED: u16 = 8;
     /// The send queue is being flushed (nested sends must queue, not write).
-    pub const FLUSHING: u8 = 16;
+    pub const FLUSHING: u16 = 16;
     /// Close once the send queue is drained (graceful disconnect).
-    pub const CLOSE_AFTER_FLUSH: u8 = 32;
+    pub const CLOSE_AFTER_FLUSH: u16 = 32;
     /// The peer sent EOF or an error is pending.
-    pub const HUNGUP: u8 = 64;
+    pub const HUNGUP: u16 = 64;
     /// The connection reached Open and is counted in the shard's connection stats.
-    pub const COUNTED: u8 = 128;
+    pub const COUNTED: u16 = 128;
+    /// The connection is up but its handshake has not completed (`deadline_ms` may bound it).
+    pub const HANDSHAKING: u16 = 256;
 }
 
 /// Life-cycle stage of a record.
@@ -53,12 +55,12 @@ pub struct ConnRecord {
     /// Life-cycle stage.
     pub state: ConnState,
     /// See [`flags`].
-    pub flags: u8,
+    pub flags: u16,
     /// When the connection was opened (shard clock, ms).
     pub created_ms: u64,
     /// Last time data was received (shard clock, ms).
     pub last_recv_ms: u64,
-    /// Connect deadline (shard clock, ms; 0 = none).
+    /// Connect or handshake deadline (shard clock, ms; 0 = none).
     pub deadline_ms: u64,
     /// Bytes received.
     pub bytes_in: u64,
@@ -70,15 +72,15 @@ pub struct ConnRecord {
 
 impl ConnRecord {
     /// True if all bits of `f` are set.
-    pub fn has(&self, f: u8) -> bool {
+    pub fn has(&self, f: u16) -> bool {
         self.flags & f == f
     }
     /// Sets bits.
-    pub fn set(&mut self, f: u8) {
+    pub fn set(&mut self, f: u16) {
         self.flags |= f;
     }
     /// Clears bits.
-    pub fn clear(&mut self, f: u8) {
+    pub fn clear(&mut self, f: u16) {
         self.flags &= !f;
     }
 }

@@ -24,6 +24,8 @@ pub struct ShardStats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     closed: AtomicU64,
+    send_buffers: AtomicU64,
+    partial_messages: AtomicU64,
 }
 
 impl ShardStats {
@@ -42,7 +44,16 @@ impl ShardStats {
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             closed: self.closed.load(Relaxed),
+            send_buffers: self.send_buffers.load(Relaxed),
+            partial_messages: self.partial_messages.load(Relaxed),
         }
+    }
+
+    /// Publishes the shard's resource gauges: pool buffers held by send queues and
+    /// connections holding a partial (Pack) message. The driver calls this once per turn.
+    pub fn set_resources(&self, send_buffers: u64, partial_messages: u64) {
+        self.send_buffers.store(send_buffers, Relaxed);
+        self.partial_messages.store(partial_messages, Relaxed);
     }
 
     /// A connection was registered on this shard: `connections += 1`.
@@ -142,6 +153,10 @@ pub struct StatsSnapshot {
     pub bytes_out: u64,
     /// Connections closed.
     pub closed: u64,
+    /// Pool buffers held by send queues at the end of the last driver turn (a gauge).
+    pub send_buffers: u64,
+    /// Connections holding a partial Pack message at the end of the last turn (a gauge).
+    pub partial_messages: u64,
 }
 
 impl Sub for StatsSnapshot {
@@ -158,6 +173,8 @@ impl Sub for StatsSnapshot {
             bytes_in: self.bytes_in.saturating_sub(rhs.bytes_in),
             bytes_out: self.bytes_out.saturating_sub(rhs.bytes_out),
             closed: self.closed.saturating_sub(rhs.closed),
+            send_buffers: self.send_buffers.saturating_sub(rhs.send_buffers),
+            partial_messages: self.partial_messages.saturating_sub(rhs.partial_messages),
         }
     }
 }
@@ -183,6 +200,7 @@ mod tests {
         s.add_bytes_in(23);
         s.add_bytes_out(77);
         s.conn_closed();
+        s.set_resources(4, 2);
         assert_eq!(
             s.snapshot(),
             StatsSnapshot {
@@ -193,6 +211,8 @@ mod tests {
                 bytes_in: 123,
                 bytes_out: 77,
                 closed: 1,
+                send_buffers: 4,
+                partial_messages: 2,
             }
         );
         assert_eq!(s.connections(), 1);
