@@ -110,6 +110,7 @@ pub(crate) fn connect_core(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     placement: ConnectPlacement,
+    server_name: Option<String>,
     before_post: impl FnOnce(ConnId),
 ) -> Result<ConnId> {
     if core.is_stopping() || core.state() != ServiceState::Started {
@@ -127,7 +128,15 @@ pub(crate) fn connect_core(
         return Err(Error::InvalidParam("no free connection slot".into()));
     };
     before_post(conn);
-    if let Err(e) = core.post(shard, Cmd::Connect { conn, addr, local }) {
+    if let Err(e) = core.post(
+        shard,
+        Cmd::Connect {
+            conn,
+            addr,
+            local,
+            server_name,
+        },
+    ) {
         core.load.closed(shard);
         core.links[shard.0].dir.release(conn);
         return Err(e);
@@ -153,6 +162,12 @@ pub(crate) fn resolve_host(host: &str, port: u16) -> Result<SocketAddr> {
 
 impl TcpAgentBuilder {
     config_setters!();
+
+    /// TLS with this configuration (HP-Socket's `SslAgent` family).
+    pub fn tls(mut self, cfg: crate::tls::ClientTlsConfig) -> Self {
+        self.cfg.tls = Some(crate::TlsSettings::Client(cfg));
+        self
+    }
 
     /// How connections are spread over shards (default round-robin).
     pub fn placement(mut self, p: ConnectPlacement) -> Self {
@@ -207,14 +222,22 @@ impl TcpAgent {
     /// Starts connecting to `host:port` (host names resolved on the calling thread) and returns
     /// the new connection's id at once. Success is `on_connect`; failure is exactly one
     /// `on_close(Connect, errno)` (ECONNREFUSED, ETIMEDOUT after the connect timeout, …).
+    /// Under TLS the host is also the server name (SNI, certificate check).
     pub fn connect(&self, host: &str, port: u16) -> Result<ConnId> {
+        self.connect_named(host, port, host)
+    }
+
+    /// Like [`Self::connect`] with an explicit TLS server name (SNI and certificate check).
+    pub fn connect_named(&self, host: &str, port: u16, server_name: &str) -> Result<ConnId> {
         let addr = resolve_host(host, port)?;
         let local = self.local.map(|ip| SocketAddr::new(ip, 0));
+        let name = server_name.trim_start_matches('[').trim_end_matches(']');
         connect_core(
             &self.core,
             addr,
             local,
             self.core.cfg.connect_placement,
+            Some(name.to_string()),
             |_| {},
         )
     }
@@ -226,7 +249,7 @@ impl TcpAgent {
         local: Option<SocketAddr>,
         placement: ConnectPlacement,
     ) -> Result<ConnId> {
-        connect_core(&self.core, addr, local, placement, |_| {})
+        connect_core(&self.core, addr, local, placement, None, |_| {})
     }
 }
 

@@ -35,6 +35,7 @@ pub struct TcpClientBuilder {
     cfg: TcpConfig,
     runtime: Option<Runtime>,
     local: Option<SocketAddr>,
+    server_name: Option<String>,
 }
 
 struct ClientEvents<L> {
@@ -107,6 +108,18 @@ impl TcpClientBuilder {
         self
     }
 
+    /// TLS: talk to servers with this configuration (HP-Socket's `SslClient` family).
+    pub fn tls(mut self, cfg: crate::tls::ClientTlsConfig) -> Self {
+        self.cfg.tls = Some(crate::TlsSettings::Client(cfg));
+        self
+    }
+
+    /// TLS server name to send and verify (default: the host given to `start`).
+    pub fn server_name(mut self, name: &str) -> Self {
+        self.server_name = Some(name.to_string());
+        self
+    }
+
     /// Connects to `host:port`. With `async_connect` false, waits until connected and returns
     /// `Err(ConnectFailed(errno))` on failure; with true, returns at once (success is
     /// `on_connect`, failure `on_close(Connect, errno)`).
@@ -155,6 +168,10 @@ impl TcpClientBuilder {
             addr,
             self.local,
             ConnectPlacement::Shard(ShardId(0)),
+            Some(
+                self.server_name
+                    .unwrap_or_else(|| host.trim_start_matches('[').trim_end_matches(']').into()),
+            ),
             move |id| c2.store(id.as_u64(), Ordering::Release),
         )?;
         if !async_connect {
@@ -244,6 +261,11 @@ impl TcpClient {
     /// Pull model: like [`Self::fetch`] but leaves the bytes buffered.
     pub fn peek(&self, buf: &mut [u8]) -> crate::FetchResult {
         self.core.fetch(self.conn_id(), buf, true)
+    }
+
+    /// TLS details (in callbacks; None elsewhere or without TLS).
+    pub fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
+        self.core.tls_info(self.conn_id())
     }
 
     /// Pull model: bytes buffered (None when not connected or not Pull).

@@ -84,6 +84,27 @@ pub struct TcpConfig {
     /// (default none for plain TCP, where the handshake is immediate unless
     /// `auto_handshake` is off). Reported as `on_close(Close, ETIMEDOUT)`.
     pub handshake_timeout: Option<Duration>,
+    /// TLS (default none): set with `.tls(..)` on a builder.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The TLS side of a component.
+#[derive(Clone, Debug)]
+pub enum TlsSettings {
+    /// A server: certificates, client authentication, ALPN, resumption.
+    Server(crate::tls::ServerTlsConfig),
+    /// An agent or client: trust roots, client certificate, ALPN.
+    Client(crate::tls::ClientTlsConfig),
+}
+
+impl TlsSettings {
+    /// The handshake timeout of this configuration.
+    pub fn handshake_timeout(&self) -> Duration {
+        match self {
+            TlsSettings::Server(c) => c.handshake_timeout,
+            TlsSettings::Client(c) => c.handshake_timeout,
+        }
+    }
 }
 
 impl Default for TcpConfig {
@@ -109,6 +130,7 @@ impl Default for TcpConfig {
             pull_buffer_limit: 4 << 20,
             auto_handshake: true,
             handshake_timeout: None,
+            tls: None,
         }
     }
 }
@@ -132,6 +154,11 @@ impl TcpConfig {
         if self.receive_model == ReceiveModel::Pull && self.pull_buffer_limit == 0 {
             return Err(crate::Error::InvalidParam(
                 "pull_buffer_limit is 0: nothing could be received".into(),
+            ));
+        }
+        if self.tls.is_some() && !self.auto_handshake {
+            return Err(crate::Error::InvalidParam(
+                "auto_handshake(false) with TLS (STARTTLS) is not supported yet".into(),
             ));
         }
         if let ReceiveModel::Pack(p) = &self.receive_model {

@@ -42,6 +42,8 @@ pub(crate) enum Cmd {
         conn: ConnId,
         addr: SocketAddr,
         local: Option<SocketAddr>,
+        /// TLS server name (SNI and certificate check); the IP address when None.
+        server_name: Option<String>,
     },
     Handshake {
         conn: ConnId,
@@ -373,6 +375,12 @@ impl Core {
             return Ok(());
         }
         self.post(conn.shard(), Cmd::Handshake { conn })
+    }
+
+    /// TLS details of `conn` (on the owning shard only, e.g. in callbacks; None elsewhere or
+    /// for plain connections).
+    pub fn tls_info(&self, conn: ConnId) -> Option<crate::tls::TlsInfo> {
+        self.local_ctx(conn.shard())?.tls_info(conn)
     }
 
     pub fn pending(&self, conn: ConnId) -> Option<usize> {

@@ -24,6 +24,8 @@ use crate::core::{Cmd, Core};
 use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
 use crate::pack::{Flow, PackDecoder};
 use crate::pull::{PullStore, ReadOutcome};
+use crate::tls::{TlsInfo, TlsSession, ERRNO_TLS};
+use crate::TlsSettings;
 use crate::{ReceiveModel, ReuseAddress};
 use shardnet_runtime::{ConnId, Event, InboxReceiver, Poller, ShardId};
 use shardnet_shard::{
@@ -112,6 +114,10 @@ pub(crate) struct ShardCtx {
     pool: BufferPool,
     /// Pull model only: where received bytes wait for `fetch`.
     pull: Option<Arc<PullStore>>,
+    /// TLS sessions by connection (TLS components only). Never borrowed across a callback.
+    tls: RefCell<std::collections::HashMap<ConnId, Box<TlsSession>>>,
+    /// Plaintext out of TLS records, lent to one delivery at a time.
+    plain: RefCell<Vec<u8>>,
     poller: RefCell<Poller>,
     st: RefCell<State>,
 }
@@ -180,6 +186,8 @@ impl ShardCtx {
             dir: link.dir.clone(),
             stats: link.stats.clone(),
             pull: link.pull.clone(),
+            tls: RefCell::new(Default::default()),
+            plain: RefCell::new(Vec::new()),
             pool: BufferPool::new(core.cfg.socket_buffer_size, core.cfg.buffer_hold),
             poller: RefCell::new(Poller::new(EVENT_BATCH)?),
             st: RefCell::new(State {
@@ -240,6 +248,10 @@ impl ShardCtx {
                 return Err(crate::Error::NotConnected);
             }
         };
+        if self.core.cfg.tls.is_some() {
+            drop(st);
+            return self.tls_send(conn, cell, parts, total);
+        }
         let mut written = 0;
         if rec.queue.is_empty() && !rec.has(flags::FLUSHING) {
             match write_gather(rec.fd, parts) {
@@ -400,7 +412,12 @@ impl ShardCtx {
         let Some(rec) = st.table.get(conn) else {
             return;
         };
-        if force || rec.queue.is_empty() || rec.state != ConnState::Open {
+        let tls_pending = self
+            .tls
+            .borrow()
+            .get(&conn)
+            .is_some_and(|t| t.wants_write());
+        if force || (rec.queue.is_empty() && !tls_pending) || rec.state != ConnState::Open {
             Self::schedule_close_in(&mut st, &self.dir, conn, SocketOperation::Close, 0);
         } else {
             rec.set(flags::CLOSE_AFTER_FLUSH);
@@ -440,9 +457,18 @@ impl ShardCtx {
             if let Some(p) = &self.pull {
                 p.remove(conn);
             }
+            let session = self.tls.borrow_mut().remove(&conn);
             let Some(mut rec) = rec else { continue };
             any = true;
             rec.queue.clear();
+            if let Some(mut t) = session {
+                if op == SocketOperation::Close && errno == 0 && rec.fd >= 0 && !t.is_handshaking()
+                {
+                    // A graceful close tells the peer with close_notify (best effort).
+                    t.close_notify();
+                    let _ = t.flush(rec.fd);
+                }
+            }
             if rec.fd >= 0 {
                 // SAFETY: the record owned this fd; closing it also removes it from epoll.
                 drop(unsafe { OwnedFd::from_raw_fd(rec.fd) });
@@ -579,6 +605,17 @@ impl ShardCtx {
             self.schedule_close(conn, SocketOperation::Accept, errno_of(&e));
             return;
         }
+        if let Some(TlsSettings::Server(cfg)) = &self.core.cfg.tls {
+            match TlsSession::server(&cfg.rustls) {
+                Ok(t) => {
+                    self.tls.borrow_mut().insert(conn, Box::new(t));
+                }
+                Err(_) => {
+                    self.schedule_close(conn, SocketOperation::Accept, ERRNO_TLS);
+                    return;
+                }
+            }
+        }
         self.begin_handshake(conn);
     }
 
@@ -586,6 +623,26 @@ impl ShardCtx {
     /// TCP); otherwise it waits for [`Self::complete_handshake`], bounded by
     /// `handshake_timeout`. This is the hook a TLS layer drives.
     fn begin_handshake(&self, conn: ConnId) {
+        if let Some(tls) = &self.core.cfg.tls {
+            // TLS: the handshake runs now; on_handshake follows when rustls finishes it.
+            let timeout = self
+                .core
+                .cfg
+                .handshake_timeout
+                .unwrap_or_else(|| tls.handshake_timeout());
+            let d = self.now_ms() + (timeout.as_millis() as u64).max(1);
+            {
+                let mut st = self.st.borrow_mut();
+                let Some(rec) = st.table.get(conn) else {
+                    return;
+                };
+                rec.set(flags::HANDSHAKING);
+                rec.deadline_ms = d;
+                st.next_deadline = st.next_deadline.min(d);
+            }
+            self.tls_flush(conn); // the client's ClientHello
+            return;
+        }
         if self.core.cfg.auto_handshake {
             if self.events.handshake(conn) == HandleResult::Error {
                 self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
@@ -610,6 +667,15 @@ impl ShardCtx {
 
     /// Ends a pending handshake: clears its deadline and calls `on_handshake`.
     pub(crate) fn complete_handshake(&self, conn: ConnId) {
+        if self.core.cfg.tls.is_some()
+            && self
+                .tls
+                .borrow()
+                .get(&conn)
+                .is_some_and(|t| t.is_handshaking())
+        {
+            return; // TLS decides when its handshake is complete
+        }
         {
             let mut st = self.st.borrow_mut();
             match st.table.get(conn) {
@@ -640,7 +706,13 @@ impl ShardCtx {
 
     // ----- connecting ---------------------------------------------------------------------------
 
-    fn start_connect(&self, conn: ConnId, addr: SocketAddr, local: Option<SocketAddr>) {
+    fn start_connect(
+        &self,
+        conn: ConnId,
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+        server_name: Option<String>,
+    ) {
         use socket2::{Domain, Protocol, Socket, Type};
         let abort = |this: &Self| {
             this.core.load.closed(this.shard);
@@ -683,6 +755,20 @@ impl ShardCtx {
         if let Err(e) = self.open_record(conn, raw, ConnState::Connecting) {
             self.schedule_close(conn, SocketOperation::Connect, errno_of(&e));
             return;
+        }
+        if let Some(TlsSettings::Client(cfg)) = &self.core.cfg.tls {
+            let name = server_name
+                .and_then(|n| rustls_pki_types::ServerName::try_from(n).ok())
+                .unwrap_or_else(|| addr.ip().into());
+            match TlsSession::client(&cfg.rustls, name) {
+                Ok(t) => {
+                    self.tls.borrow_mut().insert(conn, Box::new(t));
+                }
+                Err(_) => {
+                    self.schedule_close(conn, SocketOperation::Connect, ERRNO_TLS);
+                    return;
+                }
+            }
         }
         match r {
             Ok(()) => self.finish_connect(conn),
@@ -861,12 +947,17 @@ impl ShardCtx {
                 }
             }
             Cmd::Handshake { conn } => self.complete_handshake(conn),
-            Cmd::Connect { conn, addr, local } => {
+            Cmd::Connect {
+                conn,
+                addr,
+                local,
+                server_name,
+            } => {
                 if self.core.is_stopping() {
                     self.core.load.closed(self.shard);
                     self.dir.release(conn);
                 } else {
-                    self.start_connect(conn, addr, local)
+                    self.start_connect(conn, addr, local, server_name)
                 }
             }
         }
@@ -959,6 +1050,24 @@ impl ShardCtx {
         if writable_with_data {
             self.flush(conn);
         }
+        let tls = self.core.cfg.tls.is_some();
+        if tls {
+            let writable = self
+                .st
+                .borrow_mut()
+                .table
+                .get(conn)
+                .is_some_and(|r| r.state == ConnState::Open && r.has(flags::WRITABLE));
+            if writable
+                && self
+                    .tls
+                    .borrow()
+                    .get(&conn)
+                    .is_some_and(|t| t.wants_write())
+            {
+                self.tls_flush(conn);
+            }
+        }
         let mut reads = 0;
         loop {
             let fd = {
@@ -984,6 +1093,14 @@ impl ShardCtx {
             };
             reads += 1;
             let got = match &self.pull {
+                // TLS reads ciphertext into the scratch buffer; Pull stores the plaintext.
+                Some(store) if tls => {
+                    if store.is_full(conn) {
+                        ReadOutcome::Full
+                    } else {
+                        recv_scratch(fd, scratch)
+                    }
+                }
                 Some(store) => store.read(conn, fd),
                 None => recv_scratch(fd, scratch),
             };
@@ -1006,7 +1123,9 @@ impl ShardCtx {
                         }
                     }
                     self.stats.add_bytes_in(n as u64);
-                    let open = if self.pull.is_some() {
+                    let open = if tls {
+                        self.tls_input(conn, &scratch[..n])
+                    } else if self.pull.is_some() {
                         self.deliver_pull(conn, total)
                     } else {
                         self.deliver(conn, &scratch[..n])
@@ -1035,6 +1154,167 @@ impl ShardCtx {
                 }
             }
         }
+    }
+
+    // ----- TLS ----------------------------------------------------------------------------------
+
+    /// Feeds ciphertext to `conn`'s session; completes the handshake, delivers the plaintext
+    /// through the receive model. False when the connection is closing.
+    fn tls_input(&self, conn: ConnId, cipher: &[u8]) -> bool {
+        let mut plain = std::mem::take(&mut *self.plain.borrow_mut());
+        plain.clear();
+        let fed = {
+            let mut map = self.tls.borrow_mut();
+            let Some(t) = map.get_mut(&conn) else {
+                return false;
+            };
+            t.feed(cipher, &mut plain)
+        };
+        let open = match fed {
+            Err(_) => {
+                // Send the alert rustls queued, then close.
+                self.tls_flush(conn);
+                self.schedule_close(conn, SocketOperation::Receive, ERRNO_TLS);
+                false
+            }
+            Ok(fed) => {
+                let mut open = self.tls_flush(conn);
+                if open && fed.handshake_done {
+                    open = self.tls_handshake_done(conn);
+                }
+                if open && !plain.is_empty() {
+                    open = match &self.pull {
+                        Some(store) => {
+                            let total = store.append(conn, &plain);
+                            self.deliver_pull(conn, total)
+                        }
+                        None => self.deliver(conn, &plain),
+                    };
+                }
+                if open && fed.peer_closed {
+                    self.schedule_close(conn, SocketOperation::Close, 0);
+                    open = false;
+                }
+                open
+            }
+        };
+        let mut keep = self.plain.borrow_mut();
+        if keep.capacity() < plain.capacity() && plain.capacity() <= 64 << 10 {
+            *keep = plain;
+        }
+        open
+    }
+
+    /// The TLS handshake finished: the record leaves HANDSHAKING, `on_handshake` runs, and
+    /// data sent before it goes out.
+    fn tls_handshake_done(&self, conn: ConnId) -> bool {
+        {
+            let mut st = self.st.borrow_mut();
+            let Some(r) = st.table.get(conn) else {
+                return false;
+            };
+            if r.state != ConnState::Open {
+                return false;
+            }
+            r.clear(flags::HANDSHAKING);
+            r.deadline_ms = 0;
+        }
+        if self.events.handshake(conn) == HandleResult::Error {
+            self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
+            return false;
+        }
+        self.tls_flush(conn)
+    }
+
+    /// Encrypts a send into the session and writes what the socket takes.
+    fn tls_send(
+        &self,
+        conn: ConnId,
+        cell: &shardnet_shard::SlotCell,
+        parts: &[&[u8]],
+        total: usize,
+    ) -> crate::Result<()> {
+        let r = {
+            let mut map = self.tls.borrow_mut();
+            match map.get_mut(&conn) {
+                Some(t) => t.write_plain(parts).map(|()| t.unflushed += total as u64),
+                None => {
+                    cell.sub_pending(total as u64);
+                    return Err(crate::Error::NotConnected);
+                }
+            }
+        };
+        if let Err(e) = r {
+            let mut st = self.st.borrow_mut();
+            return Err(self.send_failed(&mut st, cell, conn, total, e));
+        }
+        self.tls_flush(conn);
+        for p in parts {
+            if !p.is_empty() {
+                self.events.send(conn, p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the session's pending ciphertext. When all is written, the plaintext it carried
+    /// leaves the pending count (and a graceful disconnect proceeds). False when closing.
+    fn tls_flush(&self, conn: ConnId) -> bool {
+        let fd = match self.st.borrow_mut().table.get(conn) {
+            Some(r) if r.state == ConnState::Open || r.state == ConnState::Connecting => r.fd,
+            _ => return false,
+        };
+        if fd < 0 {
+            return false;
+        }
+        let (res, done_bytes) = {
+            let mut map = self.tls.borrow_mut();
+            let Some(t) = map.get_mut(&conn) else {
+                return true;
+            };
+            let res = t.flush(fd);
+            let done = if matches!(res, Ok(true)) {
+                std::mem::take(&mut t.unflushed)
+            } else {
+                0
+            };
+            (res, done)
+        };
+        match res {
+            Ok(all) => {
+                if done_bytes > 0 {
+                    if let Some(c) = self.dir.lookup(conn) {
+                        c.sub_pending(done_bytes);
+                    }
+                    self.stats.add_bytes_out(done_bytes);
+                }
+                let mut st = self.st.borrow_mut();
+                if let Some(rec) = st.table.get(conn) {
+                    if !all {
+                        rec.clear(flags::WRITABLE);
+                    } else if rec.has(flags::CLOSE_AFTER_FLUSH) {
+                        Self::schedule_close_in(
+                            &mut st,
+                            &self.dir,
+                            conn,
+                            SocketOperation::Close,
+                            0,
+                        );
+                        return false;
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                self.schedule_close(conn, SocketOperation::Send, errno_of(&e));
+                false
+            }
+        }
+    }
+
+    /// TLS details of `conn` (None for plain connections).
+    pub(crate) fn tls_info(&self, conn: ConnId) -> Option<TlsInfo> {
+        self.tls.borrow().get(&conn).map(|t| t.info())
     }
 
     /// Pull model: tells the listener how many bytes `conn` now holds.

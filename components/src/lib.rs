@@ -40,10 +40,11 @@ pub mod listener;
 pub mod pack;
 mod pull;
 mod server;
+pub mod tls;
 
 pub use agent::{TcpAgent, TcpAgentBuilder};
 pub use client::{TcpClient, TcpClientBuilder};
-pub use config::{ReceiveModel, ReuseAddress, TcpConfig};
+pub use config::{ReceiveModel, ReuseAddress, TcpConfig, TlsSettings};
 pub use driver::{ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET};
 pub use error::{Error, Result};
 pub use listener::{

@@ -228,6 +228,56 @@ impl PullStore {
         outcome
     }
 
+    /// Whether `conn` holds `limit` bytes or more (then marks it stalled, as `read` does).
+    pub fn is_full(&self, conn: ConnId) -> bool {
+        let mut g = self.lock();
+        match g.chains.get_mut(&conn) {
+            Some(c) if c.len >= self.limit => {
+                c.stalled = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Appends bytes that did not come straight from a socket (TLS plaintext); returns the
+    /// total now buffered.
+    pub fn append(&self, conn: ConnId, mut data: &[u8]) -> usize {
+        let mut g = self.lock();
+        let g = &mut *g;
+        let added = data.len();
+        while !data.is_empty() {
+            let spare = g
+                .chains
+                .get(&conn)
+                .and_then(|c| c.blocks.back())
+                .map_or(0, |b| b.buf.len() - b.end);
+            if spare == 0 {
+                let buf = self.new_block(g);
+                g.chains.entry(conn).or_default().blocks.push_back(Block {
+                    buf,
+                    start: 0,
+                    end: 0,
+                });
+                g.blocks_in_use += 1;
+                continue;
+            }
+            let tail = g
+                .chains
+                .get_mut(&conn)
+                .and_then(|c| c.blocks.back_mut())
+                .expect("spare implies a tail");
+            let n = spare.min(data.len());
+            tail.buf[tail.end..tail.end + n].copy_from_slice(&data[..n]);
+            tail.end += n;
+            data = &data[n..];
+        }
+        g.buffered += added;
+        let chain = g.chains.entry(conn).or_default();
+        chain.len += added;
+        chain.len
+    }
+
     /// Copies the first `buf.len()` buffered bytes of `conn` into `buf`, consuming them unless
     /// `peek`. `open` tells whether a connection without buffered bytes still exists.
     pub fn fetch(&self, conn: ConnId, buf: &mut [u8], peek: bool, open: bool) -> FetchResult {

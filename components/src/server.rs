@@ -94,6 +94,12 @@ impl TcpServerBuilder {
         self
     }
 
+    /// TLS with this configuration (HP-Socket's `SslServer` family).
+    pub fn tls(mut self, cfg: crate::tls::ServerTlsConfig) -> Self {
+        self.cfg.tls = Some(crate::TlsSettings::Server(cfg));
+        self
+    }
+
     /// Listen backlog.
     pub fn listen_backlog(mut self, n: i32) -> Self {
         self.cfg.listen_backlog = n;
@@ -255,6 +261,11 @@ macro_rules! conn_methods {
             /// Pull model: like [`Self::fetch`] but leaves the bytes buffered.
             pub fn peek(&self, conn: ConnId, buf: &mut [u8]) -> $crate::FetchResult {
                 self.core.fetch(conn, buf, true)
+            }
+            /// TLS details of `conn`: version, cipher suite, ALPN, SNI, peer certificates (in
+            /// callbacks on the owning shard; None elsewhere or without TLS).
+            pub fn tls_info(&self, conn: ConnId) -> Option<$crate::tls::TlsInfo> {
+                self.core.tls_info(conn)
             }
             /// Pull model: bytes buffered for `conn` (None when gone or not Pull).
             pub fn pull_buffered(&self, conn: ConnId) -> Option<usize> {

@@ -1,0 +1,191 @@
+//! One connection's TLS state: a rustls connection fed with the bytes the driver reads and
+//! drained into the socket when it wants to write. rustls itself is sans-IO; this file is the
+//! only place that moves bytes between it and a socket.
+
+use rustls_pki_types::{CertificateDer, ServerName};
+use std::io::{Read, Write};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+/// errno reported in `on_close(Receive, …)` when the TLS protocol fails (bad record, failed
+/// handshake, rejected certificate): `EPROTO` (71).
+pub const ERRNO_TLS: i32 = libc::EPROTO;
+
+/// What the handshake settled, readable in callbacks after `on_handshake`.
+#[derive(Clone, Debug, Default)]
+pub struct TlsInfo {
+    /// Negotiated protocol version.
+    pub version: Option<rustls::ProtocolVersion>,
+    /// Negotiated cipher suite.
+    pub cipher_suite: Option<rustls::CipherSuite>,
+    /// Negotiated ALPN protocol.
+    pub alpn: Option<Vec<u8>>,
+    /// Server name the client asked for (server side), or the one it sent (client side).
+    pub sni: Option<String>,
+    /// The peer's certificate chain (leaf first), if it presented one.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// Whether the session was resumed.
+    pub resumed: bool,
+}
+
+/// What feeding ciphertext did.
+pub(crate) struct Fed {
+    /// The handshake finished during this call.
+    pub handshake_done: bool,
+    /// The peer sent close_notify.
+    pub peer_closed: bool,
+}
+
+/// A socket as a `Write` for `write_tls` (non-blocking, no SIGPIPE).
+struct FdWriter(RawFd);
+
+impl Write for FdWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // SAFETY: `buf` is a valid readable slice; the fd is owned by the connection record
+        // for the whole call.
+        let n = unsafe {
+            libc::send(
+                self.0,
+                buf.as_ptr() as *const libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub(crate) struct TlsSession {
+    conn: rustls::Connection,
+    sni: Option<String>,
+    /// Plaintext accepted by `send` whose ciphertext is not fully written yet (these bytes are
+    /// still reserved in the directory's pending count).
+    pub unflushed: u64,
+}
+
+impl TlsSession {
+    pub fn server(cfg: &Arc<rustls::ServerConfig>) -> Result<TlsSession, rustls::Error> {
+        Ok(TlsSession::new(
+            rustls::ServerConnection::new(cfg.clone())?.into(),
+            None,
+        ))
+    }
+
+    fn new(mut conn: rustls::Connection, sni: Option<String>) -> TlsSession {
+        // The component bounds unsent bytes itself (`max_pending_bytes`, checked before a
+        // send reaches the session), so rustls must not refuse part of a send.
+        conn.set_buffer_limit(None);
+        TlsSession {
+            conn,
+            sni,
+            unflushed: 0,
+        }
+    }
+
+    pub fn client(
+        cfg: &Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<TlsSession, rustls::Error> {
+        let sni = match &name {
+            ServerName::DnsName(d) => Some(d.as_ref().to_string()),
+            _ => None,
+        };
+        Ok(TlsSession::new(
+            rustls::ClientConnection::new(cfg.clone(), name)?.into(),
+            sni,
+        ))
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    pub fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Feeds received ciphertext; appends the plaintext it yields to `plain`.
+    pub fn feed(&mut self, mut data: &[u8], plain: &mut Vec<u8>) -> Result<Fed, rustls::Error> {
+        let was_handshaking = self.conn.is_handshaking();
+        let mut peer_closed = false;
+        while !data.is_empty() {
+            match self.conn.read_tls(&mut data) {
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(rustls::Error::General(format!("read_tls: {e}")));
+                }
+            }
+            let state = self.conn.process_new_packets()?;
+            peer_closed |= state.peer_has_closed();
+            if state.plaintext_bytes_to_read() > 0 {
+                let start = plain.len();
+                plain.resize(start + state.plaintext_bytes_to_read(), 0);
+                let n = self.conn.reader().read(&mut plain[start..]).unwrap_or(0);
+                plain.truncate(start + n);
+            }
+        }
+        Ok(Fed {
+            handshake_done: was_handshaking && !self.conn.is_handshaking(),
+            peer_closed,
+        })
+    }
+
+    /// Encrypts `parts` (buffered by rustls until the handshake is done).
+    pub fn write_plain(&mut self, parts: &[&[u8]]) -> std::io::Result<()> {
+        for p in parts {
+            self.conn.writer().write_all(p)?;
+        }
+        Ok(())
+    }
+
+    /// Writes pending ciphertext to `fd`; Ok(true) when nothing is left.
+    pub fn flush(&mut self, fd: RawFd) -> std::io::Result<bool> {
+        let mut w = FdWriter(fd);
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut w) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Queues close_notify (written by the next flush).
+    pub fn close_notify(&mut self) {
+        self.conn.send_close_notify();
+    }
+
+    pub fn info(&self) -> TlsInfo {
+        let (sni, resumed) = match &self.conn {
+            rustls::Connection::Server(s) => (
+                s.server_name().map(str::to_string),
+                matches!(s.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+            ),
+            rustls::Connection::Client(c) => (
+                self.sni.clone(),
+                matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+            ),
+        };
+        TlsInfo {
+            version: self.conn.protocol_version(),
+            cipher_suite: self.conn.negotiated_cipher_suite().map(|s| s.suite()),
+            alpn: self.conn.alpn_protocol().map(<[u8]>::to_vec),
+            sni,
+            peer_certificates: self
+                .conn
+                .peer_certificates()
+                .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default(),
+            resumed,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! TLS against real third-party peers: `openssl s_client` (TLS 1.2 and 1.3) and `curl` against
+//! our server; our Agent against `openssl s_server -rev`. Certificates are generated per run.
+
+mod support;
+mod tls_support;
+use shardnet::tls::*;
+use shardnet::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use support::*;
+use tls_support::*;
+
+/// Echo server recording the TLS version of each handshake.
+#[derive(Default)]
+struct Echo {
+    versions: Mutex<Vec<String>>,
+}
+
+impl ServerListener for Echo {
+    fn on_handshake(&self, s: &TcpServer, c: ConnId) -> HandleResult {
+        let v = s.tls_info(c).and_then(|i| i.version);
+        self.versions.lock().unwrap().push(format!("{v:?}"));
+        HandleResult::Ok
+    }
+    fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
+        match s.send(c, d) {
+            Ok(()) => HandleResult::Ok,
+            Err(_) => HandleResult::Error,
+        }
+    }
+    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+        HandleResult::Ok
+    }
+}
+
+/// Reads `child`'s stdout lines on a thread; returns the first line containing `want`.
+fn wait_line(child: &mut std::process::Child, want: &str, secs: u64) -> Option<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(want) => return Some(l),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+#[test]
+fn openssl_s_client_tls12_and_tls13() {
+    let ca = Ca::new("interop CA");
+    let leaf = ca.server(&["localhost"]);
+    let dir = temp_dir("sclient");
+    let ca_file = write(&dir, "ca.pem", &ca.pem);
+    let l = Arc::new(Echo::default());
+    let server = TcpServer::builder()
+        .runtime(rt(2))
+        .tls(
+            ServerTlsConfig::builder()
+                .identity(leaf.identity())
+                .build()
+                .unwrap(),
+        )
+        .start("127.0.0.1:0", l.clone())
+        .unwrap();
+    let port = server.listen_addr().unwrap().port();
+    for (flag, want) in [("-tls1_3", "TLSv1_3"), ("-tls1_2", "TLSv1_2")] {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", "localhost", "-verify_return_error", "-quiet"])
+            .arg("-CAfile")
+            .arg(&ca_file)
+            .arg(flag)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed (see .ci/run)");
+        let msg = format!("hello over {want}");
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(format!("{msg}\n").as_bytes())
+            .unwrap();
+        let line = wait_line(&mut child, &msg, 20);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(line.as_deref(), Some(msg.as_str()), "{flag}: echoed line");
+        assert!(
+            l.versions.lock().unwrap().iter().any(|v| v.contains(want)),
+            "{flag}: server saw {:?}",
+            l.versions.lock().unwrap()
+        );
+    }
+    server.stop();
+    server.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// curl speaks HTTPS to a TLS server that answers one minimal HTTP response.
+#[test]
+fn curl_gets_a_response_over_tls() {
+    struct Http;
+    impl ServerListener for Http {
+        fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
+            if d.windows(4).any(|w| w == b"\r\n\r\n") {
+                let body = "hello from shardnet tls";
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                s.send(c, resp.as_bytes()).unwrap();
+                s.disconnect(c, false).unwrap();
+            }
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let ca = Ca::new("curl CA");
+    let leaf = ca.server(&["localhost"]);
+    let dir = temp_dir("curl");
+    let ca_file = write(&dir, "ca.pem", &ca.pem);
+    let server = TcpServer::builder()
+        .runtime(rt(1))
+        .tls(
+            ServerTlsConfig::builder()
+                .identity(leaf.identity())
+                .alpn(["http/1.1"])
+                .build()
+                .unwrap(),
+        )
+        .start("127.0.0.1:0", Arc::new(Http))
+        .unwrap();
+    let port = server.listen_addr().unwrap().port();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--http1.1", "--cacert"])
+        .arg(&ca_file)
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .expect("curl is installed");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from shardnet tls");
+    server.stop();
+    server.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Our Agent (Push) against `openssl s_server -rev`, which answers each line reversed.
+#[test]
+fn agent_against_openssl_s_server() {
+    let ca = Ca::new("s_server CA");
+    let leaf = ca.server(&["localhost"]);
+    let dir = temp_dir("sserver");
+    let cert = write(&dir, "cert.pem", &leaf.cert_pem);
+    let key = write(&dir, "key.pem", &leaf.key_pem);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new("openssl")
+        .args(["s_server", "-accept", &port.to_string(), "-rev", "-quiet"])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is installed");
+    assert!(
+        wait_until(10, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "s_server listening"
+    );
+
+    #[derive(Default)]
+    struct Got {
+        bytes: Mutex<Vec<u8>>,
+        handshakes: Mutex<Vec<TlsInfo>>,
+    }
+    impl AgentListener for Got {
+        fn on_handshake(&self, a: &TcpAgent, c: ConnId) -> HandleResult {
+            self.handshakes.lock().unwrap().push(a.tls_info(c).unwrap());
+            a.send(c, b"shardnet\n").unwrap();
+            HandleResult::Ok
+        }
+        fn on_receive(&self, _: &TcpAgent, _: ConnId, d: &[u8]) -> HandleResult {
+            self.bytes.lock().unwrap().extend_from_slice(d);
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &TcpAgent, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let got = Arc::new(Got::default());
+    let agent = TcpAgent::builder()
+        .runtime(rt(1))
+        .tls(ca.client_config().build().unwrap())
+        .start(got.clone())
+        .unwrap();
+    agent.connect_named("127.0.0.1", port, "localhost").unwrap();
+    let ok = wait_until(20, || {
+        String::from_utf8_lossy(&got.bytes.lock().unwrap()).contains("tendrahs")
+    });
+    agent.stop();
+    agent.wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(
+        ok,
+        "reversed line: {:?}",
+        String::from_utf8_lossy(&got.bytes.lock().unwrap())
+    );
+    let hs = got.handshakes.lock().unwrap();
+    assert_eq!(hs.len(), 1);
+    assert_eq!(hs[0].peer_certificates[0].as_ref(), &leaf.der[..]);
+}

@@ -1,0 +1,78 @@
+//! Certificates made at test time with rcgen (nothing secret is committed) and TLS configs.
+#![allow(dead_code)]
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use shardnet::tls::*;
+use std::path::PathBuf;
+
+/// A CA that can issue server and client certificates.
+pub struct Ca {
+    pub cert: rcgen::Certificate,
+    key: KeyPair,
+    pub pem: String,
+}
+
+/// A leaf certificate (PEM) with its key (PEM).
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: Vec<u8>,
+}
+
+impl Leaf {
+    pub fn identity(&self) -> Identity {
+        Identity::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes()).unwrap()
+    }
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        let cert = p.self_signed(&key).unwrap();
+        let pem = cert.pem();
+        Ca { cert, key, pem }
+    }
+
+    fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        p.distinguished_name.push(DnType::CommonName, names[0]);
+        p.extended_key_usages = vec![usage];
+        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+
+    pub fn server(&self, names: &[&str]) -> Leaf {
+        self.issue(names, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    pub fn client(&self, name: &str) -> Leaf {
+        self.issue(&[name], ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    pub fn client_config(&self) -> ClientTlsBuilder {
+        ClientTlsConfig::builder().ca_pem(self.pem.as_bytes())
+    }
+}
+
+/// A fresh directory under the target dir for PEM files handed to external tools.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("shardnet-tls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
