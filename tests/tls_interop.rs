@@ -159,7 +159,10 @@ fn curl_gets_a_response_over_tls() {
         "curl failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from shardnet tls");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from shardnet tls"
+    );
     server.stop();
     server.wait().unwrap();
     let _ = std::fs::remove_dir_all(dir);
@@ -189,7 +192,8 @@ fn agent_against_openssl_s_server() {
         .spawn()
         .expect("openssl is installed");
     assert!(
-        wait_until(10, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        wait_until(10, || std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_ok()),
         "s_server listening"
     );
 
