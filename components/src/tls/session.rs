@@ -36,25 +36,25 @@ pub(crate) struct Fed {
     pub peer_closed: bool,
 }
 
-/// A socket as a `Write` for `write_tls` (non-blocking, no SIGPIPE).
+/// A socket as a `Write` for `write_tls`: rustls hands over all its queued records at once
+/// and they leave in one `sendmsg` (separate small writes would meet Nagle + delayed ACK).
 struct FdWriter(RawFd);
 
 impl Write for FdWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // SAFETY: `buf` is a valid readable slice; the fd is owned by the connection record
-        // for the whole call.
-        let n = unsafe {
-            libc::send(
-                self.0,
-                buf.as_ptr() as *const libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
+        self.write_vectored(&[std::io::IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        const MAX: usize = 64;
+        let mut parts: [&[u8]; MAX] = [&[]; MAX];
+        let n = bufs.len().min(MAX);
+        for (p, b) in parts.iter_mut().zip(bufs) {
+            *p = b;
+        }
+        let want: usize = parts[..n].iter().map(|p| p.len()).sum();
+        match shardnet_shard::write_gather(self.0, &parts[..n])? {
+            0 if want > 0 => Err(std::io::ErrorKind::WouldBlock.into()),
+            k => Ok(k),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
