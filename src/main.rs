@@ -31,10 +31,11 @@ const USAGE: &str = "\
 usage:
   shardnet [echo] [--listen ADDR] [--shards N] [--placement reuseport|balanced]
                   [--buffer BYTES] [--duration SECS] [--model push|pull|pack]
-                  [--pack-flag F] [--max-pack-size N]
+                  [--pack-flag F] [--max-pack-size N] [--tls-cert FILE --tls-key FILE]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
                   [--mode pingpong|stream] [--depth N] [--shards N]
                   [--model push|pack] [--pack-flag F] [--max-pack-size N]
+                  [--tls [--tls-ca FILE | --insecure] [--server-name NAME]]
 
 echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
@@ -107,6 +108,12 @@ fn run() -> AnyResult<i32> {
                 pack.max_pack_size = parse_num(&parser.value()?.string()?)? as u32
             }
             Long("target") => bench.target = parser.value()?.string()?,
+            Long("tls-cert") => echo.tls_cert = Some(parser.value()?.string()?),
+            Long("tls-key") => echo.tls_key = Some(parser.value()?.string()?),
+            Long("tls") => bench.tls = true,
+            Long("tls-ca") => bench.tls_ca = Some(parser.value()?.string()?),
+            Long("insecure") => bench.insecure = true,
+            Long("server-name") => bench.server_name = Some(parser.value()?.string()?),
             Long("conns") => bench.conns = parser.value()?.parse()?,
             Long("size") => bench.size = parser.value()?.parse()?,
             Long("depth") => bench.depth = parser.value()?.parse()?,
@@ -152,6 +159,8 @@ struct EchoOpts {
     buffer: usize,
     duration: Option<f64>,
     model: ReceiveModel,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 impl Default for EchoOpts {
@@ -163,6 +172,8 @@ impl Default for EchoOpts {
             buffer: 4096,
             duration: None,
             model: ReceiveModel::Push,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -205,10 +216,19 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     if let Some(n) = o.shards {
         b = b.shards(n);
     }
+    match (&o.tls_cert, &o.tls_key) {
+        (Some(cert), Some(key)) => {
+            b = b.tls(shardnet::tls::ServerTlsConfig::from_pem_files(cert, key)?)
+        }
+        (None, None) => {}
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    }
+    let tls = o.tls_cert.is_some();
     let server = b.start_with(&o.listen, |_| EchoListener::default())?;
     let addr = server.listen_addr().expect("listening");
     println!(
-        "shardnet echo listening on {addr}: {} shard(s) on CPUs {:?}, placement {:?}, model {:?} (Ctrl-C stops)",
+        "shardnet echo listening on {addr}{}: {} shard(s) on CPUs {:?}, placement {:?}, model {:?} (Ctrl-C stops)",
+        if tls { " (TLS)" } else { "" },
         server.runtime().shard_count(),
         server.runtime().cpus(),
         o.placement,
@@ -271,6 +291,10 @@ struct BenchOpts {
     depth: usize,
     shards: Option<usize>,
     model: ReceiveModel,
+    tls: bool,
+    tls_ca: Option<String>,
+    insecure: bool,
+    server_name: Option<String>,
 }
 
 impl Default for BenchOpts {
@@ -284,6 +308,10 @@ impl Default for BenchOpts {
             depth: 16,
             shards: None,
             model: ReceiveModel::Push,
+            tls: false,
+            tls_ca: None,
+            insecure: false,
+            server_name: None,
         }
     }
 }
@@ -443,6 +471,15 @@ fn run_bench(o: BenchOpts) -> AnyResult<i32> {
     if let Some(n) = o.shards {
         b = b.shards(n);
     }
+    if o.tls {
+        let mut t = shardnet::tls::ClientTlsConfig::builder();
+        if o.insecure {
+            t = t.dangerous_insecure_no_verify();
+        } else if let Some(ca) = &o.tls_ca {
+            t = t.ca_file(ca)?;
+        }
+        b = b.tls(t.build()?);
+    }
     let (s2, size) = (shared.clone(), o.size);
     let agent = b.start_with(move |_| BenchListener {
         shared: s2.clone(),
@@ -452,8 +489,9 @@ fn run_bench(o: BenchOpts) -> AnyResult<i32> {
         rtts: RefCell::new(Vec::new()),
         buf: RefCell::new(Vec::with_capacity(size)),
     })?;
+    let name = o.server_name.as_deref().unwrap_or(host);
     for _ in 0..o.conns {
-        agent.connect(host, port)?;
+        agent.connect_named(host, port, name)?;
     }
     let t0 = Instant::now();
     while shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed)

@@ -1,6 +1,7 @@
 //! The `shardnet` binary end to end: `echo` serves, `bench` loads it, checks every byte, and
 //! prints a RESULT line; a bench against a closed port fails with a non-zero exit.
 
+mod tls_support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -134,4 +135,64 @@ fn pull_model_from_the_binary() {
     }
     let _ = echo.kill();
     let _ = echo.wait();
+}
+
+#[test]
+fn tls_from_the_binary() {
+    let ca = tls_support::Ca::new("cli CA");
+    let leaf = ca.server(&["localhost"]);
+    let dir = tls_support::temp_dir("cli");
+    let cert = tls_support::write(&dir, "cert.pem", &leaf.cert_pem);
+    let key = tls_support::write(&dir, "key.pem", &leaf.key_pem);
+    let ca_file = tls_support::write(&dir, "ca.pem", &ca.pem);
+    let port = free_port();
+    let mut echo = spawn_echo(
+        port,
+        "2",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let verified = [
+        "--tls",
+        "--tls-ca",
+        ca_file.to_str().unwrap(),
+        "--server-name",
+        "localhost",
+    ];
+    for (extra, mode, size) in [
+        (&verified[..], "pingpong", "64"),
+        (&verified[..], "stream", "20000"),
+        (&["--tls", "--insecure"][..], "pingpong", "1000"),
+    ] {
+        let (ok, stdout) = bench_with(port, mode, size, extra);
+        let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+        assert!(ok, "{extra:?}: {stdout}");
+        assert_eq!(result_field(line, "mismatches"), "0");
+    }
+    // Verification is on by default: a CA that did not issue the certificate is refused.
+    let other = tls_support::Ca::new("other CA");
+    let other_file = tls_support::write(&dir, "other.pem", &other.pem);
+    let (ok, stdout) = bench_with(
+        port,
+        "pingpong",
+        "64",
+        &[
+            "--tls",
+            "--tls-ca",
+            other_file.to_str().unwrap(),
+            "--server-name",
+            "localhost",
+        ],
+    );
+    assert!(
+        !ok,
+        "an untrusted certificate must fail the bench: {stdout}"
+    );
+    let _ = echo.kill();
+    let _ = echo.wait();
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -358,6 +358,66 @@ fn mutual_tls_required_optional_and_foreign_ca() {
     agent.wait().unwrap();
     server.stop();
     server.wait().unwrap();
+
+    // Optional: no certificate is fine, a certificate from another CA still is not.
+    let cfg = ServerTlsConfig::builder()
+        .identity(leaf.identity())
+        .optional_client_cert(&ca_file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let (server, srv) = tls_server(cfg, ReceiveModel::Push, 1);
+    let port = server.listen_addr().unwrap().port();
+    for (who, id, accepted) in [
+        ("anonymous", None, true),
+        ("foreign", Some(&foreign), false),
+    ] {
+        let mut b = ca.client_config();
+        if let Some(id) = id {
+            b = b.identity(id.identity());
+        }
+        let peer = Arc::new(Peer::default());
+        let agent = TcpAgent::builder()
+            .runtime(rt(1))
+            .tls(b.build().unwrap())
+            .start(peer.clone())
+            .unwrap();
+        let c = agent.connect_named("127.0.0.1", port, "localhost").unwrap();
+        if accepted {
+            assert!(
+                wait_until(10, || peer.infos.lock().unwrap().len() == 1),
+                "{who}"
+            );
+            agent.send(c, b"anon").unwrap();
+            assert!(
+                wait_until(10, || peer.bytes.lock().unwrap().len() == 4),
+                "{who}"
+            );
+            assert!(srv.handshakes.lock().unwrap()[0]
+                .1
+                .peer_certificates
+                .is_empty());
+        } else {
+            assert!(
+                wait_until(10, || srv
+                    .closes
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c.2 == ERRNO_TLS)),
+                "{who}"
+            );
+            assert_eq!(
+                srv.handshakes.lock().unwrap().len(),
+                1,
+                "{who}: no handshake"
+            );
+        }
+        agent.stop();
+        agent.wait().unwrap();
+    }
+    server.stop();
+    server.wait().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
 
