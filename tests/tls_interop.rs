@@ -240,3 +240,132 @@ fn agent_against_openssl_s_server() {
     assert_eq!(hs.len(), 1);
     assert_eq!(hs[0].peer_certificates[0].as_ref(), &leaf.der[..]);
 }
+
+/// STARTTLS: plain TCP first, TLS after the application says so (`auto_handshake(false)` +
+/// `start_handshake`). PostgreSQL's SSLRequest is the protocol: the client sends 8 bytes,
+/// the server answers `S`, then both start TLS.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+#[derive(Default)]
+struct StartTlsServer {
+    plain: Mutex<Vec<Vec<u8>>>,
+    handshakes: Mutex<Vec<ConnId>>,
+}
+
+impl ServerListener for StartTlsServer {
+    fn on_handshake(&self, _: &TcpServer, c: ConnId) -> HandleResult {
+        self.handshakes.lock().unwrap().push(c);
+        HandleResult::Ok
+    }
+    fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
+        if !self.handshakes.lock().unwrap().contains(&c) {
+            // Still plain: only the SSLRequest is acceptable.
+            self.plain.lock().unwrap().push(d.to_vec());
+            if d != SSL_REQUEST {
+                return HandleResult::Error;
+            }
+            s.send(c, b"S").unwrap();
+            s.start_handshake(c).unwrap();
+            return HandleResult::Ok;
+        }
+        match s.send(c, d) {
+            Ok(()) => HandleResult::Ok,
+            Err(_) => HandleResult::Error,
+        }
+    }
+    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+        HandleResult::Ok
+    }
+}
+
+#[test]
+fn starttls_with_openssl_and_with_our_agent() {
+    let ca = Ca::new("starttls CA");
+    let leaf = ca.server(&["localhost"]);
+    let dir = temp_dir("starttls");
+    let ca_file = write(&dir, "ca.pem", &ca.pem);
+    let l = Arc::new(StartTlsServer::default());
+    let server = TcpServer::builder()
+        .runtime(rt(1))
+        .auto_handshake(false)
+        .tls(
+            ServerTlsConfig::builder()
+                .identity(leaf.identity())
+                .build()
+                .unwrap(),
+        )
+        .start("127.0.0.1:0", l.clone())
+        .unwrap();
+    let port = server.listen_addr().unwrap().port();
+
+    // openssl's own STARTTLS for PostgreSQL.
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-starttls", "postgres", "-servername", "localhost"])
+        .args(["-verify_return_error", "-quiet", "-CAfile"])
+        .arg(&ca_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is installed");
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"after starttls\n")
+        .unwrap();
+    let line = wait_line(&mut child, "after starttls", 20);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(line.as_deref(), Some("after starttls"));
+    assert_eq!(l.plain.lock().unwrap().as_slice(), &[SSL_REQUEST.to_vec()]);
+
+    // Our Agent doing the client side of the same dance.
+    #[derive(Default)]
+    struct Client {
+        bytes: Mutex<Vec<u8>>,
+        tls_up: Mutex<bool>,
+    }
+    impl AgentListener for Client {
+        fn on_connect(&self, a: &TcpAgent, c: ConnId) -> HandleResult {
+            a.send(c, &SSL_REQUEST).unwrap();
+            HandleResult::Ok
+        }
+        fn on_handshake(&self, a: &TcpAgent, c: ConnId) -> HandleResult {
+            *self.tls_up.lock().unwrap() = true;
+            assert!(a.tls_info(c).is_some());
+            a.send(c, b"secret").unwrap();
+            HandleResult::Ok
+        }
+        fn on_receive(&self, a: &TcpAgent, c: ConnId, d: &[u8]) -> HandleResult {
+            if !*self.tls_up.lock().unwrap() {
+                assert_eq!(d, b"S");
+                assert!(a.tls_info(c).is_none(), "still plain");
+                a.start_handshake(c).unwrap();
+                return HandleResult::Ok;
+            }
+            self.bytes.lock().unwrap().extend_from_slice(d);
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &TcpAgent, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let cl = Arc::new(Client::default());
+    let agent = TcpAgent::builder()
+        .runtime(rt(1))
+        .auto_handshake(false)
+        .tls(ca.client_config().build().unwrap())
+        .start(cl.clone())
+        .unwrap();
+    agent.connect_named("127.0.0.1", port, "localhost").unwrap();
+    assert!(wait_until(10, || cl.bytes.lock().unwrap().len() == 6));
+    assert_eq!(&*cl.bytes.lock().unwrap(), b"secret");
+    assert_eq!(l.handshakes.lock().unwrap().len(), 2);
+    agent.stop();
+    agent.wait().unwrap();
+    server.stop();
+    server.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -273,6 +273,11 @@ impl TcpClient {
         self.core.pull_buffered(self.conn_id())
     }
 
+    /// TLS with `auto_handshake(false)` (STARTTLS): starts the TLS handshake now.
+    pub fn start_handshake(&self) -> Result<()> {
+        self.core.start_handshake(self.conn_id())
+    }
+
     /// Completes the handshake (with `auto_handshake(false)`): `on_handshake` follows.
     pub fn complete_handshake(&self) -> Result<()> {
         self.core.complete_handshake(self.conn_id())

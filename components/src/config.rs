@@ -76,9 +76,10 @@ pub struct TcpConfig {
     /// Pull model: buffered bytes per connection at which reading pauses until the application
     /// fetches (default 4 MiB). Nothing is dropped; the peer is throttled by TCP.
     pub pull_buffer_limit: usize,
-    /// Call `on_handshake` as soon as a connection is up (default true). When false the
-    /// connection stays in its handshake until `complete_handshake(conn)` is called, e.g.
-    /// after an application-level login or (TLS) a `start_handshake`.
+    /// Call `on_handshake` as soon as a connection is up (default true; with TLS: start the
+    /// TLS handshake at once). When false, a plain connection stays in its handshake until
+    /// `complete_handshake(conn)` (e.g. after an application-level login); a TLS connection
+    /// speaks plain TCP until `start_handshake(conn)` (STARTTLS).
     pub auto_handshake: bool,
     /// Close connections whose handshake has not completed this long after accept/connect
     /// (default none for plain TCP, where the handshake is immediate unless
@@ -154,11 +155,6 @@ impl TcpConfig {
         if self.receive_model == ReceiveModel::Pull && self.pull_buffer_limit == 0 {
             return Err(crate::Error::InvalidParam(
                 "pull_buffer_limit is 0: nothing could be received".into(),
-            ));
-        }
-        if self.tls.is_some() && !self.auto_handshake {
-            return Err(crate::Error::InvalidParam(
-                "auto_handshake(false) with TLS (STARTTLS) is not supported yet".into(),
             ));
         }
         if let ReceiveModel::Pack(p) = &self.receive_model {

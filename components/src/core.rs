@@ -48,6 +48,9 @@ pub(crate) enum Cmd {
     Handshake {
         conn: ConnId,
     },
+    StartTls {
+        conn: ConnId,
+    },
 }
 
 pub(crate) struct ShardLink {
@@ -381,6 +384,26 @@ impl Core {
     /// for plain connections).
     pub fn tls_info(&self, conn: ConnId) -> Option<crate::tls::TlsInfo> {
         self.local_ctx(conn.shard())?.tls_info(conn)
+    }
+
+    /// STARTTLS: begins the TLS handshake of a connection of a TLS component started with
+    /// `auto_handshake(false)`.
+    pub fn start_handshake(&self, conn: ConnId) -> Result<()> {
+        if self.cfg.tls.is_none() {
+            return Err(Error::InvalidParam(
+                "start_handshake needs a TLS component".into(),
+            ));
+        }
+        let link = self.link(conn)?;
+        let cell = link.dir.lookup(conn).ok_or(Error::NotFound)?;
+        if cell.state() != SlotState::Open {
+            return Err(Error::NotConnected);
+        }
+        if let Some(ctx) = self.local_ctx(conn.shard()) {
+            ctx.start_tls(conn);
+            return Ok(());
+        }
+        self.post(conn.shard(), Cmd::StartTls { conn })
     }
 
     pub fn pending(&self, conn: ConnId) -> Option<usize> {

@@ -116,6 +116,8 @@ pub(crate) struct ShardCtx {
     pull: Option<Arc<PullStore>>,
     /// TLS sessions by connection (TLS components only). Never borrowed across a callback.
     tls: RefCell<std::collections::HashMap<ConnId, Box<TlsSession>>>,
+    /// Agent/Client TLS: the server name of each connection until its session exists.
+    tls_names: RefCell<std::collections::HashMap<ConnId, rustls_pki_types::ServerName<'static>>>,
     /// Plaintext out of TLS records, lent to one delivery at a time.
     plain: RefCell<Vec<u8>>,
     poller: RefCell<Poller>,
@@ -187,6 +189,7 @@ impl ShardCtx {
             stats: link.stats.clone(),
             pull: link.pull.clone(),
             tls: RefCell::new(Default::default()),
+            tls_names: RefCell::new(Default::default()),
             plain: RefCell::new(Vec::new()),
             pool: BufferPool::new(core.cfg.socket_buffer_size, core.cfg.buffer_hold),
             poller: RefCell::new(Poller::new(EVENT_BATCH)?),
@@ -248,7 +251,7 @@ impl ShardCtx {
                 return Err(crate::Error::NotConnected);
             }
         };
-        if self.core.cfg.tls.is_some() {
+        if self.core.cfg.tls.is_some() && self.tls.borrow().contains_key(&conn) {
             drop(st);
             return self.tls_send(conn, cell, parts, total);
         }
@@ -458,6 +461,7 @@ impl ShardCtx {
                 p.remove(conn);
             }
             let session = self.tls.borrow_mut().remove(&conn);
+            self.tls_names.borrow_mut().remove(&conn);
             let Some(mut rec) = rec else { continue };
             any = true;
             rec.queue.clear();
@@ -605,18 +609,53 @@ impl ShardCtx {
             self.schedule_close(conn, SocketOperation::Accept, errno_of(&e));
             return;
         }
-        if let Some(TlsSettings::Server(cfg)) = &self.core.cfg.tls {
-            match TlsSession::server(&cfg.rustls) {
-                Ok(t) => {
-                    self.tls.borrow_mut().insert(conn, Box::new(t));
-                }
-                Err(_) => {
-                    self.schedule_close(conn, SocketOperation::Accept, ERRNO_TLS);
-                    return;
-                }
-            }
+        if self.core.cfg.tls.is_some()
+            && self.core.cfg.auto_handshake
+            && !self.new_tls_session(conn, SocketOperation::Accept)
+        {
+            return;
         }
         self.begin_handshake(conn);
+    }
+
+    /// Creates `conn`'s TLS session (server or client role); false (close scheduled with
+    /// `op`) when rustls refuses.
+    fn new_tls_session(&self, conn: ConnId, op: SocketOperation) -> bool {
+        let made = match &self.core.cfg.tls {
+            Some(TlsSettings::Server(cfg)) => TlsSession::server(&cfg.rustls),
+            Some(TlsSettings::Client(cfg)) => {
+                let Some(name) = self.tls_names.borrow_mut().remove(&conn) else {
+                    return false;
+                };
+                TlsSession::client(&cfg.rustls, name)
+            }
+            None => return false,
+        };
+        match made {
+            Ok(t) => {
+                self.tls.borrow_mut().insert(conn, Box::new(t));
+                true
+            }
+            Err(_) => {
+                self.schedule_close(conn, op, ERRNO_TLS);
+                false
+            }
+        }
+    }
+
+    /// STARTTLS (`auto_handshake(false)` with TLS): the connection so far spoke plain TCP; its
+    /// TLS handshake starts now and `on_handshake` follows when it completes.
+    pub(crate) fn start_tls(&self, conn: ConnId) {
+        if self.tls.borrow().contains_key(&conn) {
+            return;
+        }
+        let open = matches!(
+            self.st.borrow_mut().table.get(conn),
+            Some(r) if r.state == ConnState::Open
+        );
+        if open && self.new_tls_session(conn, SocketOperation::Receive) {
+            self.begin_handshake(conn);
+        }
     }
 
     /// The connection is up: with `auto_handshake` its handshake completes at once (plain
@@ -624,6 +663,9 @@ impl ShardCtx {
     /// `handshake_timeout`. This is the hook a TLS layer drives.
     fn begin_handshake(&self, conn: ConnId) {
         if let Some(tls) = &self.core.cfg.tls {
+            if !self.tls.borrow().contains_key(&conn) {
+                return; // STARTTLS: plain until `start_tls`
+            }
             // TLS: the handshake runs now; on_handshake follows when rustls finishes it.
             let timeout = self
                 .core
@@ -667,13 +709,7 @@ impl ShardCtx {
 
     /// Ends a pending handshake: clears its deadline and calls `on_handshake`.
     pub(crate) fn complete_handshake(&self, conn: ConnId) {
-        if self.core.cfg.tls.is_some()
-            && self
-                .tls
-                .borrow()
-                .get(&conn)
-                .is_some_and(|t| t.is_handshaking())
-        {
+        if self.core.cfg.tls.is_some() {
             return; // TLS decides when its handshake is complete
         }
         {
@@ -756,18 +792,14 @@ impl ShardCtx {
             self.schedule_close(conn, SocketOperation::Connect, errno_of(&e));
             return;
         }
-        if let Some(TlsSettings::Client(cfg)) = &self.core.cfg.tls {
+        if self.core.cfg.tls.is_some() {
             let name = server_name
                 .and_then(|n| rustls_pki_types::ServerName::try_from(n).ok())
                 .unwrap_or_else(|| addr.ip().into());
-            match TlsSession::client(&cfg.rustls, name) {
-                Ok(t) => {
-                    self.tls.borrow_mut().insert(conn, Box::new(t));
-                }
-                Err(_) => {
-                    self.schedule_close(conn, SocketOperation::Connect, ERRNO_TLS);
-                    return;
-                }
+            self.tls_names.borrow_mut().insert(conn, name);
+            if self.core.cfg.auto_handshake && !self.new_tls_session(conn, SocketOperation::Connect)
+            {
+                return;
             }
         }
         match r {
@@ -947,6 +979,7 @@ impl ShardCtx {
                 }
             }
             Cmd::Handshake { conn } => self.complete_handshake(conn),
+            Cmd::StartTls { conn } => self.start_tls(conn),
             Cmd::Connect {
                 conn,
                 addr,
@@ -1050,8 +1083,8 @@ impl ShardCtx {
         if writable_with_data {
             self.flush(conn);
         }
-        let tls = self.core.cfg.tls.is_some();
-        if tls {
+        let tls_component = self.core.cfg.tls.is_some();
+        if tls_component {
             let writable = self
                 .st
                 .borrow_mut()
@@ -1092,6 +1125,8 @@ impl ShardCtx {
                 rec.fd
             };
             reads += 1;
+            // Per read: a STARTTLS connection turns TLS inside a callback.
+            let tls = tls_component && self.tls.borrow().contains_key(&conn);
             let got = match &self.pull {
                 // TLS reads ciphertext into the scratch buffer; Pull stores the plaintext.
                 Some(store) if tls => {
@@ -1261,6 +1296,8 @@ impl ShardCtx {
     /// leaves the pending count (and a graceful disconnect proceeds). False when closing.
     fn tls_flush(&self, conn: ConnId) -> bool {
         let fd = match self.st.borrow_mut().table.get(conn) {
+            // Plain bytes queued before a STARTTLS go first; `serve` flushes TLS after them.
+            Some(r) if r.state == ConnState::Open && !r.queue.is_empty() => return true,
             Some(r) if r.state == ConnState::Open || r.state == ConnState::Connecting => r.fd,
             _ => return false,
         };

@@ -275,6 +275,11 @@ macro_rules! conn_methods {
             pub fn pull_stats(&self) -> Vec<$crate::PullStats> {
                 self.core.pull_stats()
             }
+            /// TLS with `auto_handshake(false)` (STARTTLS): starts `conn`'s TLS handshake now;
+            /// until then it speaks plain TCP. `on_handshake` follows when TLS is up.
+            pub fn start_handshake(&self, conn: ConnId) -> Result<()> {
+                self.core.start_handshake(conn)
+            }
             /// Completes the handshake of `conn` (with `auto_handshake(false)`):
             /// `on_handshake` follows on the owning shard.
             pub fn complete_handshake(&self, conn: ConnId) -> Result<()> {

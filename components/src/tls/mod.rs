@@ -9,6 +9,10 @@
 //! the session and written from it. `on_handshake` runs when the TLS handshake completes; no
 //! application data is delivered before it, and data sent earlier waits inside the session.
 //!
+//! With `auto_handshake(false)` a TLS connection first speaks plain TCP (delivered and sent as
+//! usual) until the application calls `start_handshake(conn)` — STARTTLS-style protocols, or
+//! TLS after an HTTP CONNECT. Plain bytes queued before that call are written first.
+//!
 //! A handshake still running after `handshake_timeout` (default 10 s) is closed with
 //! `on_close(Close, ETIMEDOUT)`; a protocol or certificate failure with
 //! `on_close(Receive, ERRNO_TLS)`.
