@@ -964,6 +964,16 @@ impl ShardCtx {
         }
     }
 
+    /// Sends what cross-thread `send` calls posted, one gather write per run of messages to
+    /// the same connection (their pending bytes were reserved one by one).
+    fn send_batched(&self, sends: &mut Vec<(ConnId, Vec<Vec<u8>>)>) {
+        for (conn, datas) in sends.drain(..) {
+            let parts: Vec<&[u8]> = datas.iter().map(|d| &d[..]).collect();
+            let total = parts.iter().map(|p| p.len()).sum();
+            let _ = self.send_local(conn, &parts, total);
+        }
+    }
+
     fn handle_cmd(&self, cmd: Cmd) {
         match cmd {
             Cmd::Send { conn, data } => {
@@ -1367,15 +1377,26 @@ impl ShardCtx {
     /// One turn (see the module docs). Returns whether anything happened.
     fn turn(&self, inbox: &InboxReceiver<Cmd>, scratch: &mut [u8]) -> bool {
         let mut work = false;
+        // Consecutive sends to one connection leave in one gather write, not one each.
+        let mut sends: Vec<(ConnId, Vec<Vec<u8>>)> = Vec::new();
         for _ in 0..INBOX_BATCH {
             match inbox.try_recv() {
+                Some(Cmd::Send { conn, data }) => {
+                    work = true;
+                    match sends.last_mut() {
+                        Some((c, v)) if *c == conn => v.push(data),
+                        _ => sends.push((conn, vec![data])),
+                    }
+                }
                 Some(cmd) => {
                     work = true;
+                    self.send_batched(&mut sends);
                     self.handle_cmd(cmd);
                 }
                 None => break,
             }
         }
+        self.send_batched(&mut sends);
         if let Some(store) = &self.pull {
             let mut resumed = Vec::new();
             store.take_resumed(&mut resumed);

@@ -1,0 +1,1181 @@
+//! Code shared by the bench binaries (each does `mod common;`).
+//!
+//! - The **servers under test** (shardnet `TcpServer`, tokio current_thread, raw glommio 0.9),
+//!   run in a child process: the bench binary re-executes itself with `--serve KIND --port P`;
+//!   [`maybe_serve`] (called first in every bench's `main`) turns that child into the server. The
+//!   child pins itself to CPU 0, prints `READY <port>`, and exits when its stdin closes.
+//! - [`ServerChild`]: the parent's handle on such a child (kills it on drop), with its CPU time
+//!   (`utime + stime` from `/proc/<pid>/stat`) and RSS (`VmRSS` from `/proc/<pid>/status`).
+//! - [`LoadGen`]: the neutral load generator: one thread (pinned to CPU 1 by the caller), mio,
+//!   N non-blocking connections, every echoed byte checked against a per-connection pattern.
+//! - Small helpers: medians and percentiles, env configuration, CSV output, `RESULT` lines.
+
+#![allow(dead_code)] // each bench uses a different subset
+
+use mio::net::TcpStream as MioStream;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+// ----- configuration ----------------------------------------------------------------------------
+
+/// Seconds of each measured window (`SHARDNET_BENCH_SECS`, default `default`).
+pub fn bench_secs(default: f64) -> f64 {
+    env_f64("SHARDNET_BENCH_SECS").unwrap_or(default)
+}
+
+/// Rounds per system (`SHARDNET_BENCH_ROUNDS`, default `default`).
+pub fn bench_rounds(default: usize) -> usize {
+    env_f64("SHARDNET_BENCH_ROUNDS")
+        .map(|r| r.max(1.0) as usize)
+        .unwrap_or(default)
+}
+
+/// A numeric environment variable, if set and parseable.
+pub fn env_f64(name: &str) -> Option<f64> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+/// True when the environment variable is set to something other than `0`/empty.
+pub fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The value following `--flag` on the command line (unknown arguments are ignored, so
+/// `cargo bench`'s `--bench` is harmless).
+pub fn arg_value(flag: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+// ----- the machine ------------------------------------------------------------------------------
+
+/// CPU the servers under test run on.
+pub const SERVER_CPU: usize = 0;
+/// CPU the load generator runs on.
+pub const CLIENT_CPU: usize = 1;
+
+/// Pins the calling thread (and the threads it starts later) to `cpu`. False if not possible.
+pub fn pin_to_cpu(cpu: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+}
+
+/// Raises RLIMIT_NOFILE to its hard limit and RLIMIT_MEMLOCK as far as allowed (glommio locks
+/// its io_uring memory).
+pub fn raise_limits() {
+    for (res, want) in [
+        (libc::RLIMIT_NOFILE, None),
+        (libc::RLIMIT_MEMLOCK, Some(libc::RLIM_INFINITY)),
+    ] {
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the valid rlimit struct we pass.
+        if unsafe { libc::getrlimit(res, &mut cur) } != 0 {
+            continue;
+        }
+        if let Some(w) = want {
+            let all = libc::rlimit {
+                rlim_cur: w,
+                rlim_max: w,
+            };
+            // SAFETY: setrlimit only reads the struct; failure (no privilege) is harmless.
+            if unsafe { libc::setrlimit(res, &all) } == 0 {
+                continue;
+            }
+        }
+        let soft = libc::rlimit {
+            rlim_cur: cur.rlim_max,
+            rlim_max: cur.rlim_max,
+        };
+        // SAFETY: as above; raising the soft limit up to the hard one is always allowed.
+        unsafe { libc::setrlimit(res, &soft) };
+    }
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
+/// utime + stime of process `pid` (all its threads), in microseconds.
+pub fn proc_cpu_us(pid: u32) -> io::Result<u64> {
+    proc_cpu_split_us(pid).map(|(u, s)| u + s)
+}
+
+/// (utime, stime) of process `pid` (all its threads), in microseconds.
+pub fn proc_cpu_split_us(pid: u32) -> io::Result<(u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+    let rest = &s[s.rfind(')').map(|i| i + 2).unwrap_or(0)..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let parse = |i: usize| -> u64 { f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    let t = clock_ticks();
+    Ok((parse(11) * 1_000_000 / t, parse(12) * 1_000_000 / t))
+}
+
+/// On-CPU time of process `pid` from the scheduler (sum of `/proc/<pid>/task/*/schedstat`
+/// first fields, ns → µs): the same quantity as [`proc_cpu_us`] without the clock-tick
+/// granularity (10 ms), for short runs. Threads that exited are not counted.
+pub fn proc_sched_us(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum::<u64>()
+        / 1000
+}
+
+/// A `Name: value kB` field of `/proc/<path>/status`, in bytes.
+pub fn proc_status_kb(path: &str, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{path}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Resident set size of process `pid`, in bytes.
+pub fn proc_rss_bytes(pid: u32) -> Option<u64> {
+    proc_status_kb(&pid.to_string(), "VmRSS").map(|kb| kb * 1024)
+}
+
+// ----- the servers under test -------------------------------------------------------------------
+
+/// The systems compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// shardnet `TcpServer`, push model, one shard.
+    Shardnet,
+    /// tokio current_thread, a task per connection.
+    Tokio,
+    /// raw glommio 0.9, a task per connection.
+    Glommio,
+}
+
+impl ServerKind {
+    /// Every system, in the order they alternate.
+    pub const ALL: [ServerKind; 3] = [ServerKind::Shardnet, ServerKind::Tokio, ServerKind::Glommio];
+
+    /// Lower-case name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Shardnet => "shardnet",
+            ServerKind::Tokio => "tokio",
+            ServerKind::Glommio => "glommio",
+        }
+    }
+
+    /// Parses [`ServerKind::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// Bytes each baseline server reads at a time (shardnet's default scratch buffer is the same).
+pub const SERVER_BUF: usize = 4096;
+
+/// glommio io_memory for both glommio-based servers (shardnet's runtime uses the same 512 KiB).
+const GLOMMIO_IO_MEMORY: usize = 512 << 10;
+
+/// In a child started with `--serve KIND [--port P]`: runs that server and never returns.
+/// In a child started with `--hold N --port P`: runs the idle-connection holder (see
+/// [`hold_connections`]). Otherwise returns.
+pub fn maybe_serve() {
+    if let Some(kind) = arg_value("--serve") {
+        let kind = ServerKind::parse(&kind).unwrap_or_else(|| {
+            eprintln!("unknown server kind {kind}");
+            std::process::exit(2)
+        });
+        let port: u16 = arg_value("--port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        raise_limits();
+        if !pin_to_cpu(SERVER_CPU) {
+            eprintln!("warning: cannot pin the server to CPU {SERVER_CPU}");
+        }
+        exit_when_stdin_closes();
+        let r = match kind {
+            ServerKind::Shardnet => serve_shardnet(port),
+            ServerKind::Tokio => serve_tokio(port),
+            ServerKind::Glommio => serve_glommio(port),
+        };
+        if let Err(e) = r {
+            eprintln!("{} server failed: {e}", kind.name());
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
+    if let Some(n) = arg_value("--hold") {
+        let n: usize = n.parse().unwrap_or(10_000);
+        let port: u16 = arg_value("--port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        raise_limits();
+        let code = match hold_connections(port, n) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("holder failed: {e}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+}
+
+/// Exits the process once stdin closes (the parent closes it to stop us; `exit` lets callgrind
+/// write its profile). Started before the server's threads, so that under valgrind it is
+/// already waiting in `read` rather than queued for valgrind's thread lock.
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 64];
+        let mut stdin = io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
+}
+
+/// Tells the parent the server is listening.
+fn announce_ready(port: u16) {
+    println!("READY {port}");
+    let _ = io::stdout().flush();
+}
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+struct ShardnetEcho;
+
+impl shardnet::ServerListener for ShardnetEcho {
+    fn on_receive(
+        &self,
+        s: &shardnet::TcpServer,
+        c: shardnet::ConnId,
+        data: &[u8],
+    ) -> shardnet::HandleResult {
+        match s.send(c, data) {
+            Ok(()) => shardnet::HandleResult::Ok,
+            Err(_) => shardnet::HandleResult::Error,
+        }
+    }
+    fn on_close(
+        &self,
+        _: &shardnet::TcpServer,
+        _: shardnet::ConnId,
+        _: shardnet::SocketOperation,
+        _: i32,
+    ) -> shardnet::HandleResult {
+        shardnet::HandleResult::Ok
+    }
+}
+
+fn serve_shardnet(port: u16) -> AnyResult<()> {
+    let rt = shardnet::Runtime::builder()
+        .shards(1)
+        .cpus([SERVER_CPU])
+        .build()?;
+    let server = shardnet::TcpServer::builder()
+        .runtime(rt)
+        .no_delay(true)
+        .max_connections(100_000)
+        .start_with(&format!("127.0.0.1:{port}"), |_| ShardnetEcho)?;
+    let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
+    announce_ready(port);
+    server.wait()?;
+    Ok(())
+}
+
+fn serve_tokio(port: u16) -> AnyResult<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(tokio_accept_loop(port))?;
+    Ok(())
+}
+
+async fn tokio_accept_loop(port: u16) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    announce_ready(listener.local_addr()?.port());
+    loop {
+        let (mut s, _) = listener.accept().await?;
+        let _ = s.set_nodelay(true);
+        tokio::spawn(async move {
+            let mut buf = [0u8; SERVER_BUF];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn serve_glommio(port: u16) -> AnyResult<()> {
+    let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(SERVER_CPU))
+        .name("glommio-echo")
+        .io_memory(GLOMMIO_IO_MEMORY)
+        .spawn(move || glommio_accept_loop(port))
+        .map_err(|e| e.to_string())?;
+    handle
+        .join()
+        .map_err(|e| format!("glommio executor: {e}"))??;
+    Ok(())
+}
+
+async fn glommio_accept_loop(port: u16) -> io::Result<()> {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let listener = glommio::net::TcpListener::bind(("127.0.0.1", port))?;
+    announce_ready(listener.local_addr()?.port());
+    loop {
+        let mut s = listener.accept().await?;
+        let _ = s.set_nodelay(true);
+        glommio::spawn_local(async move {
+            let mut buf = [0u8; SERVER_BUF];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+}
+
+/// The `--hold N` child of `idle_memory`: opens `n` connections to 127.0.0.1:`port`, does one
+/// checked 64-byte echo round trip on each, prints `HELD <n> <mismatches>`, then holds them
+/// until stdin closes.
+fn hold_connections(port: u16, n: usize) -> AnyResult<()> {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut conns = Vec::with_capacity(n);
+    let mut mismatches = 0u64;
+    let mut buf = [0u8; 64];
+    for i in 0..n {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        let msg = pattern_at(i, 0, 64);
+        s.write_all(msg)?;
+        s.read_exact(&mut buf)?;
+        if buf[..] != msg[..] {
+            mismatches += 1;
+        }
+        conns.push(s);
+    }
+    println!("HELD {n} {mismatches}");
+    io::stdout().flush()?;
+    let mut sink = [0u8; 64];
+    let mut stdin = io::stdin();
+    while matches!(stdin.read(&mut sink), Ok(k) if k > 0) {}
+    drop(conns);
+    Ok(())
+}
+
+// ----- the parent's handle on a child -----------------------------------------------------------
+
+/// A child process of this bench binary (a server, or the idle-connection holder). Dropping it
+/// closes its stdin (it exits by itself), waits a moment, then kills it.
+pub struct ServerChild {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The port announced with `READY`.
+    pub port: u16,
+    /// What runs in it (for messages).
+    pub label: String,
+}
+
+impl ServerChild {
+    /// Starts `kind` as a child server (optionally under a wrapper such as valgrind) and waits
+    /// up to `timeout` for it to listen.
+    pub fn spawn(kind: ServerKind, wrapper: &[String], timeout: Duration) -> io::Result<Self> {
+        let args = vec![
+            "--serve".to_string(),
+            kind.name().to_string(),
+            "--port".into(),
+            "0".into(),
+        ];
+        let mut c = Self::spawn_self(&args, wrapper, kind.name())?;
+        let line = c.wait_line("READY", timeout)?;
+        c.port = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("bad READY line {line:?}")))?;
+        Ok(c)
+    }
+
+    /// Starts this executable with `args` (behind `wrapper`, if any).
+    pub fn spawn_self(args: &[String], wrapper: &[String], label: &str) -> io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Ok(ServerChild {
+            child,
+            stdin,
+            lines: rx,
+            port: 0,
+            label: label.to_string(),
+        })
+    }
+
+    /// Waits for a stdout line starting with `prefix`; other lines are echoed to stderr.
+    pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> io::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return Ok(l),
+                Ok(l) => eprintln!("[{}] {l}", self.label),
+                Err(_) => {
+                    let status = self.child.try_wait()?;
+                    return Err(io::Error::other(format!(
+                        "{}: no {prefix} line within {timeout:?} (exit status {status:?})",
+                        self.label
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's CPU time so far (utime + stime), µs.
+    pub fn cpu_us(&self) -> u64 {
+        proc_cpu_us(self.pid()).unwrap_or(0)
+    }
+
+    /// The child's resident set size, bytes.
+    pub fn rss(&self) -> u64 {
+        proc_rss_bytes(self.pid()).unwrap_or(0)
+    }
+
+    /// Closes stdin (the child exits) and waits up to `timeout` for it; kills it after that.
+    /// Returns true if it exited by itself.
+    ///
+    /// A server is also "poked" with a connection every 100 ms meanwhile: under valgrind
+    /// (3.19) a glommio executor parked in `io_uring_enter` keeps valgrind's thread lock, so the
+    /// thread that saw stdin close cannot run until a network event wakes the executor.
+    pub fn finish(&mut self, timeout: Duration) -> bool {
+        self.stdin.take();
+        let start = Instant::now();
+        let mut next_poke = start + Duration::from_millis(50);
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            if self.port != 0 && Instant::now() >= next_poke {
+                let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+                let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(100));
+                next_poke = Instant::now() + Duration::from_millis(100);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.finish(Duration::from_secs(2));
+        }
+    }
+}
+
+// ----- byte pattern -----------------------------------------------------------------------------
+
+/// Period of the byte pattern (prime, so streams of different connections differ).
+pub const PLEN: usize = 8191;
+
+/// The pattern, twice over, so any window of up to `PLEN` bytes is one slice.
+fn pattern() -> &'static [u8] {
+    static P: OnceLock<Vec<u8>> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let one: Vec<u8> = (0..PLEN)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        two
+    })
+}
+
+/// `len` (≤ `PLEN`) bytes of connection `conn`'s stream from stream position `pos`.
+pub fn pattern_at(conn: usize, pos: u64, len: usize) -> &'static [u8] {
+    debug_assert!(len <= PLEN);
+    let off = ((pos + conn as u64 * 7919) % PLEN as u64) as usize;
+    &pattern()[off..off + len]
+}
+
+// ----- the load generator -----------------------------------------------------------------------
+
+struct Conn {
+    stream: MioStream,
+    /// Bytes written so far.
+    sent: u64,
+    /// Bytes issued (written or waiting to be written).
+    target: u64,
+    /// Bytes received (and checked) so far.
+    recv: u64,
+    /// Issue time of each message not yet fully echoed.
+    issued: VecDeque<Instant>,
+    /// Messages completed inside the measured window.
+    in_window: u64,
+    dead: bool,
+}
+
+/// Per-message latencies (µs) and what they summarise to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Percentiles {
+    /// Median, µs.
+    pub p50: f64,
+    /// 99th percentile, µs.
+    pub p99: f64,
+    /// 99.9th percentile, µs.
+    pub p999: f64,
+    /// Largest, µs.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// From unsorted samples (sorted in place).
+    pub fn of(samples: &mut [u32]) -> Self {
+        samples.sort_unstable();
+        Percentiles {
+            p50: pct(samples, 0.50),
+            p99: pct(samples, 0.99),
+            p999: pct(samples, 0.999),
+            max: samples.last().copied().unwrap_or(0) as f64,
+        }
+    }
+}
+
+/// The `p` quantile of sorted samples.
+pub fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64
+}
+
+/// What one timed run measured.
+#[derive(Debug, Clone, Default)]
+pub struct TimedResult {
+    /// Messages echoed inside the window.
+    pub msgs: u64,
+    /// Length of the window, s.
+    pub secs: f64,
+    /// Server CPU time inside the window, µs (utime + stime).
+    pub server_cpu_us: u64,
+    /// The user-space part of it (utime), µs.
+    pub server_user_us: u64,
+    /// Server CPU time inside the window, µs (schedstat).
+    pub server_sched_us: u64,
+    /// Latencies of the messages completed inside the window.
+    pub lat: Percentiles,
+    /// Fewest messages one connection completed in the window, over the mean (1 = fair).
+    pub fairness: f64,
+    /// Connections that completed nothing in the window.
+    pub starved: usize,
+    /// Messages still unanswered when the drain timed out.
+    pub unreturned: u64,
+}
+
+impl TimedResult {
+    /// Messages per second.
+    pub fn msgs_per_s(&self) -> f64 {
+        self.msgs as f64 / self.secs.max(1e-9)
+    }
+    /// Server CPU µs per message (utime + stime).
+    pub fn cpu_us_per_msg(&self) -> f64 {
+        self.server_cpu_us as f64 / (self.msgs.max(1)) as f64
+    }
+    /// Share of the server's CPU time spent in user space (the rest is the kernel).
+    pub fn user_share(&self) -> f64 {
+        self.server_user_us as f64 / (self.server_cpu_us.max(1)) as f64
+    }
+    /// Server CPU µs per message (schedstat).
+    pub fn sched_us_per_msg(&self) -> f64 {
+        self.server_sched_us as f64 / (self.msgs.max(1)) as f64
+    }
+}
+
+/// What one lock-step run (`rounds` rounds, each connection one message per round) measured.
+#[derive(Debug, Clone, Default)]
+pub struct RoundsResult {
+    /// Messages echoed.
+    pub msgs: u64,
+    /// Bytes sent (= bytes echoed back and checked).
+    pub bytes: u64,
+    /// From the first send to the last echo, pauses included, s.
+    pub secs: f64,
+    /// Server CPU time over the run, µs (utime + stime).
+    pub server_cpu_us: u64,
+    /// Server CPU time over the run, µs (schedstat).
+    pub server_sched_us: u64,
+    /// Round-trip latencies.
+    pub lat: Percentiles,
+}
+
+/// The neutral load generator: one thread, mio (epoll, edge-triggered), `n` connections. Every
+/// echoed byte is compared with the connection's pattern; mismatches and lost connections are
+/// counted (and fail the bench).
+pub struct LoadGen {
+    poll: Poll,
+    events: Events,
+    conns: Vec<Conn>,
+    size: usize,
+    buf: Vec<u8>,
+    /// (connection, issue time) of messages completed by the last [`LoadGen::poll_once`].
+    completed: Vec<(usize, Instant)>,
+    /// Echoed bytes that did not match (counted once per connection, which is then dropped).
+    pub mismatches: u64,
+    /// Connections closed or failed unexpectedly.
+    pub errors: u64,
+}
+
+impl LoadGen {
+    /// Opens `n` connections to `addr` for `size`-byte messages (`size` ≤ `PLEN`).
+    pub fn connect(addr: SocketAddr, n: usize, size: usize) -> io::Result<Self> {
+        assert!(size > 0 && size <= PLEN, "message size must be 1..={PLEN}");
+        let poll = Poll::new()?;
+        let mut conns = Vec::with_capacity(n);
+        for i in 0..n {
+            let s = connect_retry(addr)?;
+            s.set_nodelay(true)?;
+            s.set_nonblocking(true)?;
+            let mut stream = MioStream::from_std(s);
+            poll.registry().register(
+                &mut stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            conns.push(Conn {
+                stream,
+                sent: 0,
+                target: 0,
+                recv: 0,
+                issued: VecDeque::new(),
+                in_window: 0,
+                dead: false,
+            });
+        }
+        Ok(LoadGen {
+            poll,
+            events: Events::with_capacity(1024),
+            conns,
+            size,
+            buf: vec![0u8; 64 << 10],
+            completed: Vec::new(),
+            mismatches: 0,
+            errors: 0,
+        })
+    }
+
+    /// Number of connections.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when there are no connections.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Messages issued and not yet fully echoed, over live connections.
+    pub fn in_flight(&self) -> u64 {
+        self.conns
+            .iter()
+            .filter(|c| !c.dead)
+            .map(|c| c.issued.len() as u64)
+            .sum()
+    }
+
+    fn issue(&mut self, i: usize, now: Instant) {
+        let c = &mut self.conns[i];
+        if c.dead {
+            return;
+        }
+        c.target += self.size as u64;
+        c.issued.push_back(now);
+        self.flush(i);
+    }
+
+    fn flush(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        while !c.dead && c.sent < c.target {
+            let len = ((c.target - c.sent) as usize).min(PLEN);
+            match c.stream.write(pattern_at(i, c.sent, len)) {
+                Ok(0) => {
+                    c.dead = true;
+                    self.errors += 1;
+                }
+                Ok(n) => c.sent += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    c.dead = true;
+                    self.errors += 1;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, i: usize) {
+        let size = self.size as u64;
+        let LoadGen {
+            conns,
+            buf,
+            completed,
+            mismatches,
+            errors,
+            ..
+        } = self;
+        let c = &mut conns[i];
+        while !c.dead {
+            match c.stream.read(buf) {
+                Ok(0) => {
+                    c.dead = true;
+                    *errors += 1;
+                }
+                Ok(n) => {
+                    if c.recv + n as u64 > c.sent {
+                        c.dead = true;
+                        *mismatches += 1;
+                        break;
+                    }
+                    let mut at = 0;
+                    while at < n {
+                        let len = (n - at).min(PLEN);
+                        if buf[at..at + len] != *pattern_at(i, c.recv + at as u64, len) {
+                            c.dead = true;
+                            *mismatches += 1;
+                            break;
+                        }
+                        at += len;
+                    }
+                    if c.dead {
+                        break;
+                    }
+                    let before = c.recv / size;
+                    c.recv += n as u64;
+                    for _ in before..c.recv / size {
+                        if let Some(t) = c.issued.pop_front() {
+                            completed.push((i, t));
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    c.dead = true;
+                    *errors += 1;
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for events, reads and writes; completed messages are left in
+    /// `self.completed`. Returns the time the events were handled.
+    fn poll_once(&mut self, timeout: Duration) -> io::Result<Instant> {
+        self.completed.clear();
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        let ready: Vec<(usize, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token().0,
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable(),
+                )
+            })
+            .collect();
+        for (i, r, w) in ready {
+            if w {
+                self.flush(i);
+            }
+            if r {
+                self.read(i);
+            }
+        }
+        Ok(now)
+    }
+
+    /// Keeps `depth` messages in flight per connection: warm-up, then a window of `window` in
+    /// which messages, latencies and the server's CPU time (`server_pid`) are counted, then a
+    /// drain (no new messages; up to `drain` for the in-flight ones to come back).
+    pub fn run_timed(
+        &mut self,
+        depth: usize,
+        warmup: Duration,
+        window: Duration,
+        drain: Duration,
+        server_pid: u32,
+    ) -> io::Result<TimedResult> {
+        let t0 = Instant::now();
+        for i in 0..self.conns.len() {
+            for _ in 0..depth {
+                self.issue(i, t0);
+            }
+        }
+        let mut lat: Vec<u32> = Vec::with_capacity(1 << 20);
+        let (mut wstart, mut wend) = (None::<Instant>, None::<Instant>);
+        let (mut cpu0, mut cpu1) = ((0u64, 0u64), (0u64, 0u64));
+        let (mut sch0, mut sch1) = (0u64, 0u64);
+        let mut msgs = 0u64;
+        let tick = Duration::from_millis(5);
+        loop {
+            let now = self.poll_once(tick)?;
+            match (wstart, wend) {
+                (None, _) if now >= t0 + warmup => {
+                    cpu0 = proc_cpu_split_us(server_pid).unwrap_or_default();
+                    sch0 = proc_sched_us(server_pid);
+                    wstart = Some(Instant::now());
+                }
+                (Some(ws), None) if now >= ws + window => {
+                    cpu1 = proc_cpu_split_us(server_pid).unwrap_or_default();
+                    sch1 = proc_sched_us(server_pid);
+                    wend = Some(Instant::now());
+                }
+                _ => {}
+            }
+            let in_window = wstart.is_some_and(|ws| now >= ws) && wend.is_none();
+            let stopping = wend.is_some();
+            let completed = std::mem::take(&mut self.completed);
+            for &(i, t) in &completed {
+                if in_window {
+                    msgs += 1;
+                    self.conns[i].in_window += 1;
+                    lat.push(now.duration_since(t).as_micros().min(u32::MAX as u128) as u32);
+                }
+                if !stopping {
+                    self.issue(i, now);
+                }
+            }
+            self.completed = completed;
+            if let Some(we) = wend {
+                if self.in_flight() == 0 || now >= we + drain {
+                    break;
+                }
+            }
+        }
+        let secs = match (wstart, wend) {
+            (Some(a), Some(b)) => (b - a).as_secs_f64(),
+            _ => 0.0,
+        };
+        let live: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|c| !c.dead)
+            .map(|c| c.in_window)
+            .collect();
+        let mean = live.iter().sum::<u64>() as f64 / live.len().max(1) as f64;
+        let min = live.iter().copied().min().unwrap_or(0) as f64;
+        Ok(TimedResult {
+            msgs,
+            secs,
+            server_cpu_us: (cpu1.0 + cpu1.1).saturating_sub(cpu0.0 + cpu0.1),
+            server_user_us: cpu1.0.saturating_sub(cpu0.0),
+            server_sched_us: sch1.saturating_sub(sch0),
+            lat: Percentiles::of(&mut lat),
+            fairness: if mean > 0.0 { min / mean } else { 0.0 },
+            starved: live.iter().filter(|&&m| m == 0).count(),
+            unreturned: self.in_flight(),
+        })
+    }
+
+    /// HP-Socket's procedure: `rounds` rounds; in each, every connection sends one message and
+    /// the round ends when every echo is back; then a pause of `pause`. Gives up after
+    /// `timeout`.
+    pub fn run_rounds(
+        &mut self,
+        rounds: usize,
+        pause: Duration,
+        timeout: Duration,
+        server_pid: u32,
+    ) -> io::Result<RoundsResult> {
+        let cpu0 = proc_cpu_us(server_pid).unwrap_or(0);
+        let sch0 = proc_sched_us(server_pid);
+        let t0 = Instant::now();
+        let mut lat = Vec::with_capacity(rounds * self.conns.len());
+        let mut msgs = 0u64;
+        for r in 0..rounds {
+            if r > 0 && !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
+            let now = Instant::now();
+            for i in 0..self.conns.len() {
+                self.issue(i, now);
+            }
+            while self.in_flight() > 0 {
+                if t0.elapsed() > timeout {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("round {r}: {} echoes missing", self.in_flight()),
+                    ));
+                }
+                let now = self.poll_once(Duration::from_millis(50))?;
+                for &(_, t) in &self.completed {
+                    msgs += 1;
+                    lat.push(now.duration_since(t).as_micros().min(u32::MAX as u128) as u32);
+                }
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu1 = proc_cpu_us(server_pid).unwrap_or(0);
+        let sch1 = proc_sched_us(server_pid);
+        Ok(RoundsResult {
+            msgs,
+            bytes: msgs * self.size as u64,
+            secs,
+            server_cpu_us: cpu1.saturating_sub(cpu0),
+            server_sched_us: sch1.saturating_sub(sch0),
+            lat: Percentiles::of(&mut lat),
+        })
+    }
+}
+
+/// Connects, retrying briefly when the listen queue overflows.
+fn connect_retry(addr: SocketAddr) -> io::Result<TcpStream> {
+    let mut last = None;
+    for _ in 0..50 {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                last = Some(e);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("connect failed")))
+}
+
+// ----- statistics and output --------------------------------------------------------------------
+
+/// Median of `v` (0 for none).
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// `a / b`, or 0 when `b` is 0.
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        0.0
+    } else {
+        a / b
+    }
+}
+
+/// `target/bench-results` (under `CARGO_TARGET_DIR` if set), created.
+pub fn results_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("bench-results");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Writes `rows` (first row = header) as `target/bench-results/<name>.csv`; returns the path.
+pub fn write_csv(name: &str, rows: &[Vec<String>]) -> PathBuf {
+    let path = results_dir().join(format!("{name}.csv"));
+    let text: String = rows
+        .iter()
+        .map(|r| {
+            let mut l = r
+                .iter()
+                .map(|f| {
+                    if f.contains(',') || f.contains('"') {
+                        format!("\"{}\"", f.replace('"', "\"\""))
+                    } else {
+                        f.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            l.push('\n');
+            l
+        })
+        .collect();
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("cannot write {}: {e}", path.display());
+    }
+    path
+}
+
+/// Formats a `RESULT k=v …` line.
+pub fn result_line(fields: &[(&str, String)]) -> String {
+    let mut s = String::from("RESULT");
+    for (k, v) in fields {
+        s.push(' ');
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+    }
+    s
+}
+
+/// A short description of the machine for the report header.
+pub fn machine_line() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    // Counted from /proc/cpuinfo: the affinity mask of this (pinned) process shows one.
+    let cpus = info.lines().filter(|l| l.starts_with("processor")).count();
+    let model = info
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|m| m.trim().to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "{cpus} CPUs ({model}); servers on CPU {SERVER_CPU}, load generator on CPU {CLIENT_CPU}"
+    )
+}
+
+/// How busy the rest of the machine was during a bench: CPU time used by processes other
+/// than this bench and its (waited-for) children, from `/proc/stat` and `/proc/self/stat`.
+/// The machines here are shared and noisy; this puts a number on it.
+pub struct NoiseMeter {
+    t0: Instant,
+    busy0: u64,
+    own0: u64,
+}
+
+fn system_busy_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …: everything but idle and iowait.
+    f.iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn own_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = &s[s.rfind(')').map(|i| i + 2).unwrap_or(0)..];
+    // utime, stime, cutime, cstime (fields 14-17).
+    rest.split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
+impl NoiseMeter {
+    /// Starts measuring.
+    pub fn start() -> Self {
+        NoiseMeter {
+            t0: Instant::now(),
+            busy0: system_busy_ticks(),
+            own0: own_ticks(),
+        }
+    }
+
+    /// Average number of CPUs kept busy by other processes since `start`.
+    pub fn foreign_cpus(&self) -> f64 {
+        let busy = system_busy_ticks().saturating_sub(self.busy0);
+        let own = own_ticks().saturating_sub(self.own0);
+        let secs = self.t0.elapsed().as_secs_f64().max(1e-3);
+        busy.saturating_sub(own) as f64 / clock_ticks() as f64 / secs
+    }
+
+    /// A report line.
+    pub fn line(&self) -> String {
+        let f = self.foreign_cpus();
+        format!(
+            "noise: other processes kept {f:.2} CPUs busy on average during this bench{}",
+            if f > 0.2 {
+                " — a busy machine: the figures above are unreliable, run again when quiet"
+            } else {
+                " (quiet)"
+            }
+        )
+    }
+}
