@@ -38,7 +38,10 @@ pub struct TcpConfig {
     /// Most connections the component holds at once (default 10,000). A server accepts and
     /// closes at once any connection over the limit, counting it in the shard stats.
     pub max_connections: usize,
-    /// Bytes per receive and per pool buffer (default 4096; HP-Socket's `SocketBufferSize`).
+    /// Bytes per pool buffer and Pull block (default 4096; HP-Socket's `SocketBufferSize`).
+    /// Push/Pack/TLS receives go through one scratch buffer per shard of at least
+    /// [`SCRATCH_MIN`](crate::SCRATCH_MIN) (64 KiB), so a pipelining peer's queued messages
+    /// arrive in one `recv` (and one `on_receive` under Push).
     pub socket_buffer_size: usize,
     /// TCP keepalive idle time (default 60 s; zero disables keepalive).
     pub keepalive_time: Duration,

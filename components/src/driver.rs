@@ -51,6 +51,8 @@ pub const ACCEPT_BATCH: usize = 128;
 pub const READ_BUDGET: usize = 4;
 /// Bytes flushed per connection per turn.
 pub const FLUSH_BUDGET: usize = 256 << 10;
+/// Smallest receive scratch buffer (bytes); `socket_buffer_size` raises it.
+pub const SCRATCH_MIN: usize = 64 << 10;
 /// epoll events collected per poll.
 const EVENT_BATCH: usize = 1024;
 const LISTEN_TOKEN_BASE: u64 = u64::MAX - 1024;
@@ -1496,7 +1498,10 @@ impl AsFdBorrowed for OwnedFd {
 /// The driver task: turns until the component stops, then closes everything; the last shard to
 /// finish calls `on_shutdown`.
 pub(crate) async fn run(ctx: Rc<ShardCtx>, inbox: InboxReceiver<Cmd>) {
-    let mut scratch = vec![0u8; ctx.core.cfg.socket_buffer_size].into_boxed_slice();
+    // One scratch buffer per (component, shard), so it can be large at no per-connection cost:
+    // a pipelining peer's queued messages come out in one `recv` instead of one each.
+    let scratch_len = ctx.core.cfg.socket_buffer_size.max(SCRATCH_MIN);
+    let mut scratch = vec![0u8; scratch_len].into_boxed_slice();
     let mut timer: Option<(u64, glommio::timer::Timer)> = None;
     while !ctx.core.is_stopping() {
         if ctx.turn(&inbox, &mut scratch) {

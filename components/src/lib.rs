@@ -45,7 +45,7 @@ pub mod tls;
 pub use agent::{TcpAgent, TcpAgentBuilder};
 pub use client::{TcpClient, TcpClientBuilder};
 pub use config::{ReceiveModel, ReuseAddress, TcpConfig, TlsSettings};
-pub use driver::{ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET};
+pub use driver::{ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET, SCRATCH_MIN};
 pub use error::{Error, Result};
 pub use listener::{
     AgentListener, ClientListener, HandleResult, ServerListener, ServiceState, SocketOperation,
