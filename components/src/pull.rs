@@ -59,7 +59,7 @@ pub(crate) enum ReadOutcome {
     Error(std::io::Error),
 }
 
-/// Usage figures of a [`PullStore`].
+/// Usage figures of one shard's Pull store (see `pull_stats()` on the handles).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PullStats {
     /// Connections holding buffered bytes.
