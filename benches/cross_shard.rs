@@ -16,9 +16,9 @@
 //!
 //! Each phase sends for `SHARDNET_BENCH_SECS` (default 2) and then waits until the drainer has
 //! received every byte; reported rate = messages / (first send → last byte received). Wake-ups:
-//! the runtime's inbox wake-up counter is not reachable through the public API, so the bench
-//! reports shard 1's voluntary context switches (each one is a park, so each wake-up is at most
-//! one) per message, from `/proc/self/task/<tid>/status`. Phases alternate over
+//! the inbox's wake-up count (`StatsSnapshot::inbox_wakeups`: posts that had to wake the parked
+//! owner) per message, and shard 1's voluntary context switches (each one is a park) per
+//! message, from `/proc/self/task/<tid>/status`. Phases alternate over
 //! `SHARDNET_BENCH_ROUNDS` (default 3); medians are reported.
 
 mod common;
@@ -97,6 +97,8 @@ struct Phase {
     total_secs: f64,
     retries: u64,
     parks: u64,
+    /// Inbox posts that had to wake shard 1's parked driver.
+    wakeups: u64,
 }
 
 /// Voluntary context switches of this process's threads whose name starts with `prefix`
@@ -168,6 +170,7 @@ fn run_phase(
     };
     paused.store(queued, Ordering::Release);
     let parks0 = thread_parks("shardnet-1-");
+    let wakeups0 = server.shard_stats()[1].inbox_wakeups;
     let t0 = Instant::now();
     let (msgs, retries, send_secs) = match mode {
         Mode::Shard0 | Mode::Local | Mode::Shard0Queued => {
@@ -233,6 +236,9 @@ fn run_phase(
         total_secs,
         retries,
         parks: thread_parks("shardnet-1-").saturating_sub(parks0),
+        wakeups: server.shard_stats()[1]
+            .inbox_wakeups
+            .saturating_sub(wakeups0),
     })
 }
 
@@ -357,8 +363,8 @@ fn main() {
     drop(spare);
 
     println!();
-    println!("| sender → owner | msgs/s delivered | msgs/s issued | MB/s | retries (full inbox / queue) per run | shard-1 parks per msg |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| sender → owner | msgs/s delivered | msgs/s issued | MB/s | retries (full inbox / queue) per run | shard-1 parks per msg | inbox wake-ups per msg |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut csv = vec![[
         "path",
         "runs",
@@ -367,6 +373,7 @@ fn main() {
         "mb_per_s",
         "retries",
         "parks_per_msg",
+        "wakeups_per_msg",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -381,6 +388,7 @@ fn main() {
         let issued = m(&|p| p.msgs as f64 / p.send_secs);
         let retries = m(&|p| p.retries as f64);
         let parks = m(&|p| p.parks as f64 / p.msgs.max(1) as f64);
+        let wakeups = m(&|p| p.wakeups as f64 / p.msgs.max(1) as f64);
         if mode == Mode::Shard0 {
             shard_rate = rate;
         }
@@ -389,7 +397,7 @@ fn main() {
         }
         let mbs = rate * MSG.len() as f64 / 1e6;
         println!(
-            "| {} | {rate:.0} | {issued:.0} | {mbs:.1} | {retries:.0} | {parks:.5} |",
+            "| {} | {rate:.0} | {issued:.0} | {mbs:.1} | {retries:.0} | {parks:.5} | {wakeups:.5} |",
             mode.name()
         );
         csv.push(vec![
@@ -400,6 +408,7 @@ fn main() {
             format!("{mbs:.2}"),
             format!("{retries:.0}"),
             format!("{parks:.6}"),
+            format!("{wakeups:.6}"),
         ]);
         lines.push(result_line(&[
             ("bench", "cross_shard".into()),
@@ -409,6 +418,7 @@ fn main() {
             ("issued_per_s", format!("{issued:.0}")),
             ("retries", format!("{retries:.0}")),
             ("parks_per_msg", format!("{parks:.5}")),
+            ("wakeups_per_msg", format!("{wakeups:.5}")),
         ]));
     }
     println!(

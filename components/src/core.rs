@@ -524,6 +524,12 @@ impl Core {
     }
 
     pub fn shard_stats(&self) -> Vec<StatsSnapshot> {
-        self.links.iter().map(|l| l.stats.snapshot()).collect()
+        self.links
+            .iter()
+            .map(|l| StatsSnapshot {
+                inbox_wakeups: l.inbox.wakeups(),
+                ..l.stats.snapshot()
+            })
+            .collect()
     }
 }

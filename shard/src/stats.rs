@@ -46,6 +46,7 @@ impl ShardStats {
             closed: self.closed.load(Relaxed),
             send_buffers: self.send_buffers.load(Relaxed),
             partial_messages: self.partial_messages.load(Relaxed),
+            inbox_wakeups: 0,
         }
     }
 
@@ -157,6 +158,9 @@ pub struct StatsSnapshot {
     pub send_buffers: u64,
     /// Connections holding a partial Pack message at the end of the last turn (a gauge).
     pub partial_messages: u64,
+    /// Times a post to the shard's inbox woke its parked driver (filled in by the component
+    /// from the inbox; posts that find the driver awake cost no wake-up).
+    pub inbox_wakeups: u64,
 }
 
 impl Sub for StatsSnapshot {
@@ -175,6 +179,7 @@ impl Sub for StatsSnapshot {
             closed: self.closed.saturating_sub(rhs.closed),
             send_buffers: self.send_buffers.saturating_sub(rhs.send_buffers),
             partial_messages: self.partial_messages.saturating_sub(rhs.partial_messages),
+            inbox_wakeups: self.inbox_wakeups.saturating_sub(rhs.inbox_wakeups),
         }
     }
 }
@@ -213,6 +218,7 @@ mod tests {
                 closed: 1,
                 send_buffers: 4,
                 partial_messages: 2,
+                inbox_wakeups: 0,
             }
         );
         assert_eq!(s.connections(), 1);
