@@ -625,3 +625,70 @@ fn a_thousand_concurrent_tls_connections_on_two_shards() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// A peer that sends close_notify and more bytes in the same write: the server takes the
+/// close (nothing after close_notify is read) and keeps serving everyone else.
+#[test]
+fn bytes_after_close_notify_do_not_wedge_the_shard() {
+    use shardnet::tls::rustls;
+    let ca = Ca::new("close CA");
+    let leaf = ca.server(&["localhost"]);
+    let cfg = ServerTlsConfig::builder()
+        .identity(leaf.identity())
+        .build()
+        .unwrap();
+    let (server, srv) = tls_server(cfg, ReceiveModel::Push, 1);
+    let addr = server.listen_addr().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let ccfg = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let mut tls = rustls::ClientConnection::new(ccfg, "localhost".try_into().unwrap()).unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    while tls.is_handshaking() {
+        tls.complete_io(&mut sock).unwrap();
+    }
+    tls.writer().write_all(b"before close").unwrap();
+    tls.send_close_notify();
+    let mut out = Vec::new();
+    while tls.wants_write() {
+        tls.write_tls(&mut out).unwrap();
+    }
+    // More than rustls takes per read_tls, so bytes remain after the close_notify record.
+    out.extend_from_slice(&[0x17; 40_000]);
+    sock.write_all(&out).unwrap();
+    assert!(wait_until(10, || srv.closes.lock().unwrap().len() == 1));
+    let first = srv.closes.lock().unwrap()[0];
+    assert_eq!((first.1, first.2), (SocketOperation::Close, 0));
+    assert_eq!(
+        srv.received.load(Ordering::Relaxed),
+        12,
+        "data before close_notify"
+    );
+    // The shard still serves: a fresh TLS agent echoes.
+    let peer = Arc::new(Peer::default());
+    let agent = TcpAgent::builder()
+        .runtime(rt(1))
+        .tls(ca.client_config().build().unwrap())
+        .start(peer.clone())
+        .unwrap();
+    let c = agent
+        .connect_named("127.0.0.1", addr.port(), "localhost")
+        .unwrap();
+    assert!(wait_until(10, || peer.infos.lock().unwrap().len() == 1));
+    agent.send(c, b"alive").unwrap();
+    assert!(wait_until(10, || peer.bytes.lock().unwrap().len() == 5));
+    agent.stop();
+    agent.wait().unwrap();
+    server.stop();
+    server.wait().unwrap();
+}

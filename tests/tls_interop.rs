@@ -359,9 +359,14 @@ fn starttls_with_openssl_and_with_our_agent() {
         .tls(ca.client_config().build().unwrap())
         .start(cl.clone())
         .unwrap();
-    agent.connect_named("127.0.0.1", port, "localhost").unwrap();
+    let c = agent.connect_named("127.0.0.1", port, "localhost").unwrap();
     assert!(wait_until(10, || cl.bytes.lock().unwrap().len() == 6));
     assert_eq!(&*cl.bytes.lock().unwrap(), b"secret");
+    // TLS decides when its handshake is complete: the plain-TCP hook is refused.
+    assert!(matches!(
+        agent.complete_handshake(c),
+        Err(Error::InvalidParam(_))
+    ));
     assert_eq!(l.handshakes.lock().unwrap().len(), 2);
     agent.stop();
     agent.wait().unwrap();

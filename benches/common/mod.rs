@@ -188,8 +188,18 @@ impl ServerKind {
     }
 }
 
-/// Bytes each baseline server reads at a time (shardnet's default scratch buffer is the same).
-pub const SERVER_BUF: usize = 4096;
+/// Bytes each baseline server reads at a time: a per-connection buffer, 4096 by default (what a
+/// tokio/glommio echo server typically uses, and what their idle-memory figures assume);
+/// `SHARDNET_BASELINE_BUF` changes it. shardnet instead reads through one scratch buffer per
+/// shard of `max(socket_buffer_size, SCRATCH_MIN)` = 64 KiB, which costs nothing per
+/// connection; BENCHMARKS.md reports the pipelined cell with 64 KiB baselines too.
+pub fn server_buf() -> usize {
+    std::env::var("SHARDNET_BASELINE_BUF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(4096)
+}
 
 /// glommio io_memory for both glommio-based servers (shardnet's runtime uses the same 512 KiB).
 const GLOMMIO_IO_MEMORY: usize = 512 << 10;
@@ -316,7 +326,7 @@ async fn tokio_accept_loop(port: u16) -> io::Result<()> {
         let (mut s, _) = listener.accept().await?;
         let _ = s.set_nodelay(true);
         tokio::spawn(async move {
-            let mut buf = [0u8; SERVER_BUF];
+            let mut buf = vec![0u8; server_buf()];
             loop {
                 match s.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
@@ -351,7 +361,7 @@ async fn glommio_accept_loop(port: u16) -> io::Result<()> {
         let mut s = listener.accept().await?;
         let _ = s.set_nodelay(true);
         glommio::spawn_local(async move {
-            let mut buf = [0u8; SERVER_BUF];
+            let mut buf = vec![0u8; server_buf()];
             loop {
                 match s.read(&mut buf).await {
                     Ok(0) | Err(_) => break,

@@ -59,12 +59,21 @@ impl<L: ClientListener> Events for ClientEvents<L> {
         let r = self.l.on_prepare_connect(&self.h, fd);
         if r == HandleResult::Error {
             self.signal(crate::CALLBACK_ERROR);
+            // No on_close follows an aborted prepare-connect, so nothing else would stop the
+            // client: it has no connection left.
+            self.h.core.stop();
         }
         r
     }
     fn connect(&self, _conn: ConnId) -> HandleResult {
-        self.signal(0);
-        self.l.on_connect(&self.h)
+        // A synchronous start returns only after on_connect has run (and failed with it).
+        let r = self.l.on_connect(&self.h);
+        self.signal(if r == HandleResult::Error {
+            crate::CALLBACK_ERROR
+        } else {
+            0
+        });
+        r
     }
     fn handshake(&self, _conn: ConnId) -> HandleResult {
         self.l.on_handshake(&self.h)

@@ -295,6 +295,12 @@ impl Core {
         if !cell.try_add_pending(total as u64, self.cfg.max_pending_bytes as u64) {
             return Err(Error::QueueFull(self.cfg.max_pending_bytes));
         }
+        if cell.id() != conn.as_u64() {
+            // The slot was released and reused between the lookup and the reservation: the
+            // bytes belong to nobody; give them back to the new connection's count.
+            cell.sub_pending(total as u64);
+            return Err(Error::NotFound);
+        }
         if let Some(ctx) = self.local_ctx(conn.shard()) {
             return ctx.send_local(conn, parts, total);
         }
@@ -368,6 +374,11 @@ impl Core {
     /// Completes the handshake of a connection started with `auto_handshake(false)`:
     /// `on_handshake` runs on the owning shard.
     pub fn complete_handshake(&self, conn: ConnId) -> Result<()> {
+        if self.cfg.tls.is_some() {
+            return Err(Error::InvalidParam(
+                "a TLS handshake completes by itself (STARTTLS: start_handshake)".into(),
+            ));
+        }
         let link = self.link(conn)?;
         let cell = link.dir.lookup(conn).ok_or(Error::NotFound)?;
         if cell.state() != SlotState::Open {
@@ -511,7 +522,8 @@ impl Core {
         let b = unsafe { BorrowedFd::borrow_raw(fd) };
         let s = socket2::SockRef::from(&b);
         let a = if peer { s.peer_addr() } else { s.local_addr() }.ok()?;
-        (cell.id() == conn.as_u64()).then_some(())?;
+        // The owner forgets the fd (-1) before closing it, and a new connection gets a new id.
+        (cell.id() == conn.as_u64() && cell.fd() == fd).then_some(())?;
         a.as_socket()
     }
 

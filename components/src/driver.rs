@@ -106,6 +106,13 @@ struct State {
     next_sweep: u64,
 }
 
+/// Consecutive inbox sends to one connection, written together.
+#[derive(Default)]
+struct SendRun {
+    conn: Option<ConnId>,
+    datas: Vec<Vec<u8>>,
+}
+
 /// One component's state on one shard.
 pub(crate) struct ShardCtx {
     shard: ShardId,
@@ -120,6 +127,8 @@ pub(crate) struct ShardCtx {
     tls: RefCell<std::collections::HashMap<ConnId, Box<TlsSession>>>,
     /// Agent/Client TLS: the server name of each connection until its session exists.
     tls_names: RefCell<std::collections::HashMap<ConnId, rustls_pki_types::ServerName<'static>>>,
+    /// Buffer of the inbox send run, reused from turn to turn.
+    run: RefCell<SendRun>,
     /// Plaintext out of TLS records, lent to one delivery at a time.
     plain: RefCell<Vec<u8>>,
     poller: RefCell<Poller>,
@@ -193,6 +202,7 @@ impl ShardCtx {
             tls: RefCell::new(Default::default()),
             tls_names: RefCell::new(Default::default()),
             plain: RefCell::new(Vec::new()),
+            run: RefCell::new(SendRun::default()),
             pool: BufferPool::new(core.cfg.socket_buffer_size, core.cfg.buffer_hold),
             poller: RefCell::new(Poller::new(EVENT_BATCH)?),
             st: RefCell::new(State {
@@ -258,7 +268,8 @@ impl ShardCtx {
             return self.tls_send(conn, cell, parts, total);
         }
         let mut written = 0;
-        if rec.queue.is_empty() && !rec.has(flags::FLUSHING) {
+        let tried = !rec.has_unsent();
+        if tried {
             match write_gather(rec.fd, parts) {
                 Ok(n) => written = n,
                 Err(e) => return Err(self.send_failed(&mut st, cell, conn, total, e)),
@@ -283,9 +294,13 @@ impl ShardCtx {
                     return Err(self.send_failed(&mut st, cell, conn, total - written, e))
                 }
             }
-            // Make sure the queue gets flushed even if the writable edge was already consumed.
             let rec = st.table.get(conn).expect("record checked above");
-            if !rec.has(flags::QUEUED) && rec.has(flags::WRITABLE) {
+            if tried {
+                // A short non-blocking write means the socket is full: EPOLLOUT follows when
+                // there is room, so no flush attempt (an EAGAIN) until then.
+                rec.clear(flags::WRITABLE);
+            } else if !rec.has(flags::QUEUED) && rec.has(flags::WRITABLE) {
+                // Queued behind older data: flush it even if the writable edge was consumed.
                 rec.set(flags::QUEUED);
                 st.ready.push_back(conn);
             }
@@ -421,12 +436,27 @@ impl ShardCtx {
             .tls
             .borrow()
             .get(&conn)
-            .is_some_and(|t| t.wants_write());
-        if force || (rec.queue.is_empty() && !tls_pending) || rec.state != ConnState::Open {
+            .is_some_and(|t| t.wants_write() || t.unflushed > 0);
+        if force || (!rec.has_unsent() && !tls_pending) || rec.state != ConnState::Open {
             Self::schedule_close_in(&mut st, &self.dir, conn, SocketOperation::Close, 0);
         } else {
             rec.set(flags::CLOSE_AFTER_FLUSH);
         }
+        drop(st);
+        self.kick();
+    }
+
+    /// Wakes this shard's driver if it is parked. Calls that queue work for the next turn
+    /// (disconnect, pause, handshake) may come from outside a turn — a user task or another
+    /// component's callback on this shard — and must not wait for an unrelated event.
+    fn kick(&self) {
+        self.core.links[self.shard.0].inbox.wake();
+    }
+
+    /// Closes or ready connections are waiting for a turn.
+    fn has_local_work(&self) -> bool {
+        let st = self.st.borrow();
+        !st.ready.is_empty() || !st.closing.is_empty()
     }
 
     pub(crate) fn pause(&self, conn: ConnId, pause: bool) {
@@ -445,6 +475,8 @@ impl ShardCtx {
                 st.ready.push_back(conn);
             }
         }
+        drop(st);
+        self.kick();
     }
 
     /// Performs scheduled closes: the record goes, the fd is closed, `on_close` runs (the extra
@@ -475,15 +507,21 @@ impl ShardCtx {
                     let _ = t.flush(rec.fd);
                 }
             }
-            if rec.fd >= 0 {
-                // SAFETY: the record owned this fd; closing it also removes it from epoll.
-                drop(unsafe { OwnedFd::from_raw_fd(rec.fd) });
-            }
             if rec.has(flags::COUNTED) {
                 self.stats.conn_closed();
             }
             self.core.load.closed(self.shard);
+            // The socket stays open during on_close, so its addresses are still readable there
+            // (HP-Socket's contract); the directory forgets the fd before it is closed, so no
+            // other thread can read a reused fd number under this id.
             self.events.close(conn, op, errno);
+            if let Some(c) = self.dir.lookup(conn) {
+                c.set_fd(-1);
+            }
+            if rec.fd >= 0 {
+                // SAFETY: the record owned this fd; closing it also removes it from epoll.
+                drop(unsafe { OwnedFd::from_raw_fd(rec.fd) });
+            }
             self.dir.release(conn);
         }
         any
@@ -711,9 +749,6 @@ impl ShardCtx {
 
     /// Ends a pending handshake: clears its deadline and calls `on_handshake`.
     pub(crate) fn complete_handshake(&self, conn: ConnId) {
-        if self.core.cfg.tls.is_some() {
-            return; // TLS decides when its handshake is complete
-        }
         {
             let mut st = self.st.borrow_mut();
             match st.table.get(conn) {
@@ -726,6 +761,7 @@ impl ShardCtx {
         }
         if self.events.handshake(conn) == HandleResult::Error {
             self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
+            self.kick();
         }
     }
 
@@ -966,20 +1002,35 @@ impl ShardCtx {
         }
     }
 
-    /// Sends what cross-thread `send` calls posted, one gather write per run of messages to
-    /// the same connection (their pending bytes were reserved one by one).
-    fn send_batched(&self, sends: &mut Vec<(ConnId, Vec<Vec<u8>>)>) {
-        for (conn, datas) in sends.drain(..) {
-            let parts: Vec<&[u8]> = datas.iter().map(|d| &d[..]).collect();
-            let total = parts.iter().map(|p| p.len()).sum();
-            let _ = self.send_local(conn, &parts, total);
+    /// Writes the pending run of posted sends (their pending bytes were reserved one by one):
+    /// one `send_local`, so one gather write, for all of them.
+    fn flush_run(&self, run: &mut SendRun) {
+        let Some(conn) = run.conn.take() else {
+            return;
+        };
+        match run.datas.as_slice() {
+            [one] => {
+                let _ = self.send_local(conn, &[one], one.len());
+            }
+            many => {
+                let parts: Vec<&[u8]> = many.iter().map(|d| &d[..]).collect();
+                let total = parts.iter().map(|p| p.len()).sum();
+                let _ = self.send_local(conn, &parts, total);
+            }
         }
+        run.datas.clear();
     }
 
-    fn handle_cmd(&self, cmd: Cmd) {
+    /// Applies one inbox command. Sends join `run` while they go to the same connection
+    /// (written by [`Self::flush_run`]); any other command writes the run first, so order holds.
+    fn handle_cmd(&self, cmd: Cmd, run: &mut SendRun) {
+        if !matches!(&cmd, Cmd::Send { conn, .. } if run.conn == Some(*conn)) {
+            self.flush_run(run);
+        }
         match cmd {
             Cmd::Send { conn, data } => {
-                let _ = self.send_local(conn, &[&data], data.len());
+                run.conn = Some(conn);
+                run.datas.push(data);
             }
             Cmd::Disconnect { conn, force } => self.disconnect(conn, force),
             Cmd::Pause { conn, pause } => self.pause(conn, pause),
@@ -1012,8 +1063,14 @@ impl ShardCtx {
     /// connection is closing.
     fn deliver(&self, conn: ConnId, data: &[u8]) -> bool {
         match &self.core.cfg.receive_model {
-            // Pull reads into its store, never into the scratch buffer (see `serve`).
-            ReceiveModel::Push | ReceiveModel::Pull => {
+            // Bytes that did not come straight from the socket (TLS plaintext); plain Pull
+            // reads go into the store directly (see `serve`).
+            ReceiveModel::Pull => {
+                let store = self.pull.as_ref().expect("a Pull component has a store");
+                let total = store.append(conn, data);
+                self.deliver_pull(conn, total)
+            }
+            ReceiveModel::Push => {
                 self.stats.inc_msgs_in();
                 if self.events.receive(conn, data) == HandleResult::Error {
                     self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
@@ -1184,7 +1241,20 @@ impl ShardCtx {
                 // Back-pressure: stay READABLE; a fetch that makes room resumes the reads.
                 ReadOutcome::Full => return,
                 ReadOutcome::Eof => {
-                    self.schedule_close(conn, SocketOperation::Close, 0);
+                    // A peer that hangs up mid TLS handshake failed it; otherwise a FIN is a
+                    // normal close.
+                    let failed = tls
+                        && self
+                            .tls
+                            .borrow()
+                            .get(&conn)
+                            .is_some_and(|t| t.is_handshaking());
+                    let (op, errno) = if failed {
+                        (SocketOperation::Receive, ERRNO_TLS)
+                    } else {
+                        (SocketOperation::Close, 0)
+                    };
+                    self.schedule_close(conn, op, errno);
                     return;
                 }
                 ReadOutcome::WouldBlock => {
@@ -1219,9 +1289,13 @@ impl ShardCtx {
         };
         let open = match fed {
             Err(_) => {
-                // Send the alert rustls queued, then close.
-                self.tls_flush(conn);
+                // Close with the TLS errno (first, so no later close reason wins), then send
+                // the alert rustls queued, best effort.
                 self.schedule_close(conn, SocketOperation::Receive, ERRNO_TLS);
+                let fd = self.st.borrow_mut().table.get(conn).map_or(-1, |r| r.fd);
+                if let (true, Some(t)) = (fd >= 0, self.tls.borrow_mut().get_mut(&conn)) {
+                    let _ = t.flush(fd);
+                }
                 false
             }
             Ok(fed) => {
@@ -1230,13 +1304,7 @@ impl ShardCtx {
                     open = self.tls_handshake_done(conn);
                 }
                 if open && !plain.is_empty() {
-                    open = match &self.pull {
-                        Some(store) => {
-                            let total = store.append(conn, &plain);
-                            self.deliver_pull(conn, total)
-                        }
-                        None => self.deliver(conn, &plain),
-                    };
+                    open = self.deliver(conn, &plain);
                 }
                 if open && fed.peer_closed {
                     self.schedule_close(conn, SocketOperation::Close, 0);
@@ -1245,9 +1313,9 @@ impl ShardCtx {
                 open
             }
         };
-        let mut keep = self.plain.borrow_mut();
-        if keep.capacity() < plain.capacity() && plain.capacity() <= 64 << 10 {
-            *keep = plain;
+        // Give the buffer back for the next record; a burst's large buffer is not kept.
+        if plain.capacity() <= 64 << 10 {
+            *self.plain.borrow_mut() = plain;
         }
         open
     }
@@ -1309,39 +1377,50 @@ impl ShardCtx {
     fn tls_flush(&self, conn: ConnId) -> bool {
         let fd = match self.st.borrow_mut().table.get(conn) {
             // Plain bytes queued before a STARTTLS go first; `serve` flushes TLS after them.
-            Some(r) if r.state == ConnState::Open && !r.queue.is_empty() => return true,
-            Some(r) if r.state == ConnState::Open || r.state == ConnState::Connecting => r.fd,
+            Some(r) if r.state == ConnState::Open && r.has_unsent() => return true,
+            Some(r) if r.state == ConnState::Open => r.fd,
             _ => return false,
         };
         if fd < 0 {
             return false;
         }
-        let (res, done_bytes) = {
+        let (res, released, drained) = {
             let mut map = self.tls.borrow_mut();
             let Some(t) = map.get_mut(&conn) else {
                 return true;
             };
             let res = t.flush(fd);
-            let done = if matches!(res, Ok(true)) {
-                std::mem::take(&mut t.unflushed)
-            } else {
-                0
-            };
-            (res, done)
-        };
-        match res {
-            Ok(all) => {
-                if done_bytes > 0 {
-                    if let Some(c) = self.dir.lookup(conn) {
-                        c.sub_pending(done_bytes);
-                    }
-                    self.stats.add_bytes_out(done_bytes);
+            // Before the handshake ends rustls only holds the plaintext: nothing is sent yet.
+            // After it, plaintext is released as ciphertext leaves (record overhead makes this
+            // release slightly early), and all of it once the session is drained.
+            let released = match res {
+                Ok((all, written)) if !t.is_handshaking() => {
+                    let n = if all {
+                        t.unflushed
+                    } else {
+                        t.unflushed.min(written as u64)
+                    };
+                    t.unflushed -= n;
+                    n
                 }
+                _ => 0,
+            };
+            (res, released, t.unflushed == 0)
+        };
+        if released > 0 {
+            if let Some(c) = self.dir.lookup(conn) {
+                c.sub_pending(released);
+            }
+        }
+        match res {
+            Ok((all, written)) => {
+                self.stats.add_bytes_out(written as u64);
                 let mut st = self.st.borrow_mut();
                 if let Some(rec) = st.table.get(conn) {
+                    rec.bytes_out += written as u64;
                     if !all {
                         rec.clear(flags::WRITABLE);
-                    } else if rec.has(flags::CLOSE_AFTER_FLUSH) {
+                    } else if drained && rec.has(flags::CLOSE_AFTER_FLUSH) {
                         Self::schedule_close_in(
                             &mut st,
                             &self.dir,
@@ -1379,26 +1458,20 @@ impl ShardCtx {
     /// One turn (see the module docs). Returns whether anything happened.
     fn turn(&self, inbox: &InboxReceiver<Cmd>, scratch: &mut [u8]) -> bool {
         let mut work = false;
-        // Consecutive sends to one connection leave in one gather write, not one each.
-        let mut sends: Vec<(ConnId, Vec<Vec<u8>>)> = Vec::new();
+        // Consecutive sends to one connection leave in one gather write, not one each. The
+        // run's buffer is kept across turns (taken out: callbacks may run meanwhile).
+        let mut run = std::mem::take(&mut *self.run.borrow_mut());
         for _ in 0..INBOX_BATCH {
             match inbox.try_recv() {
-                Some(Cmd::Send { conn, data }) => {
-                    work = true;
-                    match sends.last_mut() {
-                        Some((c, v)) if *c == conn => v.push(data),
-                        _ => sends.push((conn, vec![data])),
-                    }
-                }
                 Some(cmd) => {
                     work = true;
-                    self.send_batched(&mut sends);
-                    self.handle_cmd(cmd);
+                    self.handle_cmd(cmd, &mut run);
                 }
                 None => break,
             }
         }
-        self.send_batched(&mut sends);
+        self.flush_run(&mut run);
+        *self.run.borrow_mut() = run;
         if let Some(store) = &self.pull {
             let mut resumed = Vec::new();
             store.take_resumed(&mut resumed);
@@ -1519,9 +1592,12 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, inbox: InboxReceiver<Cmd>) {
         std::future::poll_fn(|cx| {
             // `poll_ready` registers the waker first, so a fetch that queues a resume after
             // the check below still wakes this task (fetch sets the flag, then wakes).
-            if ctx.core.is_stopping()
-                || inbox.poll_ready(cx).is_ready()
+            // Register first (poll_ready), then look at every flag a waker-less wake could
+            // have set: stop(), a Pull resume, or work queued on this shard outside a turn.
+            if inbox.poll_ready(cx).is_ready()
+                || ctx.core.is_stopping()
                 || ctx.pull.as_ref().is_some_and(|p| p.has_resumed())
+                || ctx.has_local_work()
             {
                 return Poll::Ready(());
             }

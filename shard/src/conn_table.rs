@@ -71,6 +71,11 @@ pub struct ConnRecord {
 }
 
 impl ConnRecord {
+    /// Bytes accepted for sending are not all written: the queue holds some, or a flush has
+    /// taken the queue out and is writing it.
+    pub fn has_unsent(&self) -> bool {
+        !self.queue.is_empty() || self.has(flags::FLUSHING)
+    }
     /// True if all bits of `f` are set.
     pub fn has(&self, f: u16) -> bool {
         self.flags & f == f

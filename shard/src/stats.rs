@@ -135,9 +135,10 @@ impl ShardStats {
 
 /// A point-in-time copy of a [`ShardStats`].
 ///
-/// `a - b` subtracts field by field, saturating at 0, which gives the deltas
-/// between two snapshots (for `connections`, a gauge, the delta is only
-/// meaningful as "growth"; read the later snapshot for the current value).
+/// `a - b` subtracts the counters field by field, saturating at 0, which gives
+/// the deltas between two snapshots; the resource gauges (`send_buffers`,
+/// `partial_messages`) keep `a`'s value. For `connections`, also a gauge, the
+/// delta is kept as "growth"; read the later snapshot for the current value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Connections currently open (a gauge).
@@ -177,8 +178,9 @@ impl Sub for StatsSnapshot {
             bytes_in: self.bytes_in.saturating_sub(rhs.bytes_in),
             bytes_out: self.bytes_out.saturating_sub(rhs.bytes_out),
             closed: self.closed.saturating_sub(rhs.closed),
-            send_buffers: self.send_buffers.saturating_sub(rhs.send_buffers),
-            partial_messages: self.partial_messages.saturating_sub(rhs.partial_messages),
+            // Gauges: a difference means nothing, so the later value stays.
+            send_buffers: self.send_buffers,
+            partial_messages: self.partial_messages,
             inbox_wakeups: self.inbox_wakeups.saturating_sub(rhs.inbox_wakeups),
         }
     }

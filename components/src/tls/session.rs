@@ -3,7 +3,7 @@
 //! only place that moves bytes between it and a socket.
 
 use rustls_pki_types::{CertificateDer, ServerName};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
@@ -65,8 +65,9 @@ impl Write for FdWriter {
 pub(crate) struct TlsSession {
     conn: rustls::Connection,
     sni: Option<String>,
-    /// Plaintext accepted by `send` whose ciphertext is not fully written yet (these bytes are
-    /// still reserved in the directory's pending count).
+    /// Plaintext accepted by `send` and not yet released from the directory's pending count:
+    /// released as ciphertext leaves once the handshake is done (before it, rustls only holds
+    /// the plaintext).
     pub unflushed: u64,
 }
 
@@ -111,24 +112,30 @@ impl TlsSession {
         self.conn.wants_write()
     }
 
-    /// Feeds received ciphertext; appends the plaintext it yields to `plain`.
+    /// Feeds received ciphertext; appends the plaintext it yields to `plain`. Bytes after the
+    /// peer's close_notify are ignored (rustls stops taking input there).
     pub fn feed(&mut self, mut data: &[u8], plain: &mut Vec<u8>) -> Result<Fed, rustls::Error> {
+        use std::io::BufRead;
         let was_handshaking = self.conn.is_handshaking();
         let mut peer_closed = false;
-        while !data.is_empty() {
+        while !data.is_empty() && !peer_closed {
             match self.conn.read_tls(&mut data) {
+                // Only after close_notify: nothing more will be read, so stop here.
+                Ok(0) => break,
                 Ok(_) => {}
-                Err(e) => {
-                    return Err(rustls::Error::General(format!("read_tls: {e}")));
-                }
+                Err(_) => return Err(rustls::Error::DecryptError),
             }
             let state = self.conn.process_new_packets()?;
-            peer_closed |= state.peer_has_closed();
-            if state.plaintext_bytes_to_read() > 0 {
-                let start = plain.len();
-                plain.resize(start + state.plaintext_bytes_to_read(), 0);
-                let n = self.conn.reader().read(&mut plain[start..]).unwrap_or(0);
-                plain.truncate(start + n);
+            peer_closed = state.peer_has_closed();
+            // Copy the plaintext straight out of rustls's buffer (no zero-fill first).
+            let mut r = self.conn.reader();
+            while let Ok(b) = r.fill_buf() {
+                if b.is_empty() {
+                    break;
+                }
+                let n = b.len();
+                plain.extend_from_slice(b);
+                r.consume(n);
             }
         }
         Ok(Fed {
@@ -137,26 +144,34 @@ impl TlsSession {
         })
     }
 
-    /// Encrypts `parts` (buffered by rustls until the handshake is done).
+    /// Encrypts `parts` as one write, so they share records (a Pack header and its body are
+    /// one record, not two); buffered by rustls until the handshake is done.
     pub fn write_plain(&mut self, parts: &[&[u8]]) -> std::io::Result<()> {
-        for p in parts {
-            self.conn.writer().write_all(p)?;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let slices: Vec<std::io::IoSlice<'_>> =
+            parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+        // The buffer limit is off, so rustls takes everything in one call.
+        match self.conn.writer().write_vectored(&slices)? {
+            n if n == total => Ok(()),
+            _ => Err(std::io::ErrorKind::WriteZero.into()),
         }
-        Ok(())
     }
 
-    /// Writes pending ciphertext to `fd`; Ok(true) when nothing is left.
-    pub fn flush(&mut self, fd: RawFd) -> std::io::Result<bool> {
+    /// Writes pending ciphertext to `fd`: whether nothing is left, and how many bytes went out.
+    pub fn flush(&mut self, fd: RawFd) -> std::io::Result<(bool, usize)> {
         let mut w = FdWriter(fd);
+        let mut written = 0;
         while self.conn.wants_write() {
             match self.conn.write_tls(&mut w) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Ok((false, written))
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(true)
+        Ok((true, written))
     }
 
     /// Queues close_notify (written by the next flush).
@@ -165,16 +180,14 @@ impl TlsSession {
     }
 
     pub fn info(&self) -> TlsInfo {
-        let (sni, resumed) = match &self.conn {
-            rustls::Connection::Server(s) => (
-                s.server_name().map(str::to_string),
-                matches!(s.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
-            ),
-            rustls::Connection::Client(c) => (
-                self.sni.clone(),
-                matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
-            ),
+        let sni = match &self.conn {
+            rustls::Connection::Server(s) => s.server_name().map(str::to_string),
+            rustls::Connection::Client(_) => self.sni.clone(),
         };
+        let resumed = matches!(
+            self.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed)
+        );
         TlsInfo {
             version: self.conn.protocol_version(),
             cipher_suite: self.conn.negotiated_cipher_suite().map(|s| s.suite()),
