@@ -119,6 +119,12 @@ fn pack_model_from_the_binary() {
     // A push bench against a pack server sends unframed bytes: the server must close them.
     let (ok, stdout) = bench(port, "pingpong", "64");
     assert!(!ok, "unframed bytes must be refused: {stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+    assert_ne!(
+        result_field(line, "closed_early"),
+        "0",
+        "closed by the server"
+    );
     let _ = echo.kill();
     let _ = echo.wait();
 }
@@ -192,6 +198,10 @@ fn tls_from_the_binary() {
         !ok,
         "an untrusted certificate must fail the bench: {stdout}"
     );
+    // It failed because every TLS handshake did (TCP connected, then closed), nothing else.
+    let line = stdout.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+    assert_eq!(result_field(line, "connect_failures"), "0");
+    assert_ne!(result_field(line, "closed_early"), "0");
     let _ = echo.kill();
     let _ = echo.wait();
     let _ = std::fs::remove_dir_all(dir);

@@ -207,7 +207,6 @@ fn fetch_inside_the_callback_on_two_shards() {
     let want: usize = (0..20).map(|i| 7 * (1 + i * 1000)).sum();
     // The count is bumped just after the send, so the peer may see its echo first.
     assert!(wait_until(5, || l.echoed.load(Ordering::Relaxed) == want));
-    assert_eq!(l.echoed.load(Ordering::Relaxed), want);
     assert!(wait_until(5, || store_is_empty(&server)));
     server.stop();
     server.wait().unwrap();

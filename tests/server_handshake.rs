@@ -5,7 +5,7 @@
 
 mod support;
 use shardnet::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,13 +50,6 @@ impl ServerListener for Login {
     }
 }
 
-fn read_exact_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut b = vec![0u8; n];
-    s.read_exact(&mut b).unwrap();
-    b
-}
-
 #[test]
 fn handshake_waits_for_completion_and_times_out() {
     let l = Arc::new(Login::default());
@@ -74,7 +67,7 @@ fn handshake_waits_for_completion_and_times_out() {
     // B: logs in from its own first message (completed inside on_receive).
     let mut user = TcpStream::connect(addr).unwrap();
     user.write_all(b"login").unwrap();
-    assert_eq!(read_exact_n(&mut user, 7), b"welcome");
+    assert_eq!(read_n(&mut user, 7, 10), b"welcome");
     // C: completed from a foreign thread.
     let mut other = TcpStream::connect(addr).unwrap();
     assert!(wait_until(5, || l.accepts.lock().unwrap().len() == 3));
@@ -85,7 +78,7 @@ fn handshake_waits_for_completion_and_times_out() {
         .find(|id| !done.contains(id) && server.remote_addr(**id) == other.local_addr().ok())
         .expect("C accepted");
     server.complete_handshake(c).unwrap();
-    assert_eq!(read_exact_n(&mut other, 7), b"welcome");
+    assert_eq!(read_n(&mut other, 7, 10), b"welcome");
 
     // A is closed by the timeout, with no on_handshake; B and C survive it.
     assert!(peer_closed(&mut silent, 5));
@@ -104,8 +97,11 @@ fn handshake_waits_for_completion_and_times_out() {
     echo_roundtrip(&mut other, b"me too");
     assert_eq!(l.handshakes.lock().unwrap().len(), 2);
     // Completing twice is harmless: no second on_handshake.
+    // A send posted after it travels the same inbox, so once it arrives the second completion
+    // has been handled; a second on_handshake would have sent "welcome" before it.
     server.complete_handshake(c).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    server.send(c, b"x").unwrap();
+    assert_eq!(read_n(&mut other, 1, 10), b"x");
     assert_eq!(l.handshakes.lock().unwrap().len(), 2);
     server.stop();
     server.wait().unwrap();

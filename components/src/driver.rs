@@ -125,7 +125,7 @@ pub(crate) struct ShardCtx {
     pull: Option<Arc<PullStore>>,
     /// TLS sessions by connection (TLS components only). Never borrowed across a callback.
     tls: RefCell<std::collections::HashMap<ConnId, Box<TlsSession>>>,
-    /// Agent/Client TLS: the server name of each connection until its session exists.
+    /// Agent/Client STARTTLS: the server name of each connection until its session exists.
     tls_names: RefCell<std::collections::HashMap<ConnId, rustls_pki_types::ServerName<'static>>>,
     /// Buffer of the inbox send run, reused from turn to turn.
     run: RefCell<SendRun>,
@@ -651,25 +651,32 @@ impl ShardCtx {
         }
         if self.core.cfg.tls.is_some()
             && self.core.cfg.auto_handshake
-            && !self.new_tls_session(conn, SocketOperation::Accept)
+            && !self.new_tls_session(conn, SocketOperation::Accept, None)
         {
             return;
         }
         self.begin_handshake(conn);
     }
 
-    /// Creates `conn`'s TLS session (server or client role); false (close scheduled with
-    /// `op`) when rustls refuses.
-    fn new_tls_session(&self, conn: ConnId, op: SocketOperation) -> bool {
+    /// Creates `conn`'s TLS session (server role, or client role for `name` — else the name
+    /// kept for a STARTTLS connection); false, with a close scheduled with `op`, when it cannot.
+    fn new_tls_session(
+        &self,
+        conn: ConnId,
+        op: SocketOperation,
+        name: Option<rustls_pki_types::ServerName<'static>>,
+    ) -> bool {
         let made = match &self.core.cfg.tls {
             Some(TlsSettings::Server(cfg)) => TlsSession::server(&cfg.rustls),
             Some(TlsSettings::Client(cfg)) => {
-                let Some(name) = self.tls_names.borrow_mut().remove(&conn) else {
-                    return false;
-                };
-                TlsSession::client(&cfg.rustls, name)
+                match name.or_else(|| self.tls_names.borrow_mut().remove(&conn)) {
+                    Some(name) => TlsSession::client(&cfg.rustls, name),
+                    None => Err(crate::tls::rustls::Error::General("no server name".into())),
+                }
             }
-            None => return false,
+            None => Err(crate::tls::rustls::Error::General(
+                "not a TLS component".into(),
+            )),
         };
         match made {
             Ok(t) => {
@@ -693,14 +700,15 @@ impl ShardCtx {
             self.st.borrow_mut().table.get(conn),
             Some(r) if r.state == ConnState::Open
         );
-        if open && self.new_tls_session(conn, SocketOperation::Receive) {
+        if open && self.new_tls_session(conn, SocketOperation::Receive, None) {
             self.begin_handshake(conn);
         }
     }
 
-    /// The connection is up: with `auto_handshake` its handshake completes at once (plain
-    /// TCP); otherwise it waits for [`Self::complete_handshake`], bounded by
-    /// `handshake_timeout`. This is the hook a TLS layer drives.
+    /// The connection is up. TLS: its handshake starts (bounded by the handshake timeout) and
+    /// `on_handshake` follows when rustls finishes it; STARTTLS waits for `start_tls`. Plain
+    /// TCP: with `auto_handshake` the handshake completes at once, otherwise it waits for
+    /// [`Self::complete_handshake`], bounded by `handshake_timeout`.
     fn begin_handshake(&self, conn: ConnId) {
         if let Some(tls) = &self.core.cfg.tls {
             if !self.tls.borrow().contains_key(&conn) {
@@ -834,9 +842,10 @@ impl ShardCtx {
             let name = server_name
                 .and_then(|n| rustls_pki_types::ServerName::try_from(n).ok())
                 .unwrap_or_else(|| addr.ip().into());
-            self.tls_names.borrow_mut().insert(conn, name);
-            if self.core.cfg.auto_handshake && !self.new_tls_session(conn, SocketOperation::Connect)
-            {
+            if !self.core.cfg.auto_handshake {
+                // STARTTLS: the session is made when the application starts it.
+                self.tls_names.borrow_mut().insert(conn, name);
+            } else if !self.new_tls_session(conn, SocketOperation::Connect, Some(name)) {
                 return;
             }
         }

@@ -9,7 +9,7 @@
 //! | `on_handshake` | ready to send (plain TCP: right after accept/connect) | connection closed |
 //! | `on_receive` | bytes arrived (slice valid only during the call) | closed, operation Receive |
 //! | `on_pull_receive` | Pull model: bytes buffered, `fetch`/`peek` them | closed, operation Receive |
-//! | `on_send` | bytes handed to the kernel | ignored |
+//! | `on_send` | bytes handed to the kernel (TLS: plaintext once encrypted into the session) | ignored |
 //! | `on_close` | exactly once per connection that passed accept/prepare-connect | ignored |
 //! | `on_shutdown` | component fully stopped | ignored |
 //!

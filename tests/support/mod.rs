@@ -110,7 +110,27 @@ pub fn echo_roundtrip(s: &mut TcpStream, data: &[u8]) {
 }
 
 pub fn rt(shards: usize) -> Runtime {
+    raise_fd_limit();
     Runtime::builder().shards(shards).build().unwrap()
+}
+
+/// Raises this test process's open-file soft limit to its hard limit (once): tests hold up to
+/// ~2,000 sockets, more than a stock 1,024 soft limit, so `cargo test` needs no `ulimit` first.
+pub fn raise_fd_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read/write the struct passed by pointer.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
+    });
 }
 
 /// One event seen by a recording listener, in the order the callbacks ran.

@@ -63,7 +63,7 @@ impl Ca {
     }
 }
 
-/// A fresh directory under the target dir for PEM files handed to external tools.
+/// A fresh directory under the system temp dir for PEM files handed to external tools.
 pub fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("shardnet-tls-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();

@@ -20,6 +20,25 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// TLS 1.3, plus 1.2 when `tls12` (both sides offer the same choice).
+fn versions(tls12: bool) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    if tls12 {
+        rustls::ALL_VERSIONS
+    } else {
+        &TLS13_ONLY
+    }
+}
+
+/// ALPN protocol names as rustls stores them.
+fn alpn_list<I, P>(protocols: I) -> Vec<Vec<u8>>
+where
+    I: IntoIterator<Item = P>,
+    P: AsRef<[u8]>,
+{
+    protocols.into_iter().map(|p| p.as_ref().to_vec()).collect()
+}
+
 fn tls_err(what: &str, e: impl fmt::Display) -> Error {
     Error::InvalidParam(format!("{what}: {e}"))
 }
@@ -127,17 +146,16 @@ impl fmt::Debug for SniResolver {
 }
 
 impl SniResolver {
+    /// `name` comes lowercased from rustls (and entries were lowercased when added).
     fn lookup(&self, name: &str) -> Option<Arc<CertifiedKey>> {
-        let name = name.to_ascii_lowercase();
-        if let Some((_, k)) = self.names.iter().find(|(n, _)| *n == name) {
+        if let Some((_, k)) = self.names.iter().find(|(n, _)| n == name) {
             return Some(k.clone());
         }
-        // "a.b.example.com" → "*.b.example.com" (one label only, as certificates do).
+        // "a.b.example.com" matches "*.b.example.com" (one label only, as certificates do).
         let (_, parent) = name.split_once('.')?;
-        let wild = format!("*.{parent}");
         self.names
             .iter()
-            .find(|(n, _)| *n == wild)
+            .find(|(n, _)| n.strip_prefix("*.") == Some(parent))
             .map(|(_, k)| k.clone())
     }
 }
@@ -251,7 +269,7 @@ impl ServerTlsBuilder {
         I: IntoIterator<Item = P>,
         P: AsRef<[u8]>,
     {
-        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self.alpn = alpn_list(protocols);
         self
     }
     /// Session resumption by tickets and a server-side cache (default on).
@@ -264,7 +282,7 @@ impl ServerTlsBuilder {
         self.tls12 = on;
         self
     }
-    /// Handshake timeout (default 10 s).
+    /// Handshake timeout (default 10 s); a component's own `handshake_timeout` overrides it.
     pub fn handshake_timeout(mut self, t: Duration) -> Self {
         self.handshake_timeout = t;
         self
@@ -277,13 +295,8 @@ impl ServerTlsBuilder {
                 "a TLS server needs a certificate (identity, sni or sni_callback)".into(),
             ));
         }
-        let versions: &[&'static rustls::SupportedProtocolVersion] = if self.tls12 {
-            rustls::ALL_VERSIONS
-        } else {
-            &[&rustls::version::TLS13]
-        };
         let b = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
+            .with_protocol_versions(versions(self.tls12))
             .map_err(|e| tls_err("protocol versions", e))?;
         let b = match &self.client_auth {
             ClientAuth::None => b.with_no_client_auth(),
@@ -339,7 +352,7 @@ impl fmt::Debug for ClientTlsConfig {
 enum Roots {
     System,
     Pem(Vec<u8>),
-    /// Testing only: no verification at all.
+    /// Testing only: the certificate is not verified (handshake signatures still are).
     Insecure,
 }
 
@@ -396,7 +409,7 @@ impl ClientTlsBuilder {
         I: IntoIterator<Item = P>,
         P: AsRef<[u8]>,
     {
-        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self.alpn = alpn_list(protocols);
         self
     }
     /// Offer TLS 1.2 as well as 1.3 (default true).
@@ -404,7 +417,7 @@ impl ClientTlsBuilder {
         self.tls12 = on;
         self
     }
-    /// Handshake timeout (default 10 s).
+    /// Handshake timeout (default 10 s); a component's own `handshake_timeout` overrides it.
     pub fn handshake_timeout(mut self, t: Duration) -> Self {
         self.handshake_timeout = t;
         self
@@ -412,13 +425,8 @@ impl ClientTlsBuilder {
 
     /// Builds the rustls configuration (its session cache makes reconnects resume).
     pub fn build(self) -> Result<ClientTlsConfig> {
-        let versions: &[&'static rustls::SupportedProtocolVersion] = if self.tls12 {
-            rustls::ALL_VERSIONS
-        } else {
-            &[&rustls::version::TLS13]
-        };
         let b = rustls::ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
+            .with_protocol_versions(versions(self.tls12))
             .map_err(|e| tls_err("protocol versions", e))?;
         let b = match self.roots {
             Roots::Insecure => b

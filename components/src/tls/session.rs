@@ -123,7 +123,7 @@ impl TlsSession {
                 // Only after close_notify: nothing more will be read, so stop here.
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(_) => return Err(rustls::Error::DecryptError),
+                Err(e) => return Err(rustls::Error::General(format!("read_tls: {e}"))),
             }
             let state = self.conn.process_new_packets()?;
             peer_closed = state.peer_has_closed();
