@@ -365,7 +365,7 @@ fn main() {
     println!();
     println!("| sender → owner | msgs/s delivered | msgs/s issued | MB/s | retries (full inbox / queue) per run | shard-1 parks per msg | inbox wake-ups per msg |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    let mut csv = vec![[
+    let mut csv = csv_table(&[
         "path",
         "runs",
         "msgs_per_s_delivered",
@@ -374,10 +374,7 @@ fn main() {
         "retries",
         "parks_per_msg",
         "wakeups_per_msg",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
+    ]);
     let mut lines = Vec::new();
     let mut shard_rate = 0.0;
     let mut queued_rate = 0.0;

@@ -210,7 +210,7 @@ fn main() {
     println!();
     println!("| conns | size | mode | server | msgs/s | server CPU µs/msg | user % | p50 µs | p99 µs | p99.9 µs | min/mean conn | starved | msgs/s vs tokio | CPU vs tokio |");
     println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut csv = vec![[
+    let mut csv = csv_table(&[
         "conns",
         "size",
         "mode",
@@ -228,10 +228,7 @@ fn main() {
         "unreturned",
         "ratio_msgs_vs_tokio",
         "ratio_cpu_vs_tokio",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
+    ]);
     let mut result_lines = Vec::new();
     for (ci, cell) in cells.iter().enumerate() {
         let tk = tokio_idx.map(|t| summaries[ci][t]);

@@ -35,11 +35,12 @@ fn measure(kind: ServerKind, n: usize) -> Result<(Run, u64), String> {
     let line = holder
         .wait_line("HELD", Duration::from_secs(180))
         .map_err(|e| e.to_string())?;
+    // An unreadable count fails the run (it is not a huge mismatch count to add up).
     let mismatches: u64 = line
         .split_whitespace()
         .nth(2)
         .and_then(|m| m.parse().ok())
-        .unwrap_or(u64::MAX);
+        .ok_or_else(|| format!("holder: unreadable line {line:?}"))?;
     std::thread::sleep(Duration::from_secs(1));
     let after = server.rss();
     drop(holder);
@@ -99,7 +100,7 @@ fn main() {
     println!();
     println!("| server | RSS before KiB | RSS with {n} conns KiB | bytes per idle connection | vs tokio |");
     println!("|---|---:|---:|---:|---:|");
-    let mut csv = vec![[
+    let mut csv = csv_table(&[
         "server",
         "runs",
         "connections",
@@ -107,10 +108,7 @@ fn main() {
         "rss_after_bytes",
         "bytes_per_conn",
         "ratio_vs_tokio",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
+    ]);
     let mut lines = Vec::new();
     for (si, kind) in servers.iter().enumerate() {
         let (b, a, p) = (

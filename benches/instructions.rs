@@ -158,7 +158,7 @@ fn main() {
     println!();
     println!("| server | baseline Ir | run Ir | instructions per message | vs tokio |");
     println!("|---|---:|---:|---:|---:|");
-    let mut csv = vec![[
+    let mut csv = csv_table(&[
         "server",
         "runs",
         "baseline_ir",
@@ -166,10 +166,7 @@ fn main() {
         "messages",
         "ir_per_msg",
         "ratio_vs_tokio",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
+    ]);
     let mut lines = Vec::new();
     for (si, kind) in servers.iter().enumerate() {
         let ipm = median(&per_msg[si]);

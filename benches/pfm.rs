@@ -113,7 +113,7 @@ fn main() {
     println!();
     println!("| server | total bytes sent (= echoed) | elapsed ms | MB/s each way | server CPU ms (utime+stime) | CPU µs/msg | CPU ms (schedstat) | schedstat µs/msg | p50 µs | p99 µs | elapsed vs tokio | CPU vs tokio (schedstat) |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut csv = vec![[
+    let mut csv = csv_table(&[
         "server",
         "runs",
         "bytes_sent",
@@ -128,10 +128,7 @@ fn main() {
         "p99_us",
         "ratio_elapsed_vs_tokio",
         "ratio_cpu_vs_tokio",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
+    ]);
     let mut lines = Vec::new();
     for (si, kind) in servers.iter().enumerate() {
         let r = &rows[si];

@@ -1,4 +1,4 @@
-//! The handshake hook (the point the TLS layer will drive): with `auto_handshake(false)` a
+//! The handshake hook (the one TLS also uses): with `auto_handshake(false)` a plain
 //! connection is up but not handshaken until `complete_handshake(conn)`; `handshake_timeout`
 //! closes laggards with on_close(Close, ETIMEDOUT). Here the "handshake" is an
 //! application-level login.

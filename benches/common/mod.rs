@@ -1066,6 +1066,11 @@ pub fn results_dir() -> PathBuf {
 }
 
 /// Writes `rows` (first row = header) as `target/bench-results/<name>.csv`; returns the path.
+/// A CSV table holding just its header row (rows are pushed after it).
+pub fn csv_table(header: &[&str]) -> Vec<Vec<String>> {
+    vec![header.iter().map(|s| s.to_string()).collect()]
+}
+
 pub fn write_csv(name: &str, rows: &[Vec<String>]) -> PathBuf {
     let path = results_dir().join(format!("{name}.csv"));
     let text: String = rows

@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn idle_record_is_small() {
-        // Part of the ≤ 256 B per idle connection budget (plus 32 B in the directory).
+        // Part of the ≤ 256 B per idle connection budget (plus 48 B in the directory).
         assert!(
             std::mem::size_of::<ConnRecord>() <= 104,
             "{}",
