@@ -28,10 +28,7 @@ impl ServerListener for PackEcho {
 
 fn main() -> Result<()> {
     let server = TcpServer::builder()
-        .pack(PackConfig {
-            flag: 0x169,
-            max_pack_size: 0x4_0000,
-        })
+        .pack(PackConfig::new(0x169, 0x4_0000))
         .start("127.0.0.1:5556", Arc::new(PackEcho))?;
     println!(
         "pack echo server on {:?}; stops after 60 s",

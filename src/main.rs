@@ -5,6 +5,7 @@
 use shardnet::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,7 +32,8 @@ const USAGE: &str = "\
 usage:
   shardnet [echo] [--listen ADDR] [--shards N] [--placement reuseport|balanced]
                   [--buffer BYTES] [--duration SECS] [--model push|pull|pack]
-                  [--pack-flag F] [--max-pack-size N] [--tls-cert FILE --tls-key FILE]
+                  [--pack-flag F] [--max-pack-size N] [--pack-allow-empty]
+                  [--tls-cert FILE --tls-key FILE]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
                   [--mode pingpong|stream] [--depth N] [--shards N]
                   [--model push|pack] [--pack-flag F] [--max-pack-size N]
@@ -39,9 +41,32 @@ usage:
 
 echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
-       exits non-zero on any mismatch or lost connection";
+       exits non-zero on any mismatch or lost connection (and stops early if the server closes
+       every connection)
+
+Log lines go to stderr; SHARDNET_LOG sets the level (error|warn|info|debug|trace, or
+target=level,...; default info).";
+
+/// Sends the components' `tracing` events to stderr, filtered by `SHARDNET_LOG`.
+fn init_logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    let filter = match std::env::var("SHARDNET_LOG") {
+        Ok(spec) => spec.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!("SHARDNET_LOG={spec:?} ignored: {e}");
+            Targets::new().with_default(LevelFilter::INFO)
+        }),
+        Err(_) => Targets::new().with_default(LevelFilter::INFO),
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .finish()
+        .with(filter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
 
 fn main() {
+    init_logging();
     let code = match run() {
         Ok(c) => c,
         Err(e) => {
@@ -87,6 +112,9 @@ fn run() -> AnyResult<i32> {
             Long("buffer") => echo.buffer = parser.value()?.parse()?,
             Long("shards") => {
                 let n: usize = parser.value()?.parse()?;
+                if n == 0 {
+                    return Err("--shards must be at least 1".into());
+                }
                 echo.shards = Some(n);
                 bench.shards = Some(n);
             }
@@ -104,6 +132,7 @@ fn run() -> AnyResult<i32> {
                 }
             }
             Long("pack-flag") => pack.flag = parse_num(&parser.value()?.string()?)? as u16,
+            Long("pack-allow-empty") => pack.allow_empty = true,
             Long("max-pack-size") => {
                 pack.max_pack_size = parse_num(&parser.value()?.string()?)? as u32
             }
@@ -226,20 +255,27 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     let tls = o.tls_cert.is_some();
     let server = b.start_with(&o.listen, |_| EchoListener::default())?;
     let addr = server.listen_addr().expect("listening");
-    println!(
+    let mut out = std::io::stdout();
+    let said = writeln!(
+        out,
         "shardnet echo listening on {addr}{}: {} shard(s) on CPUs {:?}, placement {:?}, model {:?} (Ctrl-C stops)",
         if tls { " (TLS)" } else { "" },
         server.runtime().shard_count(),
         server.runtime().cpus(),
         o.placement,
         o.model
-    );
+    )
+    .and_then(|()| out.flush());
+    // Stdout is the operator's (a terminal, a pipe, `| head -1`): if it goes away, stop
+    // gracefully instead of dying on the next write.
+    let mut stdout_ok = said.is_ok();
     let start = Instant::now();
     let mut last = server.shard_stats();
     let mut last_t = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(100));
-        let done = INTERRUPTED.load(Ordering::SeqCst)
+        let done = !stdout_ok
+            || INTERRUPTED.load(Ordering::SeqCst)
             || o.duration
                 .is_some_and(|d| start.elapsed().as_secs_f64() >= d);
         if last_t.elapsed() >= Duration::from_secs(1) || done {
@@ -248,12 +284,15 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
             last_t = Instant::now();
             let mut line = String::new();
             let (mut conns, mut msgs, mut bytes) = (0u64, 0u64, 0u64);
+            let (mut accept_errors, mut refused) = (0u64, 0u64);
             let mut per = Vec::new();
             for (i, (n, l)) in now.iter().zip(&last).enumerate() {
                 let d = *n - *l;
                 conns += n.connections;
                 msgs += d.msgs_in;
                 bytes += d.bytes_in;
+                accept_errors += d.accept_errors;
+                refused += d.send_refused;
                 per.push(format!(
                     "s{i}: {} conns {:.0} msg/s",
                     n.connections,
@@ -267,7 +306,18 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
                 bytes as f64 / dt / 1e6,
                 per.join(" | ")
             ));
-            println!("{line}");
+            if accept_errors > 0 {
+                line.push_str(&format!(" | accept errors {accept_errors}"));
+            }
+            if refused > 0 {
+                line.push_str(&format!(" | sends refused {refused}"));
+            }
+            if stdout_ok {
+                if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                    eprintln!("stdout closed ({e}); stopping");
+                    stdout_ok = false;
+                }
+            }
             last = now;
         }
         if done {
@@ -276,7 +326,11 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     }
     server.stop();
     server.wait()?;
-    println!("stopped");
+    if stdout_ok {
+        let _ = writeln!(out, "stopped");
+    } else {
+        eprintln!("stopped");
+    }
     Ok(0)
 }
 
@@ -517,6 +571,13 @@ fn run_bench(o: BenchOpts) -> AnyResult<i32> {
     let mut last = (Instant::now(), m0);
     while start.elapsed().as_secs_f64() < o.duration && !INTERRUPTED.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(250));
+        if connected > 0 && agent.connection_count() == 0 {
+            eprintln!(
+                "\nthe server closed every connection after {:.1} s; stopping",
+                start.elapsed().as_secs_f64()
+            );
+            break;
+        }
         if last.0.elapsed() >= Duration::from_secs(1) {
             let m = shared.msgs.load(Ordering::Relaxed);
             eprint!(

@@ -17,13 +17,7 @@ fn models() -> [(&'static str, ReceiveModel); 3] {
     [
         ("push", ReceiveModel::Push),
         ("pull", ReceiveModel::Pull),
-        (
-            "pack",
-            ReceiveModel::Pack(PackConfig {
-                flag: FLAG,
-                max_pack_size: 0x4_0000,
-            }),
-        ),
+        ("pack", ReceiveModel::Pack(PackConfig::new(FLAG, 0x4_0000))),
     ]
 }
 

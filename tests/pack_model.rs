@@ -14,10 +14,7 @@ use support::*;
 const FLAG: u16 = 0x169;
 
 fn cfg(max: u32) -> PackConfig {
-    PackConfig {
-        flag: FLAG,
-        max_pack_size: max,
-    }
+    PackConfig::new(FLAG, max)
 }
 
 fn frame(flag: u16, body: &[u8]) -> Vec<u8> {
@@ -54,10 +51,14 @@ impl ServerListener for PackEcho {
 }
 
 fn pack_server(max: u32) -> (TcpServer, Arc<PackEcho>) {
+    pack_server_with(cfg(max))
+}
+
+fn pack_server_with(p: PackConfig) -> (TcpServer, Arc<PackEcho>) {
     let l = Arc::new(PackEcho::default());
     let s = TcpServer::builder()
         .runtime(rt(2))
-        .pack(cfg(max))
+        .pack(p)
         .start("127.0.0.1:0", l.clone())
         .unwrap();
     (s, l)
@@ -109,9 +110,13 @@ fn server_echoes_whole_messages_however_they_arrive() {
     server.wait().unwrap();
 }
 
+/// Between shardnet peers that opt in (`allow_empty`), empty messages are messages.
 #[test]
 fn ten_thousand_empty_messages_in_one_write() {
-    let (server, l) = pack_server(0x4_0000);
+    let (server, l) = pack_server_with(PackConfig {
+        allow_empty: true,
+        ..cfg(0x4_0000)
+    });
     let mut c = TcpStream::connect(server.listen_addr().unwrap()).unwrap();
     let stream: Vec<u8> = (0..10_000).flat_map(|_| frame(FLAG, b"")).collect();
     c.write_all(&stream).unwrap();
@@ -121,6 +126,73 @@ fn ten_thousand_empty_messages_in_one_write() {
     assert!(l.closes.lock().unwrap().is_empty());
     server.stop();
     server.wait().unwrap();
+}
+
+/// HP-Socket's behaviour by default: sending an empty message is refused (HP returns FALSE with
+/// EMSGSIZE), and receiving one closes the connection with `on_close(Receive, EMSGSIZE)` after
+/// delivering what came before it.
+#[test]
+fn empty_messages_are_refused_like_hp_socket() {
+    let (server, l) = pack_server(0x4_0000);
+    let mut c = TcpStream::connect(server.listen_addr().unwrap()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(&frame(FLAG, b"first")).unwrap();
+    assert_eq!(read_frame(&mut c), (FLAG, b"first".to_vec()));
+    let id = server.connection_ids()[0];
+    assert!(matches!(server.send(id, b""), Err(Error::InvalidParam(_))));
+    assert!(matches!(
+        server.send_packets(id, &[b"", b""]),
+        Err(Error::InvalidParam(_))
+    ));
+    let mut s = frame(FLAG, b"second");
+    s.extend(frame(FLAG, b""));
+    s.extend(frame(FLAG, b"never"));
+    c.write_all(&s).unwrap();
+    assert_eq!(read_frame(&mut c), (FLAG, b"second".to_vec()));
+    assert!(peer_closed(&mut c, 5), "the connection is closed");
+    assert!(wait_until(5, || l.closes.lock().unwrap().len() == 1));
+    let close = l.closes.lock().unwrap()[0];
+    assert_eq!(
+        (close.1, close.2),
+        (SocketOperation::Receive, ERRNO_TOO_LONG)
+    );
+    assert_eq!(
+        *l.sizes.lock().unwrap(),
+        vec![5, 6],
+        "nothing after the empty frame"
+    );
+    assert_eq!(l.empties.load(Ordering::Relaxed), 0);
+    server.stop();
+    server.wait().unwrap();
+}
+
+/// The largest legal message (0x3FFFFF bytes) goes both ways with the default pending bound;
+/// a pending bound that could never hold one is refused when the component is built.
+#[test]
+fn largest_message_fits_the_default_pending_bound() {
+    let max = shardnet::pack::MAX_PACK_SIZE_LIMIT;
+    let (server, l) = pack_server(max);
+    let mut c = TcpStream::connect(server.listen_addr().unwrap()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body = pattern(max as usize, 11);
+    let f = frame(FLAG, &body);
+    let mut w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&f).unwrap());
+    assert_eq!(read_frame(&mut c), (FLAG, body));
+    writer.join().unwrap();
+    assert!(l.closes.lock().unwrap().is_empty());
+    server.stop();
+    server.wait().unwrap();
+    let refused = TcpServer::builder()
+        .runtime(rt(1))
+        .pack(cfg(max))
+        .max_pending_bytes(4 << 20)
+        .start("127.0.0.1:0", Arc::new(PackEcho::default()));
+    match refused {
+        Err(Error::InvalidParam(m)) => assert!(m.contains("max_pending_bytes"), "{m}"),
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("a bound below one maximal message was accepted"),
+    }
 }
 
 /// Each bad input closes its connection with (Receive, errno), delivers nothing partial, and a
@@ -211,7 +283,7 @@ struct AgentSide {
 }
 impl AgentListener for AgentSide {
     fn on_handshake(&self, a: &TcpAgent, c: ConnId) -> HandleResult {
-        for i in 0..20 {
+        for i in 1..20 {
             a.send(c, &pattern(i * 500, i as u64)).unwrap();
         }
         HandleResult::Ok
@@ -240,7 +312,7 @@ fn agent_and_client_speak_pack() {
     for _ in 0..4 {
         agent.connect("127.0.0.1", port).unwrap();
     }
-    // 4 connections × 19 non-empty messages echoed (the empty one is not echoed).
+    // 4 connections × 19 messages echoed.
     assert!(wait_until(10, || side.got.lock().unwrap().len() == 76));
     let mut sizes: Vec<usize> = side.got.lock().unwrap().iter().map(|m| m.len()).collect();
     sizes.sort();

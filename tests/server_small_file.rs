@@ -34,10 +34,7 @@ fn start(pack: bool) -> (TcpServer, Arc<Sink>, TcpStream) {
     let sink = Arc::new(Sink(Mutex::new(Vec::new())));
     let mut b = TcpServer::builder().runtime(rt(2));
     if pack {
-        b = b.pack(PackConfig {
-            flag: 0x2A,
-            max_pack_size: 0x3F_FFFF,
-        });
+        b = b.pack(PackConfig::new(0x2A, 0x3F_FFFF));
     }
     let server = b.start("127.0.0.1:0", sink.clone()).unwrap();
     let c = TcpStream::connect(server.listen_addr().unwrap()).unwrap();

@@ -15,10 +15,7 @@ use std::time::Duration;
 use support::*;
 use tls_support::*;
 
-const PACK: PackConfig = PackConfig {
-    flag: 0x77,
-    max_pack_size: 0x4_0000,
-};
+const PACK: PackConfig = PackConfig::new(0x77, 0x4_0000);
 
 fn models() -> [(&'static str, ReceiveModel); 3] {
     [

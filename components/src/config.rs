@@ -4,6 +4,14 @@ use shardnet_runtime::{AcceptPlacement, ConnectPlacement};
 use shardnet_shard::SendPolicy;
 use std::time::Duration;
 
+/// Default per-connection bound on pending send bytes: 4 MiB plus 64 KiB, so that one largest
+/// legal send always fits — a maximal Pack message (0x3FFFFF bytes + its 4-byte header) or a
+/// 4 MiB `send_small_file` with up to 64 KiB of head and tail.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = (4 << 20) + (64 << 10);
+
+/// Default [`TcpConfig::flush_timeout`]: how long a graceful close waits for queued bytes.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Which address-reuse options listen/bind sockets get (HP-Socket's `ReuseAddressPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReuseAddress {
@@ -57,9 +65,21 @@ pub struct TcpConfig {
     pub listen_backlog: i32,
     /// An IPv6 wildcard listener also accepts IPv4 (default true).
     pub dual_stack: bool,
-    /// Bound on bytes accepted by `send` and not yet written, per connection (default 4 MiB;
-    /// 0 = unbounded). Past it `send` returns [`crate::Error::QueueFull`].
+    /// Bound on bytes accepted by `send` and not yet written, per connection (default
+    /// [`DEFAULT_MAX_PENDING_BYTES`], 4 MiB + 64 KiB; 0 = unbounded). Past it `send` returns
+    /// [`crate::Error::QueueFull`]. Under Pack it must admit one maximal message
+    /// (`max_pack_size` + 4), else the builder refuses the configuration.
     pub max_pending_bytes: usize,
+    /// Bound on pending send bytes of all the component's connections on one shard together
+    /// (default 0 = none; the whole component holds at most `shards ×` this). Past it `send`
+    /// returns [`crate::Error::QueueFull`] and the shard's `send_refused` counter grows: a
+    /// crowd of slow readers cannot take all the memory, however many there are.
+    pub shard_send_budget: usize,
+    /// How long a graceful close waits for queued bytes to leave — after the peer's
+    /// end-of-stream (a half-close: the peer still reads) or a non-forced `disconnect` — before
+    /// it gives up and reports `on_close(Send, ETIMEDOUT)` (default [`DEFAULT_FLUSH_TIMEOUT`],
+    /// 30 s; zero waits as long as the peer keeps the connection).
+    pub flush_timeout: Duration,
     /// Free pool buffers each shard keeps resident (default 1024, HP's `FreeBufferObjHold`).
     pub buffer_hold: usize,
     /// Agent/Client connect timeout (default 10 s; reported as on_close(Connect, ETIMEDOUT)).
@@ -123,7 +143,9 @@ impl Default for TcpConfig {
             send_policy: SendPolicy::Pack,
             listen_backlog: 4096,
             dual_stack: true,
-            max_pending_bytes: 4 << 20,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            shard_send_budget: 0,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             buffer_hold: 1024,
             connect_timeout: Duration::from_secs(10),
             accept_placement: AcceptPlacement::ReusePort,
@@ -160,8 +182,28 @@ impl TcpConfig {
                 "pull_buffer_limit is 0: nothing could be received".into(),
             ));
         }
+        if self.shards == Some(0) {
+            return Err(crate::Error::InvalidParam("shards is 0".into()));
+        }
         if let ReceiveModel::Pack(p) = &self.receive_model {
             p.validate().map_err(crate::Error::InvalidParam)?;
+            let largest = p.max_pack_size as usize + crate::pack::HEADER_LEN;
+            if self.max_pending_bytes != 0 && self.max_pending_bytes < largest {
+                return Err(crate::Error::InvalidParam(format!(
+                    "max_pending_bytes {} cannot hold one maximal pack message \
+                     (max_pack_size {} + {}-byte header = {largest}): such a message could \
+                     never be sent",
+                    self.max_pending_bytes,
+                    p.max_pack_size,
+                    crate::pack::HEADER_LEN
+                )));
+            }
+            if self.shard_send_budget != 0 && self.shard_send_budget < largest {
+                return Err(crate::Error::InvalidParam(format!(
+                    "shard_send_budget {} cannot hold one maximal pack message ({largest} bytes)",
+                    self.shard_send_budget
+                )));
+            }
         }
         Ok(())
     }
@@ -213,6 +255,18 @@ macro_rules! config_setters {
         /// Bound on pending send bytes per connection (0 = unbounded).
         pub fn max_pending_bytes(mut self, n: usize) -> Self {
             self.cfg.max_pending_bytes = n;
+            self
+        }
+        /// Bound on the pending send bytes of all connections of one shard together (0 =
+        /// none); see [`TcpConfig::shard_send_budget`](crate::TcpConfig::shard_send_budget).
+        pub fn shard_send_budget(mut self, n: usize) -> Self {
+            self.cfg.shard_send_budget = n;
+            self
+        }
+        /// How long a graceful close (peer end-of-stream, non-forced disconnect) waits for
+        /// queued bytes before `on_close(Send, ETIMEDOUT)`; zero waits without a bound.
+        pub fn flush_timeout(mut self, t: std::time::Duration) -> Self {
+            self.cfg.flush_timeout = t;
             self
         }
         /// Free pool buffers kept resident per shard.

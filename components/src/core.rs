@@ -94,7 +94,10 @@ impl Core {
             let (tx, rx) = shardnet_runtime::inbox::<Cmd>(8192);
             links.push(ShardLink {
                 inbox: tx,
-                dir: Arc::new(SlotDirectory::new(ShardId(i))),
+                dir: Arc::new(SlotDirectory::with_budget(
+                    ShardId(i),
+                    cfg.shard_send_budget as u64,
+                )),
                 stats: Arc::new(ShardStats::new()),
                 pull: (cfg.receive_model == crate::ReceiveModel::Pull).then(|| {
                     Arc::new(PullStore::new(
@@ -233,10 +236,15 @@ impl Core {
             // One message: header, then every part.
             let total: usize = parts.iter().map(|p| p.len()).sum();
             let header = p.header(total).ok_or_else(|| {
-                Error::InvalidParam(format!(
-                    "message of {total} bytes exceeds max_pack_size {}",
-                    p.max_pack_size
-                ))
+                Error::InvalidParam(if total == 0 {
+                    "empty pack message (HP-Socket peers refuse them; see PackConfig::allow_empty)"
+                        .to_string()
+                } else {
+                    format!(
+                        "message of {total} bytes exceeds max_pack_size {}",
+                        p.max_pack_size
+                    )
+                })
             })?;
             // Header + parts as one gather list, on the stack for the usual few parts.
             const INLINE: usize = 8;
@@ -292,13 +300,20 @@ impl Core {
         if total == 0 {
             return Ok(());
         }
-        if !cell.try_add_pending(total as u64, self.cfg.max_pending_bytes as u64) {
-            return Err(Error::QueueFull(self.cfg.max_pending_bytes));
+        let max = self.cfg.max_pending_bytes as u64;
+        if !link.dir.try_reserve(cell, total as u64, max) {
+            link.stats.inc_send_refused();
+            let conn_full = max != 0 && cell.pending().saturating_add(total as u64) > max;
+            return Err(Error::QueueFull(if conn_full {
+                self.cfg.max_pending_bytes
+            } else {
+                self.cfg.shard_send_budget
+            }));
         }
         if cell.id() != conn.as_u64() {
             // The slot was released and reused between the lookup and the reservation: the
             // bytes belong to nobody; give them back to the new connection's count.
-            cell.sub_pending(total as u64);
+            link.dir.release_pending(cell, total as u64);
             return Err(Error::NotFound);
         }
         if let Some(ctx) = self.local_ctx(conn.shard()) {
@@ -307,7 +322,7 @@ impl Core {
         let data = parts.concat();
         self.post(conn.shard(), Cmd::Send { conn, data })
             .inspect_err(|_| {
-                cell.sub_pending(total as u64);
+                link.dir.release_pending(cell, total as u64);
             })
     }
 
@@ -540,6 +555,7 @@ impl Core {
             .iter()
             .map(|l| StatsSnapshot {
                 inbox_wakeups: l.inbox.wakeups(),
+                queued_bytes: l.dir.queued(),
                 ..l.stats.snapshot()
             })
             .collect()

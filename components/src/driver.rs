@@ -53,6 +53,12 @@ pub const READ_BUDGET: usize = 4;
 pub const FLUSH_BUDGET: usize = 256 << 10;
 /// Smallest receive scratch buffer (bytes); `socket_buffer_size` raises it.
 pub const SCRATCH_MIN: usize = 64 << 10;
+/// How long accepting pauses after `accept` failed for want of fds or memory (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM) before it is tried again — the listener is edge-triggered, so waiting for a
+/// new edge would strand the connections already queued.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// At most one log line per this interval for accept failures (per shard).
+const ACCEPT_LOG_EVERY_MS: u64 = 10_000;
 /// epoll events collected per poll.
 const EVENT_BATCH: usize = 1024;
 const LISTEN_TOKEN_BASE: u64 = u64::MAX - 1024;
@@ -102,6 +108,12 @@ struct State {
     closing: VecDeque<(ConnId, SocketOperation, i32)>,
     listeners: Vec<OwnedFd>,
     listen_ready: bool,
+    /// Accepting is backing off until then (shard clock, ms; 0 = not backing off): the last
+    /// `accept` failed for want of fds or memory.
+    accept_retry_at: u64,
+    /// When the last accept failure was logged, and failures since (rate-limited log).
+    accept_logged_at: u64,
+    accept_unlogged: u64,
     next_deadline: u64,
     next_sweep: u64,
 }
@@ -212,6 +224,9 @@ impl ShardCtx {
                 closing: VecDeque::new(),
                 listeners: Vec::new(),
                 listen_ready: false,
+                accept_retry_at: 0,
+                accept_logged_at: 0,
+                accept_unlogged: 0,
                 next_deadline: u64::MAX,
                 next_sweep: 0,
             }),
@@ -259,7 +274,7 @@ impl ShardCtx {
         let rec = match st.table.get(conn) {
             Some(r) if r.state == ConnState::Open => r,
             _ => {
-                cell.sub_pending(total as u64);
+                self.dir.release_pending(cell, total as u64);
                 return Err(crate::Error::NotConnected);
             }
         };
@@ -309,7 +324,7 @@ impl ShardCtx {
             let rec = st.table.get(conn).expect("record checked above");
             rec.bytes_out += written as u64;
             drop(st);
-            cell.sub_pending(written as u64);
+            self.dir.release_pending(cell, written as u64);
             self.stats.add_bytes_out(written as u64);
             let mut left = written;
             for p in parts {
@@ -336,7 +351,7 @@ impl ShardCtx {
         unsent: usize,
         e: std::io::Error,
     ) -> crate::Error {
-        cell.sub_pending(unsent as u64);
+        self.dir.release_pending(cell, unsent as u64);
         Self::schedule_close_in(st, &self.dir, conn, SocketOperation::Send, errno_of(&e));
         crate::Error::Io(e)
     }
@@ -380,7 +395,7 @@ impl ShardCtx {
             Ok(out) => {
                 rec.bytes_out += out.written as u64;
                 if let Some(c) = self.dir.lookup(conn) {
-                    c.sub_pending(out.written as u64);
+                    self.dir.release_pending(c, out.written as u64);
                 }
                 self.stats.add_bytes_out(out.written as u64);
                 if out.would_block {
@@ -428,22 +443,55 @@ impl ShardCtx {
     }
 
     pub(crate) fn disconnect(&self, conn: ConnId, force: bool) {
-        let mut st = self.st.borrow_mut();
-        let Some(rec) = st.table.get(conn) else {
-            return;
-        };
+        if force {
+            self.schedule_close(conn, SocketOperation::Close, 0);
+        } else {
+            self.close_when_flushed(conn);
+        }
+        self.kick();
+    }
+
+    /// A graceful close: at once if nothing waits to be sent, otherwise once the send queue
+    /// (and TLS's ciphertext) has left — `on_close(Close, 0)` — or, if that takes longer than
+    /// `flush_timeout`, `on_close(Send, ETIMEDOUT)`. Sends keep being accepted meanwhile.
+    fn close_when_flushed(&self, conn: ConnId) {
         let tls_pending = self
             .tls
             .borrow()
             .get(&conn)
             .is_some_and(|t| t.wants_write() || t.unflushed > 0);
-        if force || (!rec.has_unsent() && !tls_pending) || rec.state != ConnState::Open {
+        let mut st = self.st.borrow_mut();
+        let Some(rec) = st.table.get(conn) else {
+            return;
+        };
+        if rec.state != ConnState::Open || (!rec.has_unsent() && !tls_pending) {
             Self::schedule_close_in(&mut st, &self.dir, conn, SocketOperation::Close, 0);
-        } else {
-            rec.set(flags::CLOSE_AFTER_FLUSH);
+            return;
         }
-        drop(st);
-        self.kick();
+        if rec.has(flags::CLOSE_AFTER_FLUSH) {
+            return;
+        }
+        rec.set(flags::CLOSE_AFTER_FLUSH);
+        let t = self.core.cfg.flush_timeout;
+        if !t.is_zero() {
+            let d = self.now_ms() + (t.as_millis() as u64).max(1);
+            rec.deadline_ms = if rec.deadline_ms == 0 {
+                d
+            } else {
+                rec.deadline_ms.min(d)
+            };
+            st.next_deadline = st.next_deadline.min(d);
+        }
+    }
+
+    /// `recv` reported the peer's end-of-stream. The peer sends no more but may still read:
+    /// nothing is read again, and the connection closes once what was queued has been sent.
+    fn peer_finished(&self, conn: ConnId) {
+        if let Some(rec) = self.st.borrow_mut().table.get(conn) {
+            rec.set(flags::EOF_READ);
+            rec.clear(flags::READABLE);
+        }
+        self.close_when_flushed(conn);
     }
 
     /// Wakes this shard's driver if it is parked. Calls that queue work for the next turn
@@ -559,6 +607,12 @@ impl ShardCtx {
             if !st.listen_ready {
                 return false;
             }
+            if st.accept_retry_at != 0 {
+                if self.now_ms() < st.accept_retry_at {
+                    return false;
+                }
+                st.accept_retry_at = 0;
+            }
             st.listen_ready = false;
             st.listeners.iter().map(|l| l.as_raw_fd()).collect()
         };
@@ -581,7 +635,13 @@ impl ShardCtx {
                     let e = std::io::Error::last_os_error();
                     match e.raw_os_error() {
                         Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
-                        _ => break, // EAGAIN, or out of fds: retried on the next edge
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                            // Out of fds or memory: connections wait in the kernel's queue.
+                            // No new edge will come for them, so retry on a timer (no spin).
+                            self.accept_starved(e);
+                            return any;
+                        }
+                        _ => break, // EAGAIN: drained; the next connection brings an edge
                     }
                 }
                 any = true;
@@ -598,6 +658,27 @@ impl ShardCtx {
             }
         }
         any
+    }
+
+    /// `accept` failed for want of resources: count it, log it (at most once per
+    /// [`ACCEPT_LOG_EVERY_MS`]), and retry after [`ACCEPT_RETRY`].
+    fn accept_starved(&self, e: std::io::Error) {
+        self.stats.inc_accept_errors();
+        let now = self.now_ms();
+        let mut st = self.st.borrow_mut();
+        st.listen_ready = true;
+        st.accept_retry_at = now + ACCEPT_RETRY.as_millis() as u64;
+        st.accept_unlogged += 1;
+        if st.accept_logged_at == 0 || now >= st.accept_logged_at + ACCEPT_LOG_EVERY_MS {
+            tracing::warn!(
+                shard = self.shard.0,
+                failures = st.accept_unlogged,
+                "accept failed: {e}; retrying every {} ms until it succeeds",
+                ACCEPT_RETRY.as_millis()
+            );
+            st.accept_logged_at = now;
+            st.accept_unlogged = 0;
+        }
     }
 
     fn place_accepted(&self, fd: OwnedFd, peer: SocketAddr) {
@@ -947,11 +1028,14 @@ impl ShardCtx {
     /// When the driver must next wake for a timer (connect deadline or idle sweep).
     fn next_wakeup(&self) -> u64 {
         let st = self.st.borrow();
+        let mut next = st.next_deadline;
         if self.core.cfg.idle_timeout.is_some() {
-            st.next_deadline.min(st.next_sweep)
-        } else {
-            st.next_deadline
+            next = next.min(st.next_sweep);
         }
+        if st.accept_retry_at != 0 {
+            next = next.min(st.accept_retry_at);
+        }
+        next
     }
 
     fn expire_deadlines(&self) {
@@ -967,6 +1051,8 @@ impl ShardCtx {
             let rec = st.table.get(id).expect("listed id");
             let op = match rec.state {
                 ConnState::Connecting => SocketOperation::Connect,
+                // A graceful close whose queued bytes did not leave in time.
+                ConnState::Open if rec.has(flags::CLOSE_AFTER_FLUSH) => SocketOperation::Send,
                 ConnState::Open if rec.has(flags::HANDSHAKING) => SocketOperation::Close,
                 _ => continue,
             };
@@ -1002,8 +1088,9 @@ impl ShardCtx {
         if ev.writable {
             rec.set(flags::WRITABLE);
         }
-        if ev.hangup {
-            rec.set(flags::HUNGUP | flags::READABLE);
+        if ev.read_closed || ev.error {
+            // The end of the stream (or an error) waits behind any unread data; see READ_CLOSED.
+            rec.set(flags::READ_CLOSED | flags::READABLE);
         }
         if !rec.has(flags::QUEUED) {
             rec.set(flags::QUEUED);
@@ -1151,12 +1238,21 @@ impl ShardCtx {
                 let mut st = self.st.borrow_mut();
                 st.table
                     .get(conn)
-                    .is_some_and(|r| r.has(flags::WRITABLE) || r.has(flags::HUNGUP))
+                    .is_some_and(|r| r.has(flags::WRITABLE) || r.has(flags::READ_CLOSED))
             };
             if ready {
                 self.finish_connect(conn);
             }
-            return;
+            // The edge that completed the connect may also have carried data and even the
+            // peer's FIN (a server that answers at once and closes): no later edge will
+            // announce them, so serve the connection now if it is open.
+            let open = matches!(
+                self.st.borrow_mut().table.get(conn),
+                Some(r) if r.state == ConnState::Open
+            );
+            if !open {
+                return;
+            }
         }
         if writable_with_data {
             self.flush(conn);
@@ -1188,6 +1284,7 @@ impl ShardCtx {
                 };
                 if rec.state != ConnState::Open
                     || rec.has(flags::PAUSED)
+                    || rec.has(flags::EOF_READ)
                     || !rec.has(flags::READABLE)
                 {
                     return;
@@ -1228,9 +1325,10 @@ impl ShardCtx {
                         if let Some(rec) = st.table.get(conn) {
                             rec.last_recv_ms = now;
                             rec.bytes_in += n as u64;
-                            // A short read drained the socket; the next arrival brings a new
-                            // edge.
-                            if drained && !rec.has(flags::HUNGUP) {
+                            // A short read drained the socket and the next arrival brings a new
+                            // edge — unless the peer's end-of-stream is queued: epoll announced
+                            // it once, so read on until recv reports it.
+                            if drained && !rec.has(flags::READ_CLOSED) {
                                 rec.clear(flags::READABLE);
                             }
                         }
@@ -1251,25 +1349,24 @@ impl ShardCtx {
                 ReadOutcome::Full => return,
                 ReadOutcome::Eof => {
                     // A peer that hangs up mid TLS handshake failed it; otherwise a FIN is a
-                    // normal close.
+                    // normal close, once what is queued for the peer has been sent.
                     let failed = tls
                         && self
                             .tls
                             .borrow()
                             .get(&conn)
                             .is_some_and(|t| t.is_handshaking());
-                    let (op, errno) = if failed {
-                        (SocketOperation::Receive, ERRNO_TLS)
+                    if failed {
+                        self.schedule_close(conn, SocketOperation::Receive, ERRNO_TLS);
                     } else {
-                        (SocketOperation::Close, 0)
-                    };
-                    self.schedule_close(conn, op, errno);
+                        self.peer_finished(conn);
+                    }
                     return;
                 }
                 ReadOutcome::WouldBlock => {
                     let mut st = self.st.borrow_mut();
                     if let Some(rec) = st.table.get(conn) {
-                        rec.clear(flags::READABLE | flags::HUNGUP);
+                        rec.clear(flags::READABLE);
                     }
                     return;
                 }
@@ -1316,7 +1413,8 @@ impl ShardCtx {
                     open = self.deliver(conn, &plain);
                 }
                 if open && fed.peer_closed {
-                    self.schedule_close(conn, SocketOperation::Close, 0);
+                    // close_notify: like a FIN, the peer sends no more; what is queued goes.
+                    self.peer_finished(conn);
                     open = false;
                 }
                 open
@@ -1363,7 +1461,7 @@ impl ShardCtx {
             match map.get_mut(&conn) {
                 Some(t) => t.write_plain(parts).map(|()| t.unflushed += total as u64),
                 None => {
-                    cell.sub_pending(total as u64);
+                    self.dir.release_pending(cell, total as u64);
                     return Err(crate::Error::NotConnected);
                 }
             }
@@ -1418,7 +1516,7 @@ impl ShardCtx {
         };
         if released > 0 {
             if let Some(c) = self.dir.lookup(conn) {
-                c.sub_pending(released);
+                self.dir.release_pending(c, released);
             }
         }
         match res {
@@ -1508,7 +1606,9 @@ impl ShardCtx {
             self.stats
                 .set_resources(self.pool.stats().in_use as u64, partial);
         }
-        work || !self.st.borrow().ready.is_empty() || self.st.borrow().listen_ready
+        let st = self.st.borrow();
+        // A listener backing off (accept_retry_at) waits for its timer, not for the next turn.
+        work || !st.ready.is_empty() || (st.listen_ready && st.accept_retry_at == 0)
     }
 
     /// Closes every connection and listener (stop).
@@ -1529,7 +1629,7 @@ impl ShardCtx {
                 }
                 Cmd::Send { conn, data } => {
                     if let Some(c) = self.dir.lookup(conn) {
-                        c.sub_pending(data.len() as u64);
+                        self.dir.release_pending(c, data.len() as u64);
                     }
                 }
                 _ => {}

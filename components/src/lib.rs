@@ -44,7 +44,10 @@ pub mod tls;
 
 pub use agent::{TcpAgent, TcpAgentBuilder};
 pub use client::{TcpClient, TcpClientBuilder};
-pub use config::{ReceiveModel, ReuseAddress, TcpConfig, TlsSettings};
+pub use config::{
+    ReceiveModel, ReuseAddress, TcpConfig, TlsSettings, DEFAULT_FLUSH_TIMEOUT,
+    DEFAULT_MAX_PENDING_BYTES,
+};
 pub use driver::{ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET, SCRATCH_MIN};
 pub use error::{Error, Result};
 pub use listener::{

@@ -18,6 +18,26 @@
 //! no lock) or one shared `Arc<L>` (then `L: Send + Sync`). Calling any handle method from a
 //! callback is allowed, including `stop()`; only `wait()` is refused there (it would wait on
 //! itself).
+//!
+//! # What `on_close(operation, errno)` reports
+//!
+//! | case | operation | errno |
+//! |---|---|---|
+//! | the peer closed (FIN, or TLS close_notify) and everything queued for it was sent | `Close` | 0 |
+//! | `disconnect(conn, false)` and the queue drained; `disconnect(conn, true)`; `stop()` | `Close` | 0 |
+//! | a graceful close (either of the above) whose queued bytes did not leave within `flush_timeout` (default 30 s) | `Send` | `ETIMEDOUT` |
+//! | the peer reset the connection, or a write failed | `Send` / `Receive` | the OS errno (`ECONNRESET`, `EPIPE`, …) |
+//! | a callback returned [`HandleResult::Error`] | `Receive` (or `Close` from `on_handshake`, `Connect` from `on_connect`) | [`CALLBACK_ERROR`] |
+//! | bad input: Pack header with a wrong flag / too long or empty body | `Receive` | `EBADMSG` / `EMSGSIZE` |
+//! | no memory for a partial Pack message | `Receive` | `ENOMEM` |
+//! | TLS protocol or certificate error, or EOF during the TLS handshake | `Receive` | `EPROTO` |
+//! | connect refused / timed out | `Connect` | `ECONNREFUSED` / `ETIMEDOUT` |
+//! | idle timeout, handshake timeout | `Close` | `ETIMEDOUT` |
+//!
+//! A peer's FIN means "I will send no more", not "stop sending": a peer that half-closes and
+//! keeps reading receives everything `send` accepted before the connection closes; sends made
+//! between the FIN and the close are still accepted and delivered. Nothing is read after the
+//! FIN.
 
 use crate::{TcpAgent, TcpClient, TcpServer};
 use shardnet_runtime::ConnId;
@@ -49,7 +69,7 @@ pub enum SocketOperation {
     Send = 3,
     /// Receiving (also: `on_receive` returned Error).
     Receive = 4,
-    /// Normal close (peer FIN, `disconnect`, `stop`).
+    /// Normal close (peer FIN once queued bytes are sent, `disconnect`, `stop`).
     Close = 5,
 }
 

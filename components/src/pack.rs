@@ -12,9 +12,19 @@
 //! (flag 0 means "don't check"), and any body longer than its `max_pack_size` (default
 //! 0x40000 = 256 KiB, at most 0x3FFFFF).
 //!
+//! Like HP-Socket, a receiver rejects an empty message (length 0) unless
+//! [`PackConfig::allow_empty`] is set, and a sender refuses to send one: HP closes a connection
+//! that receives one with `EMSGSIZE`, so an empty message would cut off a real HP peer.
+//!
 //! [`PackDecoder::feed`] delivers each complete body exactly once, whether it arrived one byte per
 //! call or a hundred messages per call; bodies that lie whole inside the input are delivered
 //! without a copy. Nothing partial is ever delivered.
+//!
+//! # Memory
+//! A header's length is a peer's claim, not a fact: the decoder never allocates from it. A
+//! partial body grows with the bytes that actually arrived (at most doubling, never past the
+//! announced length), and a failed allocation is an error ([`PackError::OutOfMemory`]) that
+//! closes one connection instead of aborting the process.
 
 use std::fmt;
 
@@ -29,9 +39,12 @@ pub const HEADER_LEN: usize = 4;
 
 /// errno reported in `on_close(Receive, …)` for a header with the wrong flag (`EBADMSG`, 74).
 pub const ERRNO_BAD_FLAG: i32 = libc::EBADMSG;
-/// errno reported in `on_close(Receive, …)` for a body longer than `max_pack_size`
-/// (`EMSGSIZE`, 90).
+/// errno reported in `on_close(Receive, …)` for a body longer than `max_pack_size`, or an empty
+/// one when those are not allowed (`EMSGSIZE`, 90, as HP-Socket).
 pub const ERRNO_TOO_LONG: i32 = libc::EMSGSIZE;
+/// errno reported in `on_close(Receive, …)` when the memory for a partial message could not be
+/// allocated (`ENOMEM`).
+pub const ERRNO_NO_MEMORY: i32 = libc::ENOMEM;
 
 /// Pack settings (HP-Socket's `PackHeaderFlag` and `MaxPackSize`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,18 +53,28 @@ pub struct PackConfig {
     pub flag: u16,
     /// Largest accepted (and sendable) body, 1..=0x3FFFFF (default 0x40000).
     pub max_pack_size: u32,
+    /// Accept and send empty messages (default false, as HP-Socket: an empty message received
+    /// closes the connection with `EMSGSIZE`, and sending one is refused). Turn it on only
+    /// between shardnet peers.
+    pub allow_empty: bool,
 }
 
 impl Default for PackConfig {
     fn default() -> Self {
-        PackConfig {
-            flag: 0,
-            max_pack_size: DEFAULT_MAX_PACK_SIZE,
-        }
+        PackConfig::new(0, DEFAULT_MAX_PACK_SIZE)
     }
 }
 
 impl PackConfig {
+    /// Flag and maximum body size; empty messages refused (HP-Socket's behaviour).
+    pub const fn new(flag: u16, max_pack_size: u32) -> PackConfig {
+        PackConfig {
+            flag,
+            max_pack_size,
+            allow_empty: false,
+        }
+    }
+
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), String> {
         if self.flag > MAX_FLAG {
@@ -66,9 +89,11 @@ impl PackConfig {
         Ok(())
     }
 
-    /// The header for a body of `len` bytes, or `None` when `len` exceeds `max_pack_size`.
+    /// The header for a body of `len` bytes, or `None` when `len` exceeds `max_pack_size` or is
+    /// 0 without [`Self::allow_empty`].
     pub fn header(&self, len: usize) -> Option<[u8; 4]> {
-        (len <= self.max_pack_size as usize).then(|| encode_header(self.flag, len as u32))
+        (len <= self.max_pack_size as usize && (len > 0 || self.allow_empty))
+            .then(|| encode_header(self.flag, len as u32))
     }
 }
 
@@ -100,6 +125,13 @@ pub enum PackError {
         /// Configured maximum.
         max: u32,
     },
+    /// The header announces an empty body and empty messages are not allowed.
+    Empty,
+    /// Memory for the partial body could not be allocated.
+    OutOfMemory {
+        /// Bytes that were asked for.
+        wanted: usize,
+    },
 }
 
 impl PackError {
@@ -107,7 +139,8 @@ impl PackError {
     pub fn errno(&self) -> i32 {
         match self {
             PackError::BadFlag { .. } => ERRNO_BAD_FLAG,
-            PackError::TooLong { .. } => ERRNO_TOO_LONG,
+            PackError::TooLong { .. } | PackError::Empty => ERRNO_TOO_LONG,
+            PackError::OutOfMemory { .. } => ERRNO_NO_MEMORY,
         }
     }
 }
@@ -120,6 +153,13 @@ impl fmt::Display for PackError {
             }
             PackError::TooLong { len, max } => {
                 write!(f, "pack body of {len} bytes exceeds max_pack_size {max}")
+            }
+            PackError::Empty => write!(f, "empty pack message (not allowed)"),
+            PackError::OutOfMemory { wanted } => {
+                write!(
+                    f,
+                    "cannot allocate {wanted} bytes for a partial pack message"
+                )
             }
         }
     }
@@ -177,7 +217,27 @@ impl PackDecoder {
                 max: cfg.max_pack_size,
             });
         }
+        if len == 0 && !cfg.allow_empty {
+            return Err(PackError::Empty);
+        }
         Ok(len)
+    }
+
+    /// Appends `bytes` to the partial body, growing it from what arrived, never from the
+    /// announced length alone: capacity at most doubles and never passes `body_len`.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), PackError> {
+        let need = self.body.len() + bytes.len();
+        if need > self.body.capacity() {
+            let target = need
+                .max(self.body.capacity() * 2)
+                .min(self.body_len as usize)
+                .max(need);
+            self.body
+                .try_reserve_exact(target - self.body.len())
+                .map_err(|_| PackError::OutOfMemory { wanted: target })?;
+        }
+        self.body.extend_from_slice(bytes);
+        Ok(())
     }
 
     /// Feeds `input`; calls `on_msg` with each complete body in order. Stops at the first bad
@@ -199,12 +259,11 @@ impl PackDecoder {
                 input = rest;
                 if self.header_len == 4 {
                     self.body_len = Self::check(cfg, self.header)?;
-                    self.body.reserve_exact(self.body_len as usize);
                 }
             }
             let need = self.body_len as usize - self.body.len();
             let take = need.min(input.len());
-            self.body.extend_from_slice(&input[..take]);
+            self.append(&input[..take])?;
             input = &input[take..];
             if self.body.len() < self.body_len as usize {
                 return Ok(Flow::Continue);
@@ -235,8 +294,7 @@ impl PackDecoder {
             self.header_len = n as u8;
             if n == 4 {
                 self.body_len = Self::check(cfg, self.header)?;
-                self.body.reserve_exact(self.body_len as usize);
-                self.body.extend_from_slice(&input[4..]);
+                self.append(&input[4..])?;
             }
         }
         Ok(Flow::Continue)
@@ -270,10 +328,7 @@ mod tests {
     fn golden_headers() {
         // flag 0x169, body "hello": (0x169 << 22) | 5 = 0x5A40_0005, little-endian.
         assert_eq!(encode_header(0x169, 5), [0x05, 0x00, 0x40, 0x5A]);
-        let cfg = PackConfig {
-            flag: 0x169,
-            max_pack_size: DEFAULT_MAX_PACK_SIZE,
-        };
+        let cfg = PackConfig::new(0x169, DEFAULT_MAX_PACK_SIZE);
         assert_eq!(encode(&cfg, b"hello"), b"\x05\x00\x40\x5Ahello");
         assert_eq!(encode_header(0, 0), [0, 0, 0, 0]);
         assert_eq!(encode_header(0x3FF, 0x3F_FFFF), [0xFF; 4]);
@@ -284,11 +339,8 @@ mod tests {
 
     #[test]
     fn one_byte_at_a_time_and_many_per_read() {
-        let cfg = PackConfig {
-            flag: 0x169,
-            max_pack_size: 1000,
-        };
-        let msgs: Vec<Vec<u8>> = (0..100).map(|i| vec![i as u8; i * 7 % 300]).collect();
+        let cfg = PackConfig::new(0x169, 1000);
+        let msgs: Vec<Vec<u8>> = (0..100).map(|i| vec![i as u8; 1 + i * 7 % 300]).collect();
         let stream: Vec<u8> = msgs.iter().flat_map(|m| encode(&cfg, m)).collect();
         assert_eq!(collect(&cfg, &[&stream]).unwrap(), msgs);
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
@@ -296,20 +348,75 @@ mod tests {
     }
 
     #[test]
-    fn zero_length_messages() {
-        let cfg = PackConfig::default();
+    fn zero_length_messages_only_when_allowed() {
+        let cfg = PackConfig {
+            allow_empty: true,
+            ..PackConfig::default()
+        };
         let stream: Vec<u8> = (0..10_000).flat_map(|_| encode(&cfg, b"")).collect();
         let got = collect(&cfg, &[&stream]).unwrap();
         assert_eq!(got.len(), 10_000);
         assert!(got.iter().all(|m| m.is_empty()));
+        // HP-Socket's behaviour by default: an empty message is neither sent nor accepted.
+        let hp = PackConfig::default();
+        assert_eq!(hp.header(0), None);
+        let mut s = encode(&hp, b"x");
+        s.extend_from_slice(&encode_header(0, 0));
+        let mut got = Vec::new();
+        let r = PackDecoder::new().feed(&hp, &s, &mut |m| {
+            got.push(m.to_vec());
+            Flow::Continue
+        });
+        assert_eq!(r, Err(PackError::Empty));
+        assert_eq!(PackError::Empty.errno(), libc::EMSGSIZE);
+        assert_eq!(got, vec![b"x".to_vec()]);
+        // Split header: rejected at its 4th byte.
+        let mut d = PackDecoder::new();
+        let mut cb = |_: &[u8]| Flow::Continue;
+        assert!(d.feed(&hp, &[0, 0], &mut cb).is_ok());
+        assert_eq!(d.feed(&hp, &[0, 0], &mut cb), Err(PackError::Empty));
+    }
+
+    /// A header's length is a claim: the decoder holds memory for what arrived, not for what
+    /// the peer announced (a 4 MiB claim followed by 10 bytes must not cost 4 MiB).
+    #[test]
+    fn claimed_length_reserves_nothing() {
+        let cfg = PackConfig::new(0, MAX_PACK_SIZE_LIMIT);
+        let mut cb = |_: &[u8]| Flow::Continue;
+        let mut h = encode_header(0, MAX_PACK_SIZE_LIMIT).to_vec();
+        h.extend_from_slice(&[7; 10]);
+        // Whole header in one read, and split so the body starts on a later read.
+        let mut whole = PackDecoder::new();
+        whole.feed(&cfg, &h, &mut cb).unwrap();
+        let mut split = PackDecoder::new();
+        split.feed(&cfg, &h[..3], &mut cb).unwrap();
+        split.feed(&cfg, &h[3..], &mut cb).unwrap();
+        for d in [&whole, &split] {
+            assert_eq!(d.buffered(), 14);
+            assert!(d.body.capacity() <= 64, "capacity {}", d.body.capacity());
+        }
+        // Growth follows the bytes (at most doubling) and ends exactly at the body length.
+        let mut d = PackDecoder::new();
+        d.feed(&cfg, &encode_header(0, 100_000), &mut cb).unwrap();
+        let mut delivered = 0;
+        for i in 0..100 {
+            d.feed(&cfg, &[i as u8; 1000], &mut |m| {
+                delivered = m.len();
+                Flow::Continue
+            })
+            .unwrap();
+            if i < 99 {
+                assert!(d.body.capacity() <= 2 * d.body.len().max(1000));
+                assert!(d.body.capacity() <= 100_000);
+            }
+        }
+        assert_eq!(delivered, 100_000);
+        assert!(d.is_idle());
     }
 
     #[test]
     fn bad_headers() {
-        let cfg = PackConfig {
-            flag: 0x169,
-            max_pack_size: DEFAULT_MAX_PACK_SIZE,
-        };
+        let cfg = PackConfig::new(0x169, DEFAULT_MAX_PACK_SIZE);
         let wrong = encode_header(0x168, 5);
         assert_eq!(
             collect(&cfg, &[&wrong]).unwrap_err(),
@@ -357,10 +464,7 @@ mod tests {
 
     #[test]
     fn flag_zero_does_not_check() {
-        let any = PackConfig {
-            flag: 0x2A,
-            max_pack_size: 100,
-        };
+        let any = PackConfig::new(0x2A, 100);
         let s = encode(&any, b"abc");
         assert_eq!(
             collect(&PackConfig::default(), &[&s]).unwrap(),
@@ -397,8 +501,8 @@ mod tests {
         };
         for round in 0..300 {
             let cfg = PackConfig {
-                flag: rnd(0x400) as u16,
-                max_pack_size: 1 + rnd(5000) as u32,
+                allow_empty: true,
+                ..PackConfig::new(rnd(0x400) as u16, 1 + rnd(5000) as u32)
             };
             let msgs: Vec<Vec<u8>> = (0..rnd(40))
                 .map(|_| {

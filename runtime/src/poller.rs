@@ -13,9 +13,21 @@
 //! on the fd, `poll_read` stays pending until that poll completes, and the read that follows
 //! fails with `ENOTSOCK`, which we take as "ready". One wrapper (one dup, one glommio `Source`)
 //! exists per shard while it waits, never per connection. The crate's tests pin this behaviour.
+//!
+//! # Out of file descriptors
+//! The bridge needs one fd, and a process at its fd limit has none to give: the `dup` would fail
+//! (EMFILE) exactly when accepts fill the table. So the poller keeps its next bridge fd in hand
+//! (a spare dup made ahead, taken back right after each wake-up, when the old bridge's fd has just
+//! been freed); if even that fails, it parks on a short timer ([`FD_BACKOFF`]) instead of
+//! reporting "ready" at once, so a shard at the fd limit sleeps rather than spins.
+//!
+//! # End of stream
+//! [`Event::read_closed`] reports that the peer's end-of-stream (FIN, hang-up) is queued behind
+//! whatever data is still unread. Edge-triggered epoll will not report it again, so the reader
+//! must keep calling `recv` until it returns 0 (or an error), even after a short read.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -28,15 +40,28 @@ pub struct Event {
     pub readable: bool,
     /// The socket accepts writes (or a non-blocking connect finished).
     pub writable: bool,
-    /// Peer hung up or the socket has an error pending.
-    pub hangup: bool,
+    /// The peer's end-of-stream is queued (EPOLLRDHUP or EPOLLHUP): read until `recv` returns 0,
+    /// a short read does not mean drained. No further edge announces it.
+    pub read_closed: bool,
+    /// The socket has an error pending (EPOLLERR): the next `recv`/`send` reports it.
+    pub error: bool,
 }
+
+/// How long a poller that cannot get a file descriptor for its wake-up bridge sleeps before it
+/// polls again (see the module docs).
+pub const FD_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Edge-triggered epoll set owned by one shard.
 pub struct Poller {
     epfd: OwnedFd,
     events: Vec<libc::epoll_event>,
     bridge: Option<glommio::net::TcpStream>,
+    /// The next bridge's fd, duplicated ahead of need (see the module docs).
+    spare: Option<OwnedFd>,
+    /// Parked on a timer because no fd was available for the bridge.
+    backoff: Option<glommio::timer::Timer>,
+    /// Parks that found no fd for the bridge.
+    fd_starved: u64,
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -52,12 +77,30 @@ impl Poller {
     pub fn new(batch: usize) -> io::Result<Poller> {
         // SAFETY: plain syscall; the returned fd is checked and owned right away.
         let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        Ok(Poller {
+        let mut p = Poller {
             // SAFETY: `fd` is a fresh epoll fd that nothing else owns.
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
             events: Vec::with_capacity(batch.max(1)),
             bridge: None,
-        })
+            spare: None,
+            backoff: None,
+            fd_starved: 0,
+        };
+        p.spare = Some(p.dup_epoll()?);
+        Ok(p)
+    }
+
+    fn dup_epoll(&self) -> io::Result<OwnedFd> {
+        // SAFETY: dup of an fd we own; the copy is checked and owned right away.
+        let dup = cvt(unsafe { libc::fcntl(self.fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
+        // SAFETY: `dup` is a fresh fd owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+    }
+
+    /// How many times a park found no file descriptor for the wake-up bridge and slept on a
+    /// timer instead (the process was at its fd limit).
+    pub fn fd_starved(&self) -> u64 {
+        self.fd_starved
     }
 
     /// The epoll fd.
@@ -115,7 +158,8 @@ impl Poller {
                 token: ev.u64,
                 readable: bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP) != 0,
                 writable: bits & libc::EPOLLOUT != 0,
-                hangup: bits & (libc::EPOLLHUP | libc::EPOLLERR) != 0,
+                read_closed: bits & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0,
+                error: bits & libc::EPOLLERR != 0,
             });
         }
         self.events.clear();
@@ -126,15 +170,35 @@ impl Poller {
     /// module docs for how). Must be polled from inside a glommio executor.
     pub fn poll_wakeup(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         use futures_lite::io::AsyncRead;
-        if self.bridge.is_none() {
-            // SAFETY: dup of an fd we own; the copy is immediately owned by the wrapper.
-            let dup = unsafe { libc::fcntl(self.fd(), libc::F_DUPFD_CLOEXEC, 0) };
-            if dup < 0 {
-                // Cannot arm the bridge; report ready so the caller re-polls (it will retry).
-                return Poll::Ready(());
+        use std::future::Future;
+        if let Some(t) = self.backoff.as_mut() {
+            // No fd for the bridge last time: sleep, then let the caller poll again.
+            if Pin::new(t).poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            // SAFETY: `dup` is a fresh fd owned by nothing else; the TcpStream closes it on drop.
-            self.bridge = Some(unsafe { glommio::net::TcpStream::from_raw_fd(dup) });
+            self.backoff = None;
+            return Poll::Ready(());
+        }
+        if self.bridge.is_none() {
+            let fd = match self.spare.take() {
+                Some(fd) => fd,
+                None => match self.dup_epoll() {
+                    Ok(fd) => fd,
+                    Err(_) => {
+                        // At the fd limit: park on a timer, never spin (see the module docs).
+                        self.fd_starved += 1;
+                        let mut t = glommio::timer::Timer::new(FD_BACKOFF);
+                        if Pin::new(&mut t).poll(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        self.backoff = Some(t);
+                        return Poll::Pending;
+                    }
+                },
+            };
+            // SAFETY: `fd` is an owned dup of the epoll fd; the TcpStream takes ownership and
+            // closes it on drop.
+            self.bridge = Some(unsafe { glommio::net::TcpStream::from_raw_fd(fd.into_raw_fd()) });
         }
         let stream = self.bridge.as_mut().expect("bridge armed above");
         let mut byte = [0u8; 1];
@@ -143,6 +207,9 @@ impl Poller {
             // ENOTSOCK (the expected outcome) or anything else: the fd was reported readable.
             Poll::Ready(_) => {
                 self.bridge = None;
+                // The old bridge's fd was just freed: take the next one now, before the shard
+                // accepts into it.
+                self.spare = self.dup_epoll().ok();
                 Poll::Ready(())
             }
         }

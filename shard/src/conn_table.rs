@@ -23,12 +23,17 @@ pub mod flags {
     pub const FLUSHING: u16 = 16;
     /// Close once the send queue is drained (graceful disconnect).
     pub const CLOSE_AFTER_FLUSH: u16 = 32;
-    /// The peer sent EOF or an error is pending.
-    pub const HUNGUP: u16 = 64;
+    /// The peer's end-of-stream (or a socket error) is queued behind any unread data. Sticky:
+    /// from now on a short read does not mean drained, and reads go on until `recv` reports the
+    /// end (0), an error, or EAGAIN — edge-triggered epoll announces it only once.
+    pub const READ_CLOSED: u16 = 64;
     /// The connection reached Open and is counted in the shard's connection stats.
     pub const COUNTED: u16 = 128;
     /// The connection is up but its handshake has not completed (`deadline_ms` may bound it).
     pub const HANDSHAKING: u16 = 256;
+    /// `recv` returned end-of-stream: the socket is never read again; the connection closes
+    /// once what was queued for sending has left (or the flush timeout expires).
+    pub const EOF_READ: u16 = 512;
 }
 
 /// Life-cycle stage of a record.

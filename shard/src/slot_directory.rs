@@ -125,30 +125,32 @@ impl SlotCell {
             self.pending.fetch_add(n, Ordering::AcqRel);
             return true;
         }
-        let mut cur = self.pending.load(Ordering::Acquire);
-        loop {
-            if cur.saturating_add(n) > max {
-                return false;
-            }
-            match self.pending.compare_exchange_weak(
-                cur,
-                cur + n,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(v) => cur = v,
-            }
-        }
+        add_within(&self.pending, n, max)
     }
     /// Releases `n` pending bytes (written, or dropped on close).
     pub fn sub_pending(&self, n: u64) {
-        let _ = self
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                Some(v.saturating_sub(n))
-            });
+        sub_saturating(&self.pending, n);
     }
+}
+
+/// Adds `n` to `a` if the sum stays within `max`; false, adding nothing, otherwise.
+fn add_within(a: &AtomicU64, n: u64, max: u64) -> bool {
+    let mut cur = a.load(Ordering::Acquire);
+    loop {
+        if cur.saturating_add(n) > max {
+            return false;
+        }
+        match a.compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(v) => cur = v,
+        }
+    }
+}
+
+fn sub_saturating(a: &AtomicU64, n: u64) {
+    let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+        Some(v.saturating_sub(n))
+    });
 }
 
 /// Cross-thread directory of one shard's slots; see the module docs.
@@ -160,11 +162,21 @@ pub struct SlotDirectory {
     seq: AtomicU64,
     free_tx: Sender<u32>,
     free_rx: Receiver<u32>,
+    /// Bound on the pending bytes of all the shard's connections together (0 = none).
+    budget: u64,
+    /// Pending bytes of all the shard's connections (kept only when `budget` is set).
+    queued: AtomicU64,
 }
 
 impl SlotDirectory {
-    /// An empty directory for `shard`.
+    /// An empty directory for `shard`, without a shard-wide pending budget.
     pub fn new(shard: ShardId) -> SlotDirectory {
+        Self::with_budget(shard, 0)
+    }
+
+    /// An empty directory for `shard` whose connections together may hold at most `budget`
+    /// pending send bytes (0 = no shard-wide bound; each connection's own bound still holds).
+    pub fn with_budget(shard: ShardId, budget: u64) -> SlotDirectory {
         let (free_tx, free_rx) = crossbeam_channel::unbounded();
         SlotDirectory {
             shard,
@@ -173,7 +185,36 @@ impl SlotDirectory {
             seq: AtomicU64::new(1),
             free_tx,
             free_rx,
+            budget,
+            queued: AtomicU64::new(0),
         }
+    }
+
+    /// Reserves `n` pending bytes for `cell` (any thread): within the connection's bound `max`
+    /// (0 = unbounded) and the shard's budget. False, reserving nothing, when either would be
+    /// exceeded.
+    pub fn try_reserve(&self, cell: &SlotCell, n: u64, max: u64) -> bool {
+        if !cell.try_add_pending(n, max) {
+            return false;
+        }
+        if self.budget != 0 && !add_within(&self.queued, n, self.budget) {
+            cell.sub_pending(n);
+            return false;
+        }
+        true
+    }
+
+    /// Releases `n` pending bytes of `cell` (written, or dropped).
+    pub fn release_pending(&self, cell: &SlotCell, n: u64) {
+        cell.sub_pending(n);
+        if self.budget != 0 {
+            sub_saturating(&self.queued, n);
+        }
+    }
+
+    /// Pending bytes of all the shard's connections (0 when no budget is set: not counted).
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// The shard this directory belongs to.
@@ -236,7 +277,11 @@ impl SlotDirectory {
             cell.fd.store(-1, Ordering::Release);
             cell.state.store(SlotState::Free as u8, Ordering::Release);
             cell.id.store(0, Ordering::Release);
-            cell.pending.store(0, Ordering::Release);
+            // Whatever was still queued is dropped with the connection.
+            let dropped = cell.pending.swap(0, Ordering::AcqRel);
+            if self.budget != 0 {
+                sub_saturating(&self.queued, dropped);
+            }
             let _ = self.free_tx.send(id.slot());
         }
     }
@@ -294,6 +339,29 @@ mod tests {
         c.sub_pending(1000);
         assert_eq!(c.pending(), 0);
         assert!(c.try_add_pending(u64::MAX / 2, 0), "0 = unbounded");
+    }
+
+    #[test]
+    fn shard_budget_bounds_all_connections_together() {
+        let d = SlotDirectory::with_budget(ShardId(0), 100);
+        let (a, b) = (d.reserve().unwrap(), d.reserve().unwrap());
+        let (ca, cb) = (d.lookup(a).unwrap(), d.lookup(b).unwrap());
+        assert!(d.try_reserve(ca, 70, 80));
+        assert!(!d.try_reserve(ca, 20, 80), "per-connection bound");
+        assert!(!d.try_reserve(cb, 40, 80), "shard budget: 70 + 40 > 100");
+        assert_eq!(
+            cb.pending(),
+            0,
+            "a refused reservation leaves nothing behind"
+        );
+        assert!(d.try_reserve(cb, 30, 80));
+        assert_eq!(d.queued(), 100);
+        d.release_pending(ca, 50);
+        assert_eq!((ca.pending(), d.queued()), (20, 50));
+        d.release(a); // the 20 still queued on `a` go with it
+        assert_eq!(d.queued(), 30);
+        assert!(d.try_reserve(cb, 50, 80));
+        assert!(!d.try_reserve(cb, 1, 80));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct ShardStats {
     closed: AtomicU64,
     send_buffers: AtomicU64,
     partial_messages: AtomicU64,
+    accept_errors: AtomicU64,
+    send_refused: AtomicU64,
 }
 
 impl ShardStats {
@@ -47,7 +49,21 @@ impl ShardStats {
             send_buffers: self.send_buffers.load(Relaxed),
             partial_messages: self.partial_messages.load(Relaxed),
             inbox_wakeups: 0,
+            accept_errors: self.accept_errors.load(Relaxed),
+            send_refused: self.send_refused.load(Relaxed),
+            queued_bytes: 0,
         }
+    }
+
+    /// `accept` failed for want of resources (fds, memory): `accept_errors += 1`.
+    pub fn inc_accept_errors(&self) {
+        self.accept_errors.fetch_add(1, Relaxed);
+    }
+
+    /// A send was refused because a pending-bytes bound (per connection or per shard) was
+    /// reached: `send_refused += 1`. Any thread may call it.
+    pub fn inc_send_refused(&self) {
+        self.send_refused.fetch_add(1, Relaxed);
     }
 
     /// Publishes the shard's resource gauges: pool buffers held by send queues and
@@ -162,6 +178,14 @@ pub struct StatsSnapshot {
     /// Times a post to the shard's inbox woke its parked driver (filled in by the component
     /// from the inbox; posts that find the driver awake cost no wake-up).
     pub inbox_wakeups: u64,
+    /// `accept` calls that failed for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM); the
+    /// shard retried on a timer.
+    pub accept_errors: u64,
+    /// Sends refused with `QueueFull` (a per-connection or per-shard pending bound).
+    pub send_refused: u64,
+    /// Bytes accepted by `send` and not yet written, summed over the shard's connections (a
+    /// gauge; filled in by the component, and only when a per-shard budget is set).
+    pub queued_bytes: u64,
 }
 
 impl Sub for StatsSnapshot {
@@ -182,6 +206,9 @@ impl Sub for StatsSnapshot {
             send_buffers: self.send_buffers,
             partial_messages: self.partial_messages,
             inbox_wakeups: self.inbox_wakeups.saturating_sub(rhs.inbox_wakeups),
+            accept_errors: self.accept_errors.saturating_sub(rhs.accept_errors),
+            send_refused: self.send_refused.saturating_sub(rhs.send_refused),
+            queued_bytes: self.queued_bytes,
         }
     }
 }
@@ -220,7 +247,7 @@ mod tests {
                 closed: 1,
                 send_buffers: 4,
                 partial_messages: 2,
-                inbox_wakeups: 0,
+                ..Default::default()
             }
         );
         assert_eq!(s.connections(), 1);
