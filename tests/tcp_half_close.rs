@@ -87,10 +87,6 @@ fn read_slowly(s: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-fn server(builder: TcpServerBuilder) -> (TcpServer, Arc<Echo>) {
-    server_with(builder, None)
-}
-
 fn server_with(builder: TcpServerBuilder, sndbuf: Option<usize>) -> (TcpServer, Arc<Echo>) {
     let echo = Arc::new(Echo {
         sndbuf,
@@ -107,7 +103,8 @@ fn server_with(builder: TcpServerBuilder, sndbuf: Option<usize>) -> (TcpServer, 
 /// the close is normal.
 #[test]
 fn half_closed_peer_gets_everything_queued() {
-    let (server, echo) = server(TcpServer::builder());
+    // A small kernel send buffer, so most of the echo waits in the server's own queue.
+    let (server, echo) = server_with(TcpServer::builder(), Some(16 << 10));
     let addr = server.listen_addr().unwrap();
     let data = pattern(BIG, 21);
     for round in 0..2 {
@@ -136,7 +133,7 @@ fn half_closed_tls_peer_gets_everything_queued() {
         .identity(leaf.identity())
         .build()
         .unwrap();
-    let (server, echo) = server(TcpServer::builder().tls(cfg));
+    let (server, echo) = server_with(TcpServer::builder().tls(cfg), Some(16 << 10));
     let addr = server.listen_addr().unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.cert.der().clone()).unwrap();
