@@ -1088,7 +1088,7 @@ impl ShardCtx {
         if ev.writable {
             rec.set(flags::WRITABLE);
         }
-        if ev.read_closed || ev.error {
+        if ev.read_closed {
             // The end of the stream (or an error) waits behind any unread data; see READ_CLOSED.
             rec.set(flags::READ_CLOSED | flags::READABLE);
         }

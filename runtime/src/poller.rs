@@ -40,11 +40,10 @@ pub struct Event {
     pub readable: bool,
     /// The socket accepts writes (or a non-blocking connect finished).
     pub writable: bool,
-    /// The peer's end-of-stream is queued (EPOLLRDHUP or EPOLLHUP): read until `recv` returns 0,
-    /// a short read does not mean drained. No further edge announces it.
+    /// The peer's end-of-stream is queued (EPOLLRDHUP, EPOLLHUP) or an error is pending
+    /// (EPOLLERR): read until `recv` returns 0 or the error; a short read does not mean
+    /// drained. No further edge announces it.
     pub read_closed: bool,
-    /// The socket has an error pending (EPOLLERR): the next `recv`/`send` reports it.
-    pub error: bool,
 }
 
 /// How long a poller that cannot get a file descriptor for its wake-up bridge sleeps before it
@@ -158,8 +157,7 @@ impl Poller {
                 token: ev.u64,
                 readable: bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP) != 0,
                 writable: bits & libc::EPOLLOUT != 0,
-                read_closed: bits & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0,
-                error: bits & libc::EPOLLERR != 0,
+                read_closed: bits & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0,
             });
         }
         self.events.clear();

@@ -120,6 +120,7 @@ impl SlotCell {
     }
     /// Reserves `n` pending bytes if the total stays within `max` (0 = unbounded). Returns
     /// false, reserving nothing, when it would not.
+    #[inline]
     pub fn try_add_pending(&self, n: u64, max: u64) -> bool {
         if max == 0 {
             self.pending.fetch_add(n, Ordering::AcqRel);
@@ -128,12 +129,14 @@ impl SlotCell {
         add_within(&self.pending, n, max)
     }
     /// Releases `n` pending bytes (written, or dropped on close).
+    #[inline]
     pub fn sub_pending(&self, n: u64) {
         sub_saturating(&self.pending, n);
     }
 }
 
 /// Adds `n` to `a` if the sum stays within `max`; false, adding nothing, otherwise.
+#[inline]
 fn add_within(a: &AtomicU64, n: u64, max: u64) -> bool {
     let mut cur = a.load(Ordering::Acquire);
     loop {
@@ -147,6 +150,7 @@ fn add_within(a: &AtomicU64, n: u64, max: u64) -> bool {
     }
 }
 
+#[inline]
 fn sub_saturating(a: &AtomicU64, n: u64) {
     let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
         Some(v.saturating_sub(n))
@@ -193,6 +197,7 @@ impl SlotDirectory {
     /// Reserves `n` pending bytes for `cell` (any thread): within the connection's bound `max`
     /// (0 = unbounded) and the shard's budget. False, reserving nothing, when either would be
     /// exceeded.
+    #[inline]
     pub fn try_reserve(&self, cell: &SlotCell, n: u64, max: u64) -> bool {
         if !cell.try_add_pending(n, max) {
             return false;
@@ -205,6 +210,7 @@ impl SlotDirectory {
     }
 
     /// Releases `n` pending bytes of `cell` (written, or dropped).
+    #[inline]
     pub fn release_pending(&self, cell: &SlotCell, n: u64) {
         cell.sub_pending(n);
         if self.budget != 0 {
