@@ -650,3 +650,48 @@ fn bench_stops_when_server_closes_everything() {
     let line = result_line(&bench.stdout);
     assert_eq!(result_field(line, "closed_early"), "5", "{line}");
 }
+
+/// Guards HP-Socket's empty-message rule from the binary: by default `echo --model pack`
+/// closes a connection that sends an empty message (as an HP peer does); with
+/// `--pack-allow-empty` it echoes it.
+#[test]
+fn pack_empty_messages_follow_the_flag() {
+    for (allow, extra) in [(false, None), (true, Some("--pack-allow-empty"))] {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut args = vec![
+            "echo",
+            "--listen",
+            &listen,
+            "--shards",
+            "1",
+            "--model",
+            "pack",
+            "--duration",
+            "20",
+        ];
+        args.extend(extra);
+        let _server = Server::start(shardnet(&args));
+        let mut s = TcpStream::connect(&listen).unwrap();
+        let mut msg = pack_header(2).to_vec();
+        msg.extend_from_slice(b"hi");
+        s.write_all(&msg).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(expect_bytes(&mut s, &msg, deadline), Ok(()));
+        s.write_all(&pack_header(0)).unwrap();
+        if allow {
+            assert_eq!(
+                expect_bytes(&mut s, &pack_header(0), deadline),
+                Ok(()),
+                "empty message echoed"
+            );
+        } else {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut b = [0u8; 1];
+            match s.read(&mut b) {
+                Ok(0) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+                other => panic!("expected the server to close, got {other:?}"),
+            }
+        }
+    }
+}

@@ -49,6 +49,13 @@ impl ServerListener for Echo {
             Err(_) => HandleResult::Error,
         }
     }
+    fn on_pull_receive(&self, s: &TcpServer, c: ConnId, total: usize) -> HandleResult {
+        let mut buf = vec![0u8; total];
+        if s.fetch(c, &mut buf) != FetchResult::Ok {
+            return HandleResult::Error;
+        }
+        self.on_receive(s, c, &buf)
+    }
     fn on_close(&self, _: &TcpServer, c: ConnId, op: SocketOperation, e: i32) -> HandleResult {
         self.closes.lock().unwrap().push((c, op, e));
         HandleResult::Ok
@@ -100,27 +107,49 @@ fn server_with(builder: TcpServerBuilder, sndbuf: Option<usize>) -> (TcpServer, 
 }
 
 /// 3 MiB in, FIN, then a slow reader: every echoed byte arrives before the server's FIN, and
-/// the close is normal.
+/// the close is normal — in each receive model (Pack: 64 KiB messages, echoed as messages, so
+/// the bytes on the wire are the same; Pull: fetched and echoed).
 #[test]
 fn half_closed_peer_gets_everything_queued() {
-    // A small kernel send buffer, so most of the echo waits in the server's own queue.
-    let (server, echo) = server_with(TcpServer::builder(), Some(16 << 10));
-    let addr = server.listen_addr().unwrap();
-    let data = pattern(BIG, 21);
-    for round in 0..2 {
-        let mut c = small_window_client(addr);
-        c.write_all(&data).unwrap();
-        c.shutdown(Shutdown::Write).unwrap();
-        let back = read_slowly(&mut c);
-        assert_eq!(back.len(), BIG, "round {round}: bytes echoed before FIN");
-        assert!(back == data, "round {round}: echoed bytes differ");
+    use shardnet::pack::{encode_header, PackConfig};
+    for (name, model) in [
+        ("push", ReceiveModel::Push),
+        ("pack", ReceiveModel::Pack(PackConfig::default())),
+        ("pull", ReceiveModel::Pull),
+    ] {
+        // A small kernel send buffer, so most of the echo waits in the server's own queue.
+        let (server, echo) = server_with(TcpServer::builder().receive_model(model), Some(16 << 10));
+        let addr = server.listen_addr().unwrap();
+        let data: Vec<u8> = match model {
+            ReceiveModel::Pack(_) => pattern(BIG, 21)
+                .chunks(64 << 10)
+                .flat_map(|m| {
+                    let mut f = encode_header(0, m.len() as u32).to_vec();
+                    f.extend_from_slice(m);
+                    f
+                })
+                .collect(),
+            _ => pattern(BIG, 21),
+        };
+        for round in 0..2 {
+            let mut c = small_window_client(addr);
+            c.write_all(&data).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            let back = read_slowly(&mut c);
+            assert_eq!(
+                back.len(),
+                data.len(),
+                "{name} {round}: bytes echoed before FIN"
+            );
+            assert!(back == data, "{name} {round}: echoed bytes differ");
+        }
+        assert!(wait_until(5, || echo.closes.lock().unwrap().len() == 2));
+        for c in echo.closes.lock().unwrap().iter() {
+            assert_eq!((c.1, c.2), (SocketOperation::Close, 0), "{name}");
+        }
+        server.stop();
+        server.wait().unwrap();
     }
-    assert!(wait_until(5, || echo.closes.lock().unwrap().len() == 2));
-    for c in echo.closes.lock().unwrap().iter() {
-        assert_eq!((c.1, c.2), (SocketOperation::Close, 0));
-    }
-    server.stop();
-    server.wait().unwrap();
 }
 
 /// The same through TLS: the peer sends its data and close_notify, then reads slowly.
