@@ -1,17 +1,11 @@
 //! The `shardnet` binary end to end: `echo` serves, `bench` loads it, checks every byte, and
 //! prints a RESULT line; a bench against a closed port fails with a non-zero exit.
 
+mod support;
 mod tls_support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::free_port;
 
 fn result_field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split_whitespace()

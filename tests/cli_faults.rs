@@ -14,6 +14,8 @@
 
 mod support;
 
+use support::free_port;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -24,14 +26,6 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shardnet");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn result_field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split_whitespace()

@@ -9,31 +9,25 @@ mod support;
 
 use shardnet::*;
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
-struct Quiet;
-impl ServerListener for Quiet {
-    fn on_receive(&self, _: &TcpServer, _: ConnId, _: &[u8]) -> HandleResult {
-        HandleResult::Ok
-    }
-    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
-        HandleResult::Ok
-    }
-}
-
-fn small_window_client(addr: SocketAddr) -> TcpStream {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .unwrap();
-    s.set_recv_buffer_size(4096).unwrap();
-    s.connect(&addr.into()).unwrap();
-    s.into()
+/// A server whose accepted sockets have a small kernel send buffer, so what the clients do not
+/// read stays in shardnet's queues (the kernel would otherwise absorb megabytes).
+fn server() -> TcpServer {
+    TcpServer::builder()
+        .runtime(rt(1))
+        .shard_send_budget(BUDGET)
+        .start(
+            "127.0.0.1:0",
+            Arc::new(ModelEcho {
+                sndbuf: Some(16 << 10),
+                ..ModelEcho::default()
+            }),
+        )
+        .unwrap()
 }
 
 const BUDGET: usize = 1 << 20;
@@ -41,11 +35,7 @@ const CHUNK: usize = 64 << 10;
 
 #[test]
 fn slow_readers_share_one_shard_budget() {
-    let server = TcpServer::builder()
-        .runtime(rt(1))
-        .shard_send_budget(BUDGET)
-        .start("127.0.0.1:0", Arc::new(Quiet))
-        .unwrap();
+    let server = server();
     let addr = server.listen_addr().unwrap();
     let mut clients: Vec<TcpStream> = (0..8).map(|_| small_window_client(addr)).collect();
     assert!(wait_until(5, || server.connection_count() == 8));
@@ -78,14 +68,25 @@ fn slow_readers_share_one_shard_budget() {
             "the budget never stopped the sends"
         );
     }
-    let pending: usize = ids
-        .iter()
-        .map(|&id| server.pending_data_length(id).unwrap())
-        .sum();
+    // The driver keeps writing what the kernel takes; let it settle, then compare.
+    let pending_sum = || -> usize {
+        ids.iter()
+            .map(|&id| server.pending_data_length(id).unwrap())
+            .sum()
+    };
+    assert!(wait_until(5, || {
+        let before = pending_sum();
+        std::thread::sleep(Duration::from_millis(50));
+        before == pending_sum() && server.shard_stats()[0].queued_bytes as usize == before
+    }));
+    let pending = pending_sum();
     let st = server.shard_stats()[0];
     assert!(pending <= BUDGET, "pending {pending} > budget {BUDGET}");
     assert!(st.queued_bytes <= BUDGET as u64);
-    assert_eq!(st.queued_bytes as usize, pending);
+    assert!(
+        pending > BUDGET / 2,
+        "most of the budget is queued: {pending}"
+    );
     assert!(st.send_refused >= refused as u64 && refused > 0);
     assert!(
         accepted.iter().all(|&a| a < 4 << 20),
@@ -107,18 +108,14 @@ fn slow_readers_share_one_shard_budget() {
 /// A closed connection's queued bytes go back to the budget.
 #[test]
 fn a_closed_connection_returns_its_share() {
-    let server = TcpServer::builder()
-        .runtime(rt(1))
-        .shard_send_budget(BUDGET)
-        .start("127.0.0.1:0", Arc::new(Quiet))
-        .unwrap();
+    let server = server();
     let addr = server.listen_addr().unwrap();
     let c = small_window_client(addr);
     assert!(wait_until(5, || server.connection_count() == 1));
     let id = server.connection_ids()[0];
     let chunk = pattern(CHUNK, 2);
     while server.send(id, &chunk).is_ok() {}
-    assert!(server.shard_stats()[0].queued_bytes > (BUDGET - CHUNK) as u64);
+    assert!(server.shard_stats()[0].queued_bytes > (BUDGET / 2) as u64);
     server.disconnect(id, true).unwrap();
     drop(c);
     assert!(wait_until(5, || server.shard_stats()[0].queued_bytes == 0));

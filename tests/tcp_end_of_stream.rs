@@ -14,38 +14,9 @@ use shardnet::pack::{encode_header, PackConfig};
 use shardnet::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
-
-/// Echo in every model (Pull fetches everything and echoes it); records closes.
-#[derive(Default)]
-struct Echo {
-    closes: Mutex<Vec<(ConnId, SocketOperation, i32)>>,
-    received: AtomicUsize,
-}
-
-impl ServerListener for Echo {
-    fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
-        self.received.fetch_add(d.len(), Ordering::SeqCst);
-        match s.send(c, d) {
-            Ok(()) => HandleResult::Ok,
-            Err(_) => HandleResult::Error,
-        }
-    }
-    fn on_pull_receive(&self, s: &TcpServer, c: ConnId, total: usize) -> HandleResult {
-        let mut buf = vec![0u8; total];
-        if s.fetch(c, &mut buf) != FetchResult::Ok {
-            return HandleResult::Error;
-        }
-        self.on_receive(s, c, &buf)
-    }
-    fn on_close(&self, _: &TcpServer, c: ConnId, op: SocketOperation, e: i32) -> HandleResult {
-        self.closes.lock().unwrap().push((c, op, e));
-        HandleResult::Ok
-    }
-}
 
 fn models() -> Vec<(&'static str, ReceiveModel)> {
     vec![
@@ -83,8 +54,8 @@ fn send_then_fin(s: &mut TcpStream, data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn start_server(model: ReceiveModel, addr: &str) -> (TcpServer, Arc<Echo>) {
-    let echo = Arc::new(Echo::default());
+fn start_server(model: ReceiveModel, addr: &str) -> (TcpServer, Arc<ModelEcho>) {
+    let echo = Arc::new(ModelEcho::default());
     let server = TcpServer::builder()
         .runtime(rt(2))
         .receive_model(model)
@@ -156,24 +127,14 @@ fn data_with_fin_closes_over_tls() {
         .identity(leaf.identity())
         .build()
         .unwrap();
-    let echo = Arc::new(Echo::default());
+    let echo = Arc::new(ModelEcho::default());
     let server = TcpServer::builder()
         .runtime(rt(1))
         .tls(cfg)
         .start("127.0.0.1:0", echo.clone())
         .unwrap();
     let addr = server.listen_addr().unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.cert.der().clone()).unwrap();
-    let ccfg = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let ccfg = tls_support::rustls_client_config(&ca);
     for i in 0..10 {
         let mut tls =
             rustls::ClientConnection::new(ccfg.clone(), "localhost".try_into().unwrap()).unwrap();

@@ -13,67 +13,12 @@ mod tls_support;
 use shardnet::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
 const BIG: usize = 3 << 20;
-
-#[derive(Default)]
-struct Echo {
-    closes: Mutex<Vec<(ConnId, SocketOperation, i32)>>,
-    received: AtomicUsize,
-    /// SO_SNDBUF for accepted sockets: small, so the kernel cannot absorb what a stalled
-    /// reader leaves queued (it would otherwise take megabytes and the queue would drain).
-    sndbuf: Option<usize>,
-}
-
-impl ServerListener for Echo {
-    fn on_accept(
-        &self,
-        _: &TcpServer,
-        _: ConnId,
-        _: SocketAddr,
-        fd: std::os::fd::BorrowedFd<'_>,
-    ) -> HandleResult {
-        if let Some(n) = self.sndbuf {
-            socket2::SockRef::from(&fd).set_send_buffer_size(n).unwrap();
-        }
-        HandleResult::Ok
-    }
-    fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
-        self.received.fetch_add(d.len(), Ordering::SeqCst);
-        match s.send(c, d) {
-            Ok(()) => HandleResult::Ok,
-            Err(_) => HandleResult::Error,
-        }
-    }
-    fn on_pull_receive(&self, s: &TcpServer, c: ConnId, total: usize) -> HandleResult {
-        let mut buf = vec![0u8; total];
-        if s.fetch(c, &mut buf) != FetchResult::Ok {
-            return HandleResult::Error;
-        }
-        self.on_receive(s, c, &buf)
-    }
-    fn on_close(&self, _: &TcpServer, c: ConnId, op: SocketOperation, e: i32) -> HandleResult {
-        self.closes.lock().unwrap().push((c, op, e));
-        HandleResult::Ok
-    }
-}
-
-/// A client socket with a 4 KiB receive buffer (set before connecting, so the window is small).
-fn small_window_client(addr: SocketAddr) -> TcpStream {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .unwrap();
-    s.set_recv_buffer_size(4096).unwrap();
-    s.connect(&addr.into()).unwrap();
-    s.into()
-}
 
 /// Reads to end-of-stream in small, slow steps; returns the bytes.
 fn read_slowly(s: &mut TcpStream) -> Vec<u8> {
@@ -94,10 +39,10 @@ fn read_slowly(s: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-fn server_with(builder: TcpServerBuilder, sndbuf: Option<usize>) -> (TcpServer, Arc<Echo>) {
-    let echo = Arc::new(Echo {
+fn server_with(builder: TcpServerBuilder, sndbuf: Option<usize>) -> (TcpServer, Arc<ModelEcho>) {
+    let echo = Arc::new(ModelEcho {
         sndbuf,
-        ..Echo::default()
+        ..ModelEcho::default()
     });
     let server = builder
         .runtime(rt(1))
@@ -164,17 +109,7 @@ fn half_closed_tls_peer_gets_everything_queued() {
         .unwrap();
     let (server, echo) = server_with(TcpServer::builder().tls(cfg), Some(16 << 10));
     let addr = server.listen_addr().unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.cert.der().clone()).unwrap();
-    let ccfg = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let ccfg = tls_support::rustls_client_config(&ca);
     let mut tls = rustls::ClientConnection::new(ccfg, "localhost".try_into().unwrap()).unwrap();
     tls.set_buffer_limit(None);
     let mut sock = small_window_client(addr);

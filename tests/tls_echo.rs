@@ -638,17 +638,7 @@ fn bytes_after_close_notify_do_not_wedge_the_shard() {
         .unwrap();
     let (server, srv) = tls_server(cfg, ReceiveModel::Push, 1);
     let addr = server.listen_addr().unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.cert.der().clone()).unwrap();
-    let ccfg = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let ccfg = rustls_client_config(&ca);
     let mut tls = rustls::ClientConnection::new(ccfg, "localhost".try_into().unwrap()).unwrap();
     let mut sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))

@@ -285,3 +285,70 @@ pub fn refused_port() -> u16 {
     drop(l);
     p
 }
+
+/// A free loopback port (bound, then released) for a server started by port number.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client socket with a 4 KiB receive buffer, set before connecting so the window is small
+/// from the handshake on (a slow reader the server must queue for).
+pub fn small_window_client(addr: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect(&addr.into()).unwrap();
+    s.into()
+}
+
+/// Echo in every receive model (Pull fetches everything buffered and echoes it); records
+/// closes and bytes received, and can shrink accepted sockets' kernel send buffer.
+#[derive(Default)]
+pub struct ModelEcho {
+    pub closes: Mutex<Vec<(ConnId, SocketOperation, i32)>>,
+    pub received: AtomicUsize,
+    /// SO_SNDBUF for accepted sockets: small, so the kernel cannot absorb what a slow reader
+    /// leaves queued (it would otherwise take megabytes and the server's queue would drain).
+    pub sndbuf: Option<usize>,
+}
+
+impl ServerListener for ModelEcho {
+    fn on_accept(
+        &self,
+        _: &TcpServer,
+        _: ConnId,
+        _: SocketAddr,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        if let Some(n) = self.sndbuf {
+            socket2::SockRef::from(&fd).set_send_buffer_size(n).unwrap();
+        }
+        HandleResult::Ok
+    }
+    fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
+        self.received.fetch_add(d.len(), Ordering::SeqCst);
+        match s.send(c, d) {
+            Ok(()) => HandleResult::Ok,
+            Err(_) => HandleResult::Error,
+        }
+    }
+    fn on_pull_receive(&self, s: &TcpServer, c: ConnId, total: usize) -> HandleResult {
+        let mut buf = vec![0u8; total];
+        if s.fetch(c, &mut buf) != FetchResult::Ok {
+            return HandleResult::Error;
+        }
+        self.on_receive(s, c, &buf)
+    }
+    fn on_close(&self, _: &TcpServer, c: ConnId, op: SocketOperation, e: i32) -> HandleResult {
+        self.closes.lock().unwrap().push((c, op, e));
+        HandleResult::Ok
+    }
+}

@@ -76,3 +76,19 @@ pub fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// A plain rustls client configuration (ring provider) trusting only `ca`: for tests that drive
+/// the TLS byte stream by hand (half-closes, bytes after close_notify).
+pub fn rustls_client_config(ca: &Ca) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
