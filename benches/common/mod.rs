@@ -167,11 +167,23 @@ pub enum ServerKind {
     Tokio,
     /// raw glommio 0.9, a task per connection.
     Glommio,
+    /// The floor: a minimal edge-triggered epoll echo (one thread, one shared 64 KiB receive
+    /// buffer, `recv` then `send`, a leftover buffer only when a send is short; no framework).
+    /// What a server costs when it does nothing but move the bytes.
+    Epoll,
+    /// tokio current_thread reading 64 KiB per call (as shardnet's scratch buffer does), run in
+    /// the pipelined cells so a lead there is a design lead, not a read-size artefact.
+    Tokio64,
 }
 
 impl ServerKind {
     /// Every system, in the order they alternate.
-    pub const ALL: [ServerKind; 3] = [ServerKind::Shardnet, ServerKind::Tokio, ServerKind::Glommio];
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind::Shardnet,
+        ServerKind::Tokio,
+        ServerKind::Glommio,
+        ServerKind::Epoll,
+    ];
 
     /// Lower-case name used on the command line and in results.
     pub fn name(self) -> &'static str {
@@ -179,12 +191,17 @@ impl ServerKind {
             ServerKind::Shardnet => "shardnet",
             ServerKind::Tokio => "tokio",
             ServerKind::Glommio => "glommio",
+            ServerKind::Epoll => "epoll",
+            ServerKind::Tokio64 => "tokio64",
         }
     }
 
     /// Parses [`ServerKind::name`].
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        Self::ALL
+            .into_iter()
+            .chain([ServerKind::Tokio64])
+            .find(|k| k.name() == s)
     }
 }
 
@@ -223,8 +240,10 @@ pub fn maybe_serve() {
         exit_when_stdin_closes();
         let r = match kind {
             ServerKind::Shardnet => serve_shardnet(port),
-            ServerKind::Tokio => serve_tokio(port),
+            ServerKind::Tokio => serve_tokio(port, server_buf()),
+            ServerKind::Tokio64 => serve_tokio(port, 64 << 10),
             ServerKind::Glommio => serve_glommio(port),
+            ServerKind::Epoll => serve_epoll(port),
         };
         if let Err(e) = r {
             eprintln!("{} server failed: {e}", kind.name());
@@ -310,15 +329,15 @@ fn serve_shardnet(port: u16) -> AnyResult<()> {
     Ok(())
 }
 
-fn serve_tokio(port: u16) -> AnyResult<()> {
+fn serve_tokio(port: u16, buf: usize) -> AnyResult<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
-    rt.block_on(tokio_accept_loop(port))?;
+    rt.block_on(tokio_accept_loop(port, buf))?;
     Ok(())
 }
 
-async fn tokio_accept_loop(port: u16) -> io::Result<()> {
+async fn tokio_accept_loop(port: u16, buf_len: usize) -> io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     announce_ready(listener.local_addr()?.port());
@@ -326,7 +345,7 @@ async fn tokio_accept_loop(port: u16) -> io::Result<()> {
         let (mut s, _) = listener.accept().await?;
         let _ = s.set_nodelay(true);
         tokio::spawn(async move {
-            let mut buf = vec![0u8; server_buf()];
+            let mut buf = vec![0u8; buf_len];
             loop {
                 match s.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
@@ -374,6 +393,92 @@ async fn glommio_accept_loop(port: u16) -> io::Result<()> {
             }
         })
         .detach();
+    }
+}
+
+/// The floor (see [`ServerKind::Epoll`]): what a C programmer writes first. Edge-triggered, so
+/// each ready socket is read until EAGAIN; a short `send` keeps the rest and stops reading that
+/// socket until EPOLLOUT (back-pressure, nothing dropped).
+fn serve_epoll(port: u16) -> AnyResult<()> {
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    const LISTENER: u64 = u64::MAX;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    announce_ready(listener.local_addr()?.port());
+    // SAFETY: plain syscalls on fds this function owns; buffers outlive the calls.
+    unsafe {
+        let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if ep < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        let ctl = |fd: i32, events: i32, token: u64| {
+            let mut ev = libc::epoll_event {
+                events: (events | libc::EPOLLET) as u32,
+                u64: token,
+            };
+            libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev)
+        };
+        ctl(listener.as_raw_fd(), libc::EPOLLIN, LISTENER);
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+        let mut buf = vec![0u8; 64 << 10];
+        // Unsent bytes per fd (empty for nearly every socket, nearly always).
+        let mut unsent: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let n = libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1);
+            if n < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(io::Error::last_os_error().into());
+            }
+            for ev in &events[..n as usize] {
+                if ev.u64 == LISTENER {
+                    while let Ok((s, _)) = listener.accept() {
+                        let _ = s.set_nonblocking(true);
+                        let _ = s.set_nodelay(true);
+                        let fd = s.into_raw_fd();
+                        if unsent.len() <= fd as usize {
+                            unsent.resize_with(fd as usize + 1, Vec::new);
+                        }
+                        ctl(
+                            fd,
+                            libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP,
+                            fd as u64,
+                        );
+                    }
+                    continue;
+                }
+                let fd = ev.u64 as i32;
+                let rest = &mut unsent[fd as usize];
+                let mut open = true;
+                if !rest.is_empty() {
+                    let w = libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL);
+                    if w > 0 {
+                        rest.drain(..w as usize);
+                    }
+                }
+                while open && rest.is_empty() {
+                    let r = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+                    if r > 0 {
+                        let r = r as usize;
+                        let w = libc::send(fd, buf.as_ptr().cast(), r, libc::MSG_NOSIGNAL);
+                        let w = if w < 0 { 0 } else { w as usize };
+                        if w < r {
+                            rest.extend_from_slice(&buf[w..r]);
+                        }
+                    } else if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock
+                    {
+                        open = false;
+                    } else {
+                        break;
+                    }
+                }
+                if !open {
+                    rest.clear();
+                    libc::close(fd);
+                }
+            }
+        }
     }
 }
 
