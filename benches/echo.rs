@@ -14,7 +14,7 @@
 //!
 //! Environment: `SHARDNET_BENCH_SECS` (window, default 2), `SHARDNET_BENCH_ROUNDS` (default 3),
 //! `SHARDNET_BENCH_CELLS=key` (only the cells the targets name: 100 and 1000 × 64 B ping-pong,
-//! 100 × 16 × 4 KiB pipelined), `SHARDNET_BENCH_SERVERS=shardnet,tokio,epoll` (a subset). Output: a table, ratios vs tokio,
+//! 100 × 16 × 4 KiB pipelined) or a list `CONNSxSIZExDEPTH,…` (e.g. `100x64x1`), `SHARDNET_BENCH_SERVERS=shardnet,tokio,epoll` (a subset). Output: a table, ratios vs tokio,
 //! `RESULT` lines, `target/bench-results/echo.csv` and `echo.svg`.
 
 mod common;
@@ -145,7 +145,20 @@ fn main() {
     let secs = bench_secs(2.0);
     let rounds = bench_rounds(3);
     let window = Duration::from_secs_f64(secs);
-    let key_only = std::env::var("SHARDNET_BENCH_CELLS").is_ok_and(|v| v == "key");
+    let cells_env = std::env::var("SHARDNET_BENCH_CELLS").unwrap_or_default();
+    let key_only = cells_env == "key";
+    // `CONNSxSIZExDEPTH[,…]`, e.g. `100x64x1` (the perf split script runs one cell).
+    let listed: Vec<Cell> = cells_env
+        .split(',')
+        .filter_map(|c| {
+            let v: Vec<usize> = c.split('x').filter_map(|n| n.parse().ok()).collect();
+            (v.len() == 3 && v.iter().all(|&n| n > 0)).then(|| Cell {
+                conns: v[0],
+                size: v[1],
+                depth: v[2],
+            })
+        })
+        .collect();
     let servers: Vec<ServerKind> = match std::env::var("SHARDNET_BENCH_SERVERS") {
         Ok(list) => list.split(',').filter_map(ServerKind::parse).collect(),
         Err(_) => ServerKind::ALL
@@ -154,7 +167,9 @@ fn main() {
             .collect(),
     };
     let mut cells = Vec::new();
-    if key_only {
+    if !listed.is_empty() {
+        cells = listed;
+    } else if key_only {
         cells.push(Cell {
             conns: 100,
             size: 64,

@@ -466,7 +466,8 @@ fn serve_epoll(port: u16) -> AnyResult<()> {
                         if w < r {
                             rest.extend_from_slice(&buf[w..r]);
                         }
-                    } else if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock
+                    } else if r == 0
+                        || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock
                     {
                         open = false;
                     } else {
