@@ -231,10 +231,7 @@ impl Core {
     }
 
     fn local_ctx(&self, shard: ShardId) -> Option<Rc<ShardCtx>> {
-        if self.runtime.current_shard() != Some(shard) {
-            return None;
-        }
-        driver::local_ctx(self.id)
+        driver::local_ctx(self.id, shard)
     }
 
     pub fn send(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {

@@ -90,12 +90,13 @@ thread_local! {
     static LOCAL: RefCell<Vec<(u64, Rc<ShardCtx>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The driver state of component `component` on the calling shard thread, if it runs here.
-pub(crate) fn local_ctx(component: u64) -> Option<Rc<ShardCtx>> {
+/// The driver state of component `component` if the calling thread is its shard `shard` (one
+/// thread-local lookup: a thread runs at most one driver per component).
+pub(crate) fn local_ctx(component: u64, shard: ShardId) -> Option<Rc<ShardCtx>> {
     LOCAL.with(|l| {
         l.borrow()
             .iter()
-            .find(|(id, _)| *id == component)
+            .find(|(id, c)| *id == component && c.shard == shard)
             .map(|(_, c)| c.clone())
     })
 }
@@ -143,6 +144,8 @@ pub(crate) struct ShardCtx {
     run: RefCell<SendRun>,
     /// Plaintext out of TLS records, lent to one delivery at a time.
     plain: RefCell<Vec<u8>>,
+    /// The shard clock read once at the start of each turn ([`Self::turn_now`]).
+    now: std::cell::Cell<u64>,
     poller: RefCell<Poller>,
     st: RefCell<State>,
 }
@@ -214,6 +217,7 @@ impl ShardCtx {
             tls: RefCell::new(Default::default()),
             tls_names: RefCell::new(Default::default()),
             plain: RefCell::new(Vec::new()),
+            now: std::cell::Cell::new(shardnet_shard::clock_ms()),
             run: RefCell::new(SendRun::default()),
             pool: BufferPool::new(core.cfg.socket_buffer_size, core.cfg.buffer_hold),
             poller: RefCell::new(Poller::new(EVENT_BATCH)?),
@@ -237,8 +241,15 @@ impl ShardCtx {
         Ok(ctx)
     }
 
+    /// The shard clock now (for work that may run outside a turn, e.g. after a long park).
     fn now_ms(&self) -> u64 {
         shardnet_shard::clock_ms()
+    }
+
+    /// The shard clock as read at the start of the current turn: what receive timestamps and
+    /// timer checks inside a turn use, one clock read per turn instead of one per message.
+    fn turn_now(&self) -> u64 {
+        self.now.get()
     }
 
     /// Calls `on_prepare_listen`, then listens and registers the socket.
@@ -608,7 +619,7 @@ impl ShardCtx {
                 return false;
             }
             if st.accept_retry_at != 0 {
-                if self.now_ms() < st.accept_retry_at {
+                if self.turn_now() < st.accept_retry_at {
                     return false;
                 }
                 st.accept_retry_at = 0;
@@ -1005,7 +1016,7 @@ impl ShardCtx {
             return;
         };
         let limit = t.as_millis() as u64;
-        let now = self.now_ms();
+        let now = self.turn_now();
         let mut st = self.st.borrow_mut();
         if st.next_sweep > now {
             return;
@@ -1040,7 +1051,7 @@ impl ShardCtx {
 
     fn expire_deadlines(&self) {
         self.sweep_idle();
-        let now = self.now_ms();
+        let now = self.turn_now();
         let mut st = self.st.borrow_mut();
         if st.next_deadline > now {
             return;
@@ -1317,13 +1328,17 @@ impl ShardCtx {
             match got {
                 ReadOutcome::Data { n, total, drained } => {
                     {
-                        let now = self.now_ms();
+                        let now = self.turn_now();
                         let mut st = self.st.borrow_mut();
-                        if let Some(c) = self.dir.lookup(conn) {
-                            c.mark_received(now);
-                        }
                         if let Some(rec) = st.table.get(conn) {
-                            rec.last_recv_ms = now;
+                            if rec.last_recv_ms != now {
+                                // The directory's copy (read by silence_period from any
+                                // thread) changes at most once per clock tick.
+                                if let Some(c) = self.dir.lookup(conn) {
+                                    c.mark_received(now);
+                                }
+                                rec.last_recv_ms = now;
+                            }
                             rec.bytes_in += n as u64;
                             // A short read drained the socket and the next arrival brings a new
                             // edge — unless the peer's end-of-stream is queued: epoll announced
@@ -1564,6 +1579,7 @@ impl ShardCtx {
 
     /// One turn (see the module docs). Returns whether anything happened.
     fn turn(&self, inbox: &InboxReceiver<Cmd>, scratch: &mut [u8]) -> bool {
+        self.now.set(shardnet_shard::clock_ms());
         let mut work = false;
         // Consecutive sends to one connection leave in one gather write, not one each. The
         // run's buffer is kept across turns (taken out: callbacks may run meanwhile).
@@ -1641,15 +1657,7 @@ impl ShardCtx {
 
 /// Push and Pack: one `recv` into the shard's scratch buffer.
 fn recv_scratch(fd: RawFd, scratch: &mut [u8]) -> ReadOutcome {
-    // SAFETY: `scratch` is a valid writable buffer of the given length.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            scratch.as_mut_ptr() as *mut libc::c_void,
-            scratch.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
+    let n = shardnet_runtime::sys::recv(fd, scratch, libc::MSG_DONTWAIT);
     match n {
         n if n > 0 => ReadOutcome::Data {
             n: n as usize,

@@ -185,7 +185,7 @@ impl PullStore {
         let asked = tail_spare + fresh.len();
         // SAFETY: every iovec points at writable memory owned by this chain or by `fresh`,
         // which outlive the call; the lock keeps other threads off the chain meanwhile.
-        let n = unsafe { libc::readv(fd, iov_ptr, iov_cnt) };
+        let n = unsafe { shardnet_runtime::sys::readv(fd, iov_ptr, iov_cnt) };
         let outcome = if n > 0 {
             let n = n as usize;
             let into_tail = n.min(tail_spare);

@@ -58,21 +58,25 @@ impl ConnId {
     }
 
     /// Rebuilds an id from its raw value (as returned by [`ConnId::as_u64`]).
+    #[inline]
     pub fn from_u64(raw: u64) -> ConnId {
         ConnId(raw)
     }
 
     /// The raw value.
+    #[inline]
     pub fn as_u64(self) -> u64 {
         self.0
     }
 
     /// The shard that owns the connection.
+    #[inline]
     pub fn shard(self) -> ShardId {
         ShardId((self.0 >> (Self::SEQ_BITS + Self::SLOT_BITS)) as usize)
     }
 
     /// The connection's slot in its shard's table.
+    #[inline]
     pub fn slot(self) -> u32 {
         ((self.0 >> Self::SEQ_BITS) & Self::SLOT_MASK) as u32
     }

@@ -15,6 +15,7 @@ pub mod inbox;
 pub mod poller;
 pub mod router;
 pub mod runtime;
+pub mod sys;
 
 pub use conn_id::{ConnId, ShardId};
 pub use inbox::{inbox, InboxReceiver, InboxSender, SendError};

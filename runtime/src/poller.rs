@@ -141,7 +141,7 @@ impl Poller {
             // SAFETY: epoll_wait writes at most `cap` initialised entries into the spare
             // capacity of `events`.
             let r = unsafe {
-                libc::epoll_wait(self.fd(), self.events.as_mut_ptr(), cap as libc::c_int, 0)
+                crate::sys::epoll_wait(self.fd(), self.events.as_mut_ptr(), cap as libc::c_int, 0)
             };
             match cvt(r) {
                 Ok(n) => break n as usize,

@@ -78,18 +78,22 @@ pub struct ConnRecord {
 impl ConnRecord {
     /// Bytes accepted for sending are not all written: the queue holds some, or a flush has
     /// taken the queue out and is writing it.
+    #[inline]
     pub fn has_unsent(&self) -> bool {
         !self.queue.is_empty() || self.has(flags::FLUSHING)
     }
     /// True if all bits of `f` are set.
+    #[inline]
     pub fn has(&self, f: u16) -> bool {
         self.flags & f == f
     }
     /// Sets bits.
+    #[inline]
     pub fn set(&mut self, f: u16) {
         self.flags |= f;
     }
     /// Clears bits.
+    #[inline]
     pub fn clear(&mut self, f: u16) {
         self.flags &= !f;
     }
@@ -139,6 +143,7 @@ impl ConnTable {
     }
 
     /// The record of `id`, if it is still that connection's.
+    #[inline]
     pub fn get(&mut self, id: ConnId) -> Option<&mut ConnRecord> {
         self.records
             .get_mut(id.slot() as usize)

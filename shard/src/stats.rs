@@ -68,6 +68,7 @@ impl ShardStats {
 
     /// Publishes the shard's resource gauges: pool buffers held by send queues and
     /// connections holding a partial (Pack) message. The driver calls this once per turn.
+    #[inline]
     pub fn set_resources(&self, send_buffers: u64, partial_messages: u64) {
         self.send_buffers.store(send_buffers, Relaxed);
         self.partial_messages.store(partial_messages, Relaxed);
@@ -99,16 +100,19 @@ impl ShardStats {
     }
 
     /// One `on_receive` delivery happened: `msgs_in += 1`.
+    #[inline]
     pub fn inc_msgs_in(&self) {
         self.msgs_in.fetch_add(1, Relaxed);
     }
 
     /// `n` bytes were received: `bytes_in += n`.
+    #[inline]
     pub fn add_bytes_in(&self, n: u64) {
         self.bytes_in.fetch_add(n, Relaxed);
     }
 
     /// `n` bytes were written to sockets: `bytes_out += n`.
+    #[inline]
     pub fn add_bytes_out(&self, n: u64) {
         self.bytes_out.fetch_add(n, Relaxed);
     }
