@@ -320,7 +320,7 @@ impl Core {
             return Err(Error::NotFound);
         }
         if let Some(ctx) = self.local_ctx(conn.shard()) {
-            return ctx.send_local(conn, parts, total);
+            return ctx.send_local_in(cell, conn, parts, total);
         }
         let data = parts.concat();
         self.post(conn.shard(), Cmd::Send { conn, data })

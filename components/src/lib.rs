@@ -48,7 +48,9 @@ pub use config::{
     ReceiveModel, ReuseAddress, TcpConfig, TlsSettings, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_MAX_PENDING_BYTES,
 };
-pub use driver::{ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET, SCRATCH_MIN};
+pub use driver::{
+    ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET, SCRATCH_MIN, TURNS_PER_YIELD,
+};
 pub use error::{Error, Result};
 pub use listener::{
     AgentListener, ClientListener, HandleResult, ServerListener, ServiceState, SocketOperation,
