@@ -234,35 +234,41 @@ impl Core {
         driver::local_ctx(self.id, shard)
     }
 
+    #[inline]
     pub fn send(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
         if let crate::ReceiveModel::Pack(p) = &self.cfg.receive_model {
-            // One message: header, then every part.
-            let total: usize = parts.iter().map(|p| p.len()).sum();
-            let header = p.header(total).ok_or_else(|| {
-                Error::InvalidParam(if total == 0 {
-                    "empty pack message (HP-Socket peers refuse them; see PackConfig::allow_empty)"
-                        .to_string()
-                } else {
-                    format!(
-                        "message of {total} bytes exceeds max_pack_size {}",
-                        p.max_pack_size
-                    )
-                })
-            })?;
-            // Header + parts as one gather list, on the stack for the usual few parts.
-            const INLINE: usize = 8;
-            if parts.len() < INLINE {
-                let mut framed: [&[u8]; INLINE] = [&[]; INLINE];
-                framed[0] = &header;
-                framed[1..=parts.len()].copy_from_slice(parts);
-                return self.send_raw(conn, &framed[..=parts.len()]);
-            }
-            let framed: Vec<&[u8]> = std::iter::once(&header[..])
-                .chain(parts.iter().copied())
-                .collect();
-            return self.send_raw(conn, &framed);
+            return self.send_pack(p, conn, parts);
         }
         self.send_raw(conn, parts)
+    }
+
+    /// Pack: the header, then every part, as one message.
+    fn send_pack(&self, p: &crate::pack::PackConfig, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
+        // One message: header, then every part.
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let header = p.header(total).ok_or_else(|| {
+            Error::InvalidParam(if total == 0 {
+                "empty pack message (HP-Socket peers refuse them; see PackConfig::allow_empty)"
+                    .to_string()
+            } else {
+                format!(
+                    "message of {total} bytes exceeds max_pack_size {}",
+                    p.max_pack_size
+                )
+            })
+        })?;
+        // Header + parts as one gather list, on the stack for the usual few parts.
+        const INLINE: usize = 8;
+        if parts.len() < INLINE {
+            let mut framed: [&[u8]; INLINE] = [&[]; INLINE];
+            framed[0] = &header;
+            framed[1..=parts.len()].copy_from_slice(parts);
+            return self.send_raw(conn, &framed[..=parts.len()]);
+        }
+        let framed: Vec<&[u8]> = std::iter::once(&header[..])
+            .chain(parts.iter().copied())
+            .collect();
+        self.send_raw(conn, &framed)
     }
 
     /// Sends `head`, the file's bytes and `tail` as one gather send (one message under Pack).

@@ -224,10 +224,12 @@ macro_rules! conn_methods {
     ($t:ty) => {
         impl $t {
             /// Queues `data` for `conn`. Ok means accepted (written or queued), not delivered.
+            #[inline]
             pub fn send(&self, conn: ConnId, data: &[u8]) -> Result<()> {
                 self.core.send(conn, &[data])
             }
             /// Queues several buffers for `conn` as one gather write.
+            #[inline]
             pub fn send_packets(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
                 self.core.send(conn, parts)
             }
