@@ -12,8 +12,12 @@
 //!    [`READ_BUDGET`] reads per connection. A connection that still has data goes to the back of
 //!    the list: a fast sender cannot starve the others.
 //! 5. Run scheduled closes (`on_close` exactly once), expire connect deadlines.
-//! 6. Yield to glommio when there was work; otherwise park until epoll, the inbox, a deadline or
+//! 6. When there was work, turn again — yielding to glommio every [`TURNS_PER_YIELD`] turns or
+//!    when its preemption timer asks; otherwise park until epoll, the inbox, a deadline or
 //!    `stop()` wakes the task.
+//!
+//! The turn reads the shard clock once (receive timestamps, deadlines); the socket syscalls go
+//! through `shardnet_runtime::sys` (no glibc cancellation wrappers).
 //!
 //! # Re-entrancy
 //! Callbacks may call any handle method. No `RefCell` borrow is held while a callback runs; a
