@@ -37,7 +37,8 @@ mod core;
 mod driver;
 mod error;
 pub mod listener;
-pub mod pack;
+/// HP-Socket's Pack framing (the sans-IO codec lives in `shardnet-protocols`).
+pub use shardnet_protocols::pack;
 mod pull;
 mod server;
 pub mod tls;

@@ -1,0 +1,393 @@
+//! Golden vectors (RFC 9112's examples), random splits, and every refused case with its status.
+
+use super::*;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    Begin,
+    Head {
+        method: String,
+        target: String,
+        version: u8,
+        headers: Vec<(String, Vec<u8>)>,
+        framing: BodyFraming,
+        keep_alive: bool,
+        upgrade: Option<UpgradeKind>,
+        expect: bool,
+    },
+    ChunkHeader(u64),
+    Body(Vec<u8>),
+    ChunkDone,
+    Trailer(String, Vec<u8>),
+    Done,
+}
+
+#[derive(Default)]
+struct Rec {
+    evs: Vec<Ev>,
+    action: Option<HeadAction>,
+}
+
+impl RequestHandler for Rec {
+    fn on_message_begin(&mut self) {
+        self.evs.push(Ev::Begin);
+    }
+    fn on_head(&mut self, h: &RequestHead<'_>) -> HeadAction {
+        self.evs.push(Ev::Head {
+            method: h.method.into(),
+            target: h.target.into(),
+            version: h.version,
+            headers: h
+                .headers
+                .iter()
+                .map(|f| (f.name.to_string(), f.value.to_vec()))
+                .collect(),
+            framing: h.framing,
+            keep_alive: h.keep_alive,
+            upgrade: h.upgrade,
+            expect: h.expect_continue,
+        });
+        self.action.unwrap_or(HeadAction::Continue)
+    }
+    fn on_chunk_header(&mut self, len: u64) {
+        self.evs.push(Ev::ChunkHeader(len));
+    }
+    fn on_body(&mut self, data: &[u8]) -> Flow {
+        // Merge adjacent body events: how a body is cut into reads is not an event.
+        if let Some(Ev::Body(b)) = self.evs.last_mut() {
+            b.extend_from_slice(data);
+        } else {
+            self.evs.push(Ev::Body(data.to_vec()));
+        }
+        Flow::Continue
+    }
+    fn on_chunk_complete(&mut self) {
+        self.evs.push(Ev::ChunkDone);
+    }
+    fn on_trailer(&mut self, name: &str, value: &[u8]) {
+        self.evs.push(Ev::Trailer(name.into(), value.to_vec()));
+    }
+    fn on_message_complete(&mut self) -> Flow {
+        self.evs.push(Ev::Done);
+        Flow::Continue
+    }
+}
+
+fn decode(chunks: &[&[u8]]) -> (Vec<Ev>, Result<(), HttpError>, RequestDecoder) {
+    let mut d = RequestDecoder::new(Limits::default());
+    let mut r = Rec::default();
+    for c in chunks {
+        if let Err(e) = d.feed(c, &mut r) {
+            return (r.evs, Err(e), d);
+        }
+    }
+    (r.evs, Ok(()), d)
+}
+
+fn status_of(input: &[u8]) -> u16 {
+    match decode(&[input]).1 {
+        Err(e) => e.status(),
+        Ok(()) => 0,
+    }
+}
+
+const GET: &[u8] = b"GET /hello.txt HTTP/1.1\r\nUser-Agent: curl/7.64.1\r\nHost: www.example.com\r\nAccept-Language: en, mi\r\n\r\n";
+
+/// RFC 9112 §7.1 (chunked) with an extension and a trailer.
+const CHUNKED: &[u8] = b"POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4;name=v\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\n";
+
+#[test]
+fn golden_get_from_rfc_9112() {
+    let (evs, r, d) = decode(&[GET]);
+    r.unwrap();
+    assert!(
+        d.is_idle() && d.buffered() == 0,
+        "nothing held between requests"
+    );
+    assert_eq!(
+        evs,
+        vec![
+            Ev::Begin,
+            Ev::Head {
+                method: "GET".into(),
+                target: "/hello.txt".into(),
+                version: 1,
+                headers: vec![
+                    ("User-Agent".into(), b"curl/7.64.1".to_vec()),
+                    ("Host".into(), b"www.example.com".to_vec()),
+                    ("Accept-Language".into(), b"en, mi".to_vec()),
+                ],
+                framing: BodyFraming::None,
+                keep_alive: true,
+                upgrade: None,
+                expect: false,
+            },
+            Ev::Done
+        ]
+    );
+}
+
+#[test]
+fn golden_chunked_with_extension_and_trailer() {
+    let (evs, r, _) = decode(&[CHUNKED]);
+    r.unwrap();
+    assert_eq!(
+        evs[2..],
+        [
+            Ev::ChunkHeader(4),
+            Ev::Body(b"Wiki".to_vec()),
+            Ev::ChunkDone,
+            Ev::ChunkHeader(5),
+            Ev::Body(b"pedia".to_vec()),
+            Ev::ChunkDone,
+            Ev::ChunkHeader(14),
+            Ev::Body(b" in\r\n\r\nchunks.".to_vec()),
+            Ev::ChunkDone,
+            Ev::ChunkHeader(0),
+            Ev::Trailer("Expires".into(), b"never".to_vec()),
+            Ev::ChunkDone,
+            Ev::Done,
+        ]
+    );
+}
+
+#[test]
+fn content_length_body_pipelining_and_keep_alive() {
+    let mut s = b"\r\nPOST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello".to_vec();
+    s.extend_from_slice(b"GET /b HTTP/1.0\r\n\r\n");
+    s.extend_from_slice(b"GET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    s.extend_from_slice(b"GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (evs, r, _) = decode(&[&s]);
+    r.unwrap();
+    let heads: Vec<(String, bool)> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Head {
+                target, keep_alive, ..
+            } => Some((target.clone(), *keep_alive)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        heads,
+        vec![
+            ("/a".into(), true),
+            ("/b".into(), false),
+            ("/c".into(), true),
+            ("/d".into(), false)
+        ]
+    );
+    assert!(evs.contains(&Ev::Body(b"hello".to_vec())));
+    assert_eq!(evs.iter().filter(|e| **e == Ev::Done).count(), 4);
+}
+
+/// Property: however a stream of requests is cut into reads, the events are the same.
+#[test]
+fn random_splits_give_the_same_events() {
+    let mut stream = Vec::new();
+    for i in 0..20 {
+        stream.extend_from_slice(GET);
+        stream.extend_from_slice(CHUNKED);
+        let body = vec![b'a' + (i % 26) as u8; i * 37];
+        stream.extend_from_slice(
+            format!(
+                "PUT /x{i} HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        stream.extend_from_slice(&body);
+    }
+    let (whole, r, _) = decode(&[&stream]);
+    r.unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..200 {
+        let mut chunks = Vec::new();
+        let mut rest: &[u8] = &stream;
+        while !rest.is_empty() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = 1 + (x % 97) as usize;
+            let (a, b) = rest.split_at(n.min(rest.len()));
+            chunks.push(a);
+            rest = b;
+        }
+        let (evs, r, _) = decode(&chunks);
+        r.unwrap();
+        assert_eq!(evs, whole);
+    }
+    // One byte at a time.
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    assert_eq!(decode(&bytes).0, whole);
+}
+
+#[test]
+fn refused_requests_and_their_status() {
+    let cases: &[(&[u8], u16)] = &[
+        (b"GET / HTTP/1.1\r\n\r\n", 400),                                // no Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),          // two Hosts
+        (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),                    // space before colon
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400),       // obs-fold
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400),        // control character
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3x\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n11111111111111111\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n", 400),
+        (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),                     // bad method token
+        (b"GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n", 400),               // bad request line
+        (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),                     // bad HTTP-name
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            status_of(input),
+            *want,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn limits_before_memory() {
+    // A request line that never ends: 414 once it passes the head limit, holding ≤ limit + 1.
+    let mut d = RequestDecoder::new(Limits::default());
+    let mut r = Rec::default();
+    d.feed(b"GET /", &mut r).unwrap();
+    let mut status = 0;
+    for _ in 0..100 {
+        match d.feed(&[b'a'; 1000], &mut r) {
+            Ok(_) => assert!(d.buffered() <= 2 * (8 << 10) + 1),
+            Err(e) => {
+                status = e.status();
+                break;
+            }
+        }
+    }
+    assert_eq!(status, 414);
+    assert_eq!(d.buffered(), 0, "buffer released on failure");
+    // Too many fields: 431.
+    let mut many = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..101 {
+        many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    assert_eq!(status_of(&many), 431);
+    // A head over 8 KiB: 431.
+    let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+    big.extend(std::iter::repeat_n(b'v', 9000));
+    big.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(status_of(&big), 431);
+    // A huge Content-Length is counted down, not allocated.
+    let mut d = RequestDecoder::new(Limits::default());
+    d.feed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000000000\r\n\r\nabc",
+        &mut Rec::default(),
+    )
+    .unwrap();
+    assert_eq!(d.buffered(), 0);
+}
+
+#[test]
+fn head_actions_skip_upgrade_and_expect() {
+    let req = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut d = RequestDecoder::new(Limits::default());
+    let mut r = Rec {
+        action: Some(HeadAction::SkipBody),
+        ..Rec::default()
+    };
+    assert_eq!(d.feed(req, &mut r).unwrap(), Feed::Consumed);
+    assert!(!r.evs.iter().any(|e| matches!(e, Ev::Body(_))));
+    assert_eq!(r.evs.iter().filter(|e| **e == Ev::Done).count(), 2);
+
+    let up = b"GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
+    let mut d = RequestDecoder::new(Limits::default());
+    let mut r = Rec {
+        action: Some(HeadAction::Upgrade),
+        ..Rec::default()
+    };
+    let head_len = up.len() - 7;
+    assert_eq!(
+        d.feed(up, &mut r).unwrap(),
+        Feed::Upgraded { consumed: head_len }
+    );
+    assert!(matches!(
+        &r.evs[1],
+        Ev::Head {
+            upgrade: Some(UpgradeKind::WebSocket),
+            ..
+        }
+    ));
+    let (evs, _, _) = decode(&[b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nExpect: 100-continue\r\n\r\n"]);
+    assert!(matches!(
+        &evs[1],
+        Ev::Head {
+            upgrade: Some(UpgradeKind::Tunnel),
+            expect: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn url_parts_of_every_target_form() {
+    let u = UrlParts::parse("http://user:pw@[::1]:8080/p/a?q=1#frag", false);
+    assert_eq!(
+        (u.scheme, u.userinfo, u.host, u.port, u.path, u.query, u.fragment),
+        (
+            Some("http"),
+            Some("user:pw"),
+            Some("::1"),
+            Some(8080),
+            "/p/a",
+            Some("q=1"),
+            Some("frag")
+        )
+    );
+    let u = UrlParts::parse("/index.html?x", false);
+    assert_eq!((u.host, u.path, u.query), (None, "/index.html", Some("x")));
+    let u = UrlParts::parse("example.com:443", true);
+    assert_eq!((u.host, u.port), (Some("example.com"), Some(443)));
+    assert_eq!(UrlParts::parse("*", false).path, "*");
+}
+
+#[test]
+fn writers() {
+    let mut out = Vec::new();
+    write_response_head(&mut out, 200, None, &[("Server", "shardnet")], Some(5)).unwrap();
+    assert_eq!(
+        out,
+        b"HTTP/1.1 200 OK\r\nServer: shardnet\r\nContent-Length: 5\r\n\r\n"
+    );
+    out.clear();
+    write_response_head(
+        &mut out,
+        200,
+        Some("Fine"),
+        &[("Transfer-Encoding", "chunked")],
+        Some(5),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        b"HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    write_chunk(&mut out, b"Wiki");
+    write_last_chunk(&mut out, &[("Expires", "never")]).unwrap();
+    assert!(out.ends_with(b"4\r\nWiki\r\n0\r\nExpires: never\r\n\r\n"));
+    out.clear();
+    write_response_head(&mut out, 304, None, &[], Some(10)).unwrap();
+    assert_eq!(out, b"HTTP/1.1 304 Not Modified\r\n\r\n");
+    assert!(write_response_head(&mut out, 200, None, &[("X", "a\r\nInjected: 1")], None).is_err());
+    assert!(write_response_head(&mut out, 200, None, &[("Bad Name", "v")], None).is_err());
+}

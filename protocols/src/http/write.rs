@@ -1,0 +1,137 @@
+//! Response heads and chunks, written into a caller's buffer.
+
+use std::fmt;
+use std::io::Write;
+
+/// A header the caller asked to send cannot be sent: its name is not a token, or its value
+/// holds CR, LF or another control character (which would let it inject fields or responses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteError(pub String);
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot write header: {}", self.0)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// The standard reason phrase of `status` (empty for unknown codes).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn valid_value(v: &[u8]) -> bool {
+    v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Writes `HTTP/1.1 status reason`, the `headers`, and `Content-Length: body_len` unless the
+/// headers carry Content-Length or Transfer-Encoding (or `body_len` is `None`, or the status
+/// has no body: 1xx, 204, 304), then the empty line. The reason defaults to the standard
+/// phrase.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: Option<&str>,
+    headers: &[(&str, &str)],
+    body_len: Option<u64>,
+) -> Result<(), WriteError> {
+    if !(100..=999).contains(&status) {
+        return Err(WriteError(format!("status {status}")));
+    }
+    let reason = reason.unwrap_or_else(|| reason_phrase(status));
+    if !valid_value(reason.as_bytes()) {
+        return Err(WriteError("reason phrase has control characters".into()));
+    }
+    let mut framed = false;
+    for (n, v) in headers {
+        if !is_token(n) {
+            return Err(WriteError(format!("name {n:?}")));
+        }
+        if !valid_value(v.as_bytes()) {
+            return Err(WriteError(format!("value of {n}")));
+        }
+        framed |=
+            n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding");
+    }
+    let _ = write!(out, "HTTP/1.1 {status} {reason}\r\n");
+    for (n, v) in headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let bodiless = status < 200 || status == 204 || status == 304;
+    if let (false, false, Some(n)) = (framed, bodiless, body_len) {
+        let _ = write!(out, "Content-Length: {n}\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Writes one chunk of a chunked body (`size CRLF data CRLF`); an empty `data` writes nothing
+/// (it would end the body).
+pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the last chunk with optional trailer fields and the final empty line.
+pub fn write_last_chunk(out: &mut Vec<u8>, trailers: &[(&str, &str)]) -> Result<(), WriteError> {
+    for (n, v) in trailers {
+        if !is_token(n) || !valid_value(v.as_bytes()) {
+            return Err(WriteError(format!("trailer {n:?}")));
+        }
+    }
+    out.extend_from_slice(b"0\r\n");
+    for (n, v) in trailers {
+        let _ = write!(out, "{n}: {v}\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}

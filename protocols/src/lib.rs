@@ -1,0 +1,19 @@
+//! shardnet's protocol codecs, **sans-IO**: no sockets, no clock, no runtime.
+//!
+//! Each codec is fed arbitrary byte slices — one byte at a time or a thousand messages at once —
+//! and reports what they contain through events or callbacks; what goes on the wire is built by
+//! plain writer functions. The components (`shardnet-components`) own the sockets and call these
+//! codecs from their per-shard listeners, and the fuzz targets depend on this crate alone. The
+//! model is quinn-proto: everything here is deterministic and tested without a socket.
+//!
+//! - [`pack`]: HP-Socket's Pack framing (a 4-byte header per message).
+//! - [`http`]: HTTP/1.1 (RFC 9112): request heads on `httparse`, body framing
+//!   (Content-Length, chunked with extensions and trailers), strict validation with the status
+//!   a server answers for each violation, limits checked before memory is committed, and the
+//!   response writers.
+
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod http;
+pub mod pack;
