@@ -36,6 +36,7 @@ mod config;
 mod core;
 mod driver;
 mod error;
+pub mod http;
 pub mod listener;
 /// HP-Socket's Pack framing (the sans-IO codec lives in `shardnet-protocols`).
 pub use shardnet_protocols::pack;

@@ -88,6 +88,11 @@ pub(crate) fn runtime_for(cfg: &TcpConfig, rt: Option<Runtime>) -> Result<Runtim
 impl TcpServerBuilder {
     config_setters!();
 
+    /// The configuration so far.
+    pub fn config_ref(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
     /// How accepted connections are spread over shards (default ReusePort).
     pub fn placement(mut self, p: AcceptPlacement) -> Self {
         self.cfg.accept_placement = p;

@@ -169,6 +169,11 @@ impl RequestDecoder {
         self.state == State::Idle && self.buf.is_empty()
     }
 
+    /// True while part of a head has arrived and its end has not (the header timeout runs).
+    pub fn in_head(&self) -> bool {
+        self.state == State::Head
+    }
+
     /// Heap bytes held (a split head or trailer section; 0 between requests).
     pub fn buffered(&self) -> usize {
         self.buf.capacity()

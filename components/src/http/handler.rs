@@ -1,0 +1,215 @@
+//! The whole-request handler: a function from [`Request`] to [`Response`], on the same codec
+//! and callbacks as everyone else.
+
+use super::server::{HttpServer, HttpServerBuilder, HttpServerListener, RequestInfo};
+use crate::{HandleResult, Result, SocketOperation};
+use shardnet_protocols::http::{HeadAction, RequestHead};
+use shardnet_runtime::ConnId;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// A whole request: head and body (at most `max_body` bytes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The connection it came on.
+    pub conn: Option<ConnId>,
+    /// Method token.
+    pub method: String,
+    /// Request-target exactly as received.
+    pub target: String,
+    /// Minor version (0 = HTTP/1.0, 1 = HTTP/1.1).
+    pub version: u8,
+    /// Header fields in order (names as received).
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &v[..])
+    }
+}
+
+/// A response: status, headers and body. `Content-Length` is added unless a header frames the
+/// body; `Connection: close` when the connection ends after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header fields.
+    pub headers: Vec<(String, String)>,
+    /// Body (not sent for HEAD; its length still is).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with `status` and `body`, no headers.
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header field.
+    pub fn header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// One shard's handler state: the request being assembled per connection, and how many each
+/// connection has had.
+struct HandlerListener<F> {
+    f: std::sync::Arc<F>,
+    max_body: usize,
+    max_requests: u32,
+    server_name: Option<String>,
+    pending: RefCell<HashMap<ConnId, (Request, u32, bool)>>,
+}
+
+impl<F> HttpServerListener for HandlerListener<F>
+where
+    F: Fn(&Request) -> Response + Send + Sync + 'static,
+{
+    fn on_headers_complete(
+        &self,
+        s: &HttpServer,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+    ) -> HeadAction {
+        if head.upgrade.is_some() {
+            // The handler path answers requests; it does not switch protocols.
+            let _ = s.send_response(conn, 501, None, &[("Connection", "close")], b"");
+            let _ = s.release(conn);
+            return HeadAction::SkipBody;
+        }
+        if head
+            .content_length()
+            .is_some_and(|n| n > self.max_body as u64)
+        {
+            let _ = s.send_response(conn, 413, None, &[("Connection", "close")], b"");
+            let _ = s.release(conn);
+            return HeadAction::Error;
+        }
+        let mut p = self.pending.borrow_mut();
+        let e = p.entry(conn).or_default();
+        e.0 = Request {
+            conn: Some(conn),
+            method: head.method.into(),
+            target: head.target.into(),
+            version: head.version,
+            headers: head
+                .headers
+                .iter()
+                .map(|h| (h.name.to_string(), h.value.to_vec()))
+                .collect(),
+            body: Vec::new(),
+        };
+        e.2 = false;
+        HeadAction::Continue
+    }
+
+    fn on_body(&self, s: &HttpServer, conn: ConnId, data: &[u8]) -> HandleResult {
+        let mut p = self.pending.borrow_mut();
+        let Some(e) = p.get_mut(&conn) else {
+            return HandleResult::Error;
+        };
+        if e.0.body.len() + data.len() > self.max_body {
+            drop(p);
+            let _ = s.send_response(conn, 413, None, &[("Connection", "close")], b"");
+            let _ = s.release(conn);
+            return HandleResult::Error;
+        }
+        e.0.body.extend_from_slice(data);
+        HandleResult::Ok
+    }
+
+    fn on_message_complete(
+        &self,
+        s: &HttpServer,
+        conn: ConnId,
+        info: &RequestInfo,
+    ) -> HandleResult {
+        let (req, served) = {
+            let mut p = self.pending.borrow_mut();
+            let Some(e) = p.get_mut(&conn) else {
+                return HandleResult::Ok; // answered already (upgrade refused)
+            };
+            e.1 += 1;
+            (std::mem::take(&mut e.0), e.1)
+        };
+        let res = (self.f)(&req);
+        let close = !info.keep_alive || (self.max_requests != 0 && served >= self.max_requests);
+        let mut headers: Vec<(&str, &str)> = res
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        if let Some(n) = &self.server_name {
+            if !headers
+                .iter()
+                .any(|(h, _)| h.eq_ignore_ascii_case("server"))
+            {
+                headers.push(("Server", n));
+            }
+        }
+        if close {
+            headers.push(("Connection", "close"));
+        } else if info.version == 0 {
+            headers.push(("Connection", "keep-alive"));
+        }
+        let len = res.body.len().to_string();
+        let body: &[u8] = if info.is_head() {
+            // HEAD: the length of what GET would send, and no body.
+            if !headers
+                .iter()
+                .any(|(h, _)| h.eq_ignore_ascii_case("content-length"))
+            {
+                headers.push(("Content-Length", &len));
+            }
+            b""
+        } else {
+            &res.body
+        };
+        if s.send_response(conn, res.status, None, &headers, body)
+            .is_err()
+        {
+            return HandleResult::Error;
+        }
+        if close {
+            let _ = s.release(conn);
+        }
+        HandleResult::Ok
+    }
+
+    fn on_close(&self, _: &HttpServer, conn: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+        self.pending.borrow_mut().remove(&conn);
+        HandleResult::Ok
+    }
+}
+
+impl HttpServerBuilder {
+    /// Starts serving every request with `f`: whole requests in, responses out (in request
+    /// order per connection, HEAD and keep-alive handled).
+    pub fn serve<F>(self, addr: &str, f: F) -> Result<HttpServer>
+    where
+        F: Fn(&Request) -> Response + Send + Sync + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        let cfg = self.http_settings().clone();
+        self.start_with(addr, move |_| HandlerListener {
+            f: f.clone(),
+            max_body: cfg.max_body,
+            max_requests: cfg.max_requests,
+            server_name: cfg.server_name.clone(),
+            pending: RefCell::new(HashMap::new()),
+        })
+    }
+}

@@ -1,0 +1,433 @@
+//! HttpServer against real peers (curl, CPython's http.client) and hostile raw sockets:
+//! keep-alive reuse, chunked uploads, HEAD, HTTP/1.0, pipelining in order, byte-at-a-time
+//! heads, `Expect: 100-continue`, every RFC 9112 violation answered with its status and a
+//! close, the callback order of HP-Socket's listener, and slowloris bounded by the header
+//! timeout while other connections keep being served.
+
+mod support;
+
+use shardnet::http::*;
+use shardnet::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Answers `METHOD TARGET body=<len> sum=<byte sum>`.
+fn echo_handler(req: &Request) -> Response {
+    let sum: u64 = req.body.iter().map(|&b| b as u64).sum();
+    Response::new(
+        200,
+        format!(
+            "{} {} body={} sum={sum}",
+            req.method,
+            req.target,
+            req.body.len()
+        ),
+    )
+    .header("Content-Type", "text/plain")
+}
+
+fn serve() -> (HttpServer, SocketAddr) {
+    let s = HttpServer::builder()
+        .runtime(rt(2))
+        .serve("127.0.0.1:0", echo_handler)
+        .unwrap();
+    let a = s.listen_addr().unwrap();
+    (s, a)
+}
+
+/// Reads one response (status, headers, Content-Length body) from `s`.
+fn read_response(s: &mut TcpStream) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut b).unwrap();
+        assert_eq!(n, 1, "connection closed inside a response head: {head:?}");
+        head.push(b[0]);
+    }
+    let text = String::from_utf8(head).unwrap();
+    let mut lines = text.split("\r\n");
+    let status: u16 = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.to_ascii_lowercase(), v.trim().to_string())
+        })
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (status, headers, body)
+}
+
+fn curl(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs (.ci/run installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn curl_keep_alive_chunked_upload_head_and_http10() {
+    let (server, addr) = serve();
+    let base = format!("http://{addr}");
+    // Two URLs in one curl: the second reuses the connection.
+    let (ok, out, err) = curl(&["-v", &format!("{base}/a?x=1"), &format!("{base}/b")]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "GET /a?x=1 body=0 sum=0GET /b body=0 sum=0");
+    assert!(
+        err.contains("Re-using existing connection") || err.contains("Reusing existing"),
+        "curl did not reuse the connection:\n{err}"
+    );
+    // Chunked upload of 100 KB.
+    let dir = std::env::temp_dir().join(format!("shardnet-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("up.bin");
+    let data = pattern(100_000, 3);
+    std::fs::write(&file, &data).unwrap();
+    let sum: u64 = data.iter().map(|&b| b as u64).sum();
+    let (ok, out, err) = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{base}/up"),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out, format!("POST /up body=100000 sum={sum}"));
+    // HEAD: the length GET would have, no body.
+    let (ok, out, err) = curl(&["-I", &format!("{base}/h")]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(
+        out.to_ascii_lowercase().contains("content-length: 20"),
+        "{out}"
+    );
+    // HTTP/1.0: answered, then closed.
+    let (ok, out, err) = curl(&["--http1.0", "-v", &format!("{base}/old")]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "GET /old body=0 sum=0");
+    assert!(
+        err.to_ascii_lowercase().contains("connection: close"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    server.stop();
+    server.wait().unwrap();
+}
+
+#[test]
+fn python_http_client_keep_alive_and_chunked() {
+    let (server, addr) = serve();
+    let script = format!(
+        r#"
+import http.client
+c = http.client.HTTPConnection("127.0.0.1", {port}, timeout=10)
+out = []
+for i in range(50):
+    c.request("GET", "/n%d" % i)
+    r = c.getresponse(); out.append(r.read().decode())
+def gen():
+    for i in range(10):
+        yield bytes([i]) * 1000
+c.request("POST", "/chunks", body=gen(), encode_chunked=True, headers={{"Transfer-Encoding": "chunked"}})
+r = c.getresponse(); out.append(r.read().decode())
+print(len(set(id(c.sock) for _ in [0])), out[0], out[49], out[50])
+"#,
+        port = addr.port()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sum: u64 = (0..10u64).map(|i| i * 1000).sum();
+    assert_eq!(
+        stdout.trim(),
+        format!("1 GET /n0 body=0 sum=0 GET /n49 body=0 sum=0 POST /chunks body=10000 sum={sum}")
+    );
+    // 51 requests on one connection.
+    assert_eq!(
+        server.shard_stats().iter().map(|s| s.accepted).sum::<u64>(),
+        1
+    );
+    server.stop();
+    server.wait().unwrap();
+}
+
+#[test]
+fn pipelined_requests_answered_in_order_and_byte_at_a_time() {
+    let (server, addr) = serve();
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut burst = Vec::new();
+    for i in 0..10 {
+        burst.extend_from_slice(format!("GET /p{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    burst.extend_from_slice(b"POST /last HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    s.write_all(&burst).unwrap();
+    for i in 0..10 {
+        let (st, _, body) = read_response(&mut s);
+        assert_eq!(st, 200);
+        assert_eq!(body, format!("GET /p{i} body=0 sum=0").as_bytes());
+    }
+    assert_eq!(read_response(&mut s).2, b"POST /last body=3 sum=294");
+    // One byte per write.
+    for b in b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" {
+        s.write_all(&[*b]).unwrap();
+    }
+    assert_eq!(read_response(&mut s).2, b"GET /slow body=0 sum=0");
+    // Expect: 100-continue gets 100 before the body is sent.
+    s.write_all(b"PUT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    let mut cont = [0u8; 25];
+    s.read_exact(&mut cont).unwrap();
+    assert_eq!(&cont, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"ok").unwrap();
+    assert_eq!(read_response(&mut s).2, b"PUT /e body=2 sum=218");
+    server.stop();
+    server.wait().unwrap();
+}
+
+#[test]
+fn rfc_violations_are_answered_and_closed() {
+    let (server, addr) = serve();
+    let cases: &[(&[u8], u16)] = &[
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n", 400),
+        (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n", 413),
+    ];
+    for (req, want) in cases {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(req).unwrap();
+        let (status, headers, _) = read_response(&mut s);
+        assert_eq!(status, *want, "{:?}", String::from_utf8_lossy(req));
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "connection" && v == "close"),
+            "{headers:?}"
+        );
+        assert!(peer_closed(&mut s, 5), "closed after {want}");
+    }
+    // An endless request line: 414; an 9 KB head: 431.
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _ = s.write_all(&[b"GET /".as_slice(), &[b'a'; 9000]].concat());
+    assert_eq!(read_response(&mut s).0, 414);
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _ = s.write_all(
+        &[
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: ".as_slice(),
+            &[b'v'; 9000],
+            b"\r\n\r\n",
+        ]
+        .concat(),
+    );
+    assert_eq!(read_response(&mut s).0, 431);
+    server.stop();
+    server.wait().unwrap();
+}
+
+/// The callback path: HP-Socket's order of events, streamed bodies, and `release` for a
+/// request that is not keep-alive.
+#[test]
+fn callbacks_in_hp_order() {
+    #[derive(Default)]
+    struct Log(Mutex<Vec<String>>);
+    impl HttpServerListener for Log {
+        fn on_message_begin(&self, _: &HttpServer, _: ConnId) -> HandleResult {
+            self.0.lock().unwrap().push("begin".into());
+            HandleResult::Ok
+        }
+        fn on_request_line(&self, _: &HttpServer, _: ConnId, m: &str, t: &str) -> HandleResult {
+            self.0.lock().unwrap().push(format!("line {m} {t}"));
+            HandleResult::Ok
+        }
+        fn on_header(&self, _: &HttpServer, _: ConnId, n: &str, v: &[u8]) -> HandleResult {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("header {n}={}", String::from_utf8_lossy(v)));
+            HandleResult::Ok
+        }
+        fn on_headers_complete(
+            &self,
+            _: &HttpServer,
+            _: ConnId,
+            h: &RequestHead<'_>,
+        ) -> HeadAction {
+            let u = h.url();
+            self.0.lock().unwrap().push(format!(
+                "complete path={} query={:?} host={:?} cookies={:?}",
+                u.path,
+                u.query,
+                u.host,
+                h.cookies()
+            ));
+            HeadAction::Continue
+        }
+        fn on_chunk_header(&self, _: &HttpServer, _: ConnId, len: u64) -> HandleResult {
+            self.0.lock().unwrap().push(format!("chunk {len}"));
+            HandleResult::Ok
+        }
+        fn on_body(&self, _: &HttpServer, _: ConnId, d: &[u8]) -> HandleResult {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("body {}", String::from_utf8_lossy(d)));
+            HandleResult::Ok
+        }
+        fn on_chunk_complete(&self, _: &HttpServer, _: ConnId) -> HandleResult {
+            self.0.lock().unwrap().push("chunk done".into());
+            HandleResult::Ok
+        }
+        fn on_message_complete(&self, s: &HttpServer, c: ConnId, r: &RequestInfo) -> HandleResult {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("done keep_alive={}", r.keep_alive));
+            s.send_response(c, 201, None, &[("X-Seen", &r.target)], b"made")
+                .unwrap();
+            if !r.keep_alive {
+                s.release(c).unwrap();
+            }
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &HttpServer, _: ConnId, op: SocketOperation, e: i32) -> HandleResult {
+            self.0.lock().unwrap().push(format!("close {op:?} {e}"));
+            HandleResult::Ok
+        }
+    }
+    let log = Arc::new(Log::default());
+    let server = HttpServer::builder()
+        .runtime(rt(1))
+        .start("127.0.0.1:0", log.clone())
+        .unwrap();
+    let mut s = TcpStream::connect(server.listen_addr().unwrap()).unwrap();
+    s.write_all(b"POST /p?q=1 HTTP/1.1\r\nHost: h:81\r\nCookie: a=1; b=2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n").unwrap();
+    let (status, headers, body) = read_response(&mut s);
+    assert_eq!((status, &body[..]), (201, &b"made"[..]));
+    assert!(headers.contains(&("x-seen".into(), "/p?q=1".into())));
+    assert!(peer_closed(&mut s, 5));
+    assert!(wait_until(5, || log.0.lock().unwrap().len() == 14));
+    assert_eq!(
+        *log.0.lock().unwrap(),
+        vec![
+            "begin",
+            "line POST /p?q=1",
+            "header Host=h:81",
+            "header Cookie=a=1; b=2",
+            "header Transfer-Encoding=chunked",
+            "header Connection=close",
+            "complete path=/p query=Some(\"q=1\") host=Some(\"h\") cookies=[(\"a\", \"1\"), (\"b\", \"2\")]",
+            "chunk 3",
+            "body abc",
+            "chunk done",
+            "chunk 0",
+            "chunk done",
+            "done keep_alive=false",
+            "close Close 0",
+        ]
+    );
+    server.stop();
+    server.wait().unwrap();
+}
+
+/// A head dribbled one byte every 100 ms is answered 408 and closed after the header timeout,
+/// while 200 other keep-alive connections are served throughout.
+#[test]
+fn slowloris_is_cut_off_while_others_are_served() {
+    raise_fd_limit();
+    let server = HttpServer::builder()
+        .runtime(rt(2))
+        .header_timeout(Duration::from_millis(800))
+        .serve("127.0.0.1:0", echo_handler)
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    let served = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (served, stop) = (served.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut conns: Vec<TcpStream> =
+                    (0..50).map(|_| TcpStream::connect(addr).unwrap()).collect();
+                while !stop.load(Ordering::Relaxed) {
+                    for (i, c) in conns.iter_mut().enumerate() {
+                        c.write_all(
+                            format!("GET /w{w}c{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+                        )
+                        .unwrap();
+                        let (st, _, body) = read_response(c);
+                        assert_eq!(st, 200);
+                        assert_eq!(body, format!("GET /w{w}c{i} body=0 sum=0").as_bytes());
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut slow = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    let mut cut = false;
+    for b in b"GET /slowloris HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaa\r\n" {
+        if slow.write_all(&[*b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    if !cut {
+        let (status, _, _) = read_response(&mut slow);
+        assert_eq!(status, 408);
+        assert!(peer_closed(&mut slow, 5));
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+        "cut off after {took:?}"
+    );
+    let before = served.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(
+        served.load(Ordering::Relaxed) > before,
+        "others kept being served"
+    );
+    assert!(before >= 200, "served {before} requests meanwhile");
+    server.stop();
+    server.wait().unwrap();
+}
