@@ -1,5 +1,6 @@
 //! `idle_memory`: server memory per idle connection. The server (shardnet `TcpServer` with one
-//! shard, tokio current_thread, raw glommio) runs in one child process pinned to CPU 0; a second
+//! shard, tokio current_thread, raw glommio, the epoll floor, and shardnet's `HttpServer` holding
+//! idle keep-alive connections after one request each) runs in one child process pinned to CPU 0; a second
 //! child (the "holder", so that neither process needs more than ~10,000 of its 20,000 file
 //! descriptors) opens 10,000 connections, does one checked 64-byte echo round trip on each, and
 //! holds them open. Measured: the server's VmRSS (`/proc/<pid>/status`) before the holder
@@ -24,12 +25,15 @@ fn measure(kind: ServerKind, n: usize) -> Result<(Run, u64), String> {
         ServerChild::spawn(kind, &[], Duration::from_secs(30)).map_err(|e| e.to_string())?;
     std::thread::sleep(Duration::from_millis(300));
     let before = server.rss();
-    let args = vec![
+    let mut args = vec![
         "--hold".to_string(),
         n.to_string(),
         "--port".into(),
         server.port.to_string(),
     ];
+    if kind == ServerKind::ShardnetHttp {
+        args.push("--http".into());
+    }
     let mut holder =
         ServerChild::spawn_self(&args, &[], "holder").map_err(|e| format!("holder: {e}"))?;
     let line = holder
@@ -68,7 +72,11 @@ fn main() {
     );
     let started = Instant::now();
     let noise = NoiseMeter::start();
-    let servers = ServerKind::ALL;
+    // The HTTP server's figure is an idle keep-alive connection after one request.
+    let servers: Vec<ServerKind> = ServerKind::ALL
+        .into_iter()
+        .chain([ServerKind::ShardnetHttp])
+        .collect();
     let mut runs: Vec<Vec<Run>> = (0..servers.len()).map(|_| Vec::new()).collect();
     let (mut mismatches, mut failed) = (0u64, 0u64);
     for rep in 0..reps {

@@ -5,6 +5,7 @@
 //! timeout while other connections keep being served.
 
 mod support;
+mod tls_support;
 
 use shardnet::http::*;
 use shardnet::*;
@@ -430,4 +431,58 @@ fn slowloris_is_cut_off_while_others_are_served() {
     assert!(before >= 200, "served {before} requests meanwhile");
     server.stop();
     server.wait().unwrap();
+}
+
+/// HTTPS through the same builder: curl verifies the certificate, negotiates http/1.1 by ALPN
+/// and reuses the TLS connection for a second request and a chunked upload.
+#[test]
+fn https_with_curl() {
+    use shardnet::tls::ServerTlsConfig;
+    let ca = tls_support::Ca::new("https CA");
+    let leaf = ca.server(&["localhost"]);
+    let dir = tls_support::temp_dir("https");
+    let ca_file = tls_support::write(&dir, "ca.pem", &ca.pem);
+    let body = dir.join("body.bin");
+    std::fs::write(&body, vec![7u8; 5000]).unwrap();
+    let server = HttpServer::builder()
+        .runtime(rt(1))
+        .tls(
+            ServerTlsConfig::builder()
+                .identity(leaf.identity())
+                .alpn(["http/1.1"])
+                .build()
+                .unwrap(),
+        )
+        .serve("127.0.0.1:0", echo_handler)
+        .unwrap();
+    let port = server.listen_addr().unwrap().port();
+    let url = |p: &str| format!("https://localhost:{port}{p}");
+    let (ok, out, err) = curl(&[
+        "-v",
+        "--cacert",
+        &ca_file.display().to_string(),
+        "--resolve",
+        &format!("localhost:{port}:127.0.0.1"),
+        &url("/s1"),
+        &url("/s2"),
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &format!("@{}", body.display()),
+        &url("/up"),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "POST /s1 body=5000 sum=35000POST /s2 body=5000 sum=35000POST /up body=5000 sum=35000"
+    );
+    assert!(err.contains("ALPN") && err.contains("http/1.1"), "{err}");
+    assert_eq!(
+        server.shard_stats().iter().map(|s| s.accepted).sum::<u64>(),
+        1,
+        "one TLS connection for three requests"
+    );
+    server.stop();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -174,6 +174,9 @@ pub enum ServerKind {
     /// tokio current_thread reading 64 KiB per call (as shardnet's scratch buffer does), run in
     /// the pipelined cells so a lead there is a design lead, not a read-size artefact.
     Tokio64,
+    /// shardnet `HttpServer` (whole-request handler answering `200 ok`), one shard: for the
+    /// idle keep-alive connection figure.
+    ShardnetHttp,
 }
 
 impl ServerKind {
@@ -193,6 +196,7 @@ impl ServerKind {
             ServerKind::Glommio => "glommio",
             ServerKind::Epoll => "epoll",
             ServerKind::Tokio64 => "tokio64",
+            ServerKind::ShardnetHttp => "shardnet-http",
         }
     }
 
@@ -200,7 +204,7 @@ impl ServerKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .chain([ServerKind::Tokio64])
+            .chain([ServerKind::Tokio64, ServerKind::ShardnetHttp])
             .find(|k| k.name() == s)
     }
 }
@@ -244,6 +248,7 @@ pub fn maybe_serve() {
             ServerKind::Tokio64 => serve_tokio(port, 64 << 10),
             ServerKind::Glommio => serve_glommio(port),
             ServerKind::Epoll => serve_epoll(port),
+            ServerKind::ShardnetHttp => serve_shardnet_http(port),
         };
         if let Err(e) = r {
             eprintln!("{} server failed: {e}", kind.name());
@@ -257,7 +262,8 @@ pub fn maybe_serve() {
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
         raise_limits();
-        let code = match hold_connections(port, n) {
+        let http = std::env::args().any(|a| a == "--http");
+        let code = match hold_connections(port, n, http) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("holder failed: {e}");
@@ -323,6 +329,23 @@ fn serve_shardnet(port: u16) -> AnyResult<()> {
         .no_delay(true)
         .max_connections(100_000)
         .start_with(&format!("127.0.0.1:{port}"), |_| ShardnetEcho)?;
+    let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
+    announce_ready(port);
+    server.wait()?;
+    Ok(())
+}
+
+fn serve_shardnet_http(port: u16) -> AnyResult<()> {
+    let rt = shardnet::Runtime::builder()
+        .shards(1)
+        .cpus([SERVER_CPU])
+        .build()?;
+    let server = shardnet::http::HttpServer::builder()
+        .runtime(rt)
+        .tcp(|t| t.no_delay(true).max_connections(100_000))
+        .serve(&format!("127.0.0.1:{port}"), |_| {
+            shardnet::http::Response::new(200, "ok")
+        })?;
     let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
     announce_ready(port);
     server.wait()?;
@@ -486,19 +509,36 @@ fn serve_epoll(port: u16) -> AnyResult<()> {
 /// The `--hold N` child of `idle_memory`: opens `n` connections to 127.0.0.1:`port`, does one
 /// checked 64-byte echo round trip on each, prints `HELD <n> <mismatches>`, then holds them
 /// until stdin closes.
-fn hold_connections(port: u16, n: usize) -> AnyResult<()> {
+fn hold_connections(port: u16, n: usize, http: bool) -> AnyResult<()> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut conns = Vec::with_capacity(n);
     let mut mismatches = 0u64;
     let mut buf = [0u8; 64];
+    // `--http`: one keep-alive request each; the answer is `200` with the 2-byte body `ok`.
+    const HTTP_ANSWER_END: &[u8] = b"\r\n\r\nok";
     for i in 0..n {
         let mut s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
-        let msg = pattern_at(i, 0, 64);
-        s.write_all(msg)?;
-        s.read_exact(&mut buf)?;
-        if buf[..] != msg[..] {
-            mismatches += 1;
+        if http {
+            s.write_all(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())?;
+            let mut got = Vec::new();
+            while !got.ends_with(HTTP_ANSWER_END) && got.len() < 1024 {
+                let k = s.read(&mut buf)?;
+                if k == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..k]);
+            }
+            if !got.starts_with(b"HTTP/1.1 200") || !got.ends_with(HTTP_ANSWER_END) {
+                mismatches += 1;
+            }
+        } else {
+            let msg = pattern_at(i, 0, 64);
+            s.write_all(msg)?;
+            s.read_exact(&mut buf)?;
+            if buf[..] != msg[..] {
+                mismatches += 1;
+            }
         }
         conns.push(s);
     }

@@ -64,14 +64,14 @@ impl Response {
     }
 }
 
-/// One shard's handler state: the request being assembled per connection, and how many each
-/// connection has had.
+/// One shard's handler state: the request being assembled on each connection that has one
+/// in progress (an idle connection has no entry).
 struct HandlerListener<F> {
     f: std::sync::Arc<F>,
     max_body: usize,
     max_requests: u32,
     server_name: Option<String>,
-    pending: RefCell<HashMap<ConnId, (Request, u32, bool)>>,
+    pending: RefCell<HashMap<ConnId, Request>>,
 }
 
 impl<F> HttpServerListener for HandlerListener<F>
@@ -98,21 +98,21 @@ where
             let _ = s.release(conn);
             return HeadAction::Error;
         }
-        let mut p = self.pending.borrow_mut();
-        let e = p.entry(conn).or_default();
-        e.0 = Request {
-            conn: Some(conn),
-            method: head.method.into(),
-            target: head.target.into(),
-            version: head.version,
-            headers: head
-                .headers
-                .iter()
-                .map(|h| (h.name.to_string(), h.value.to_vec()))
-                .collect(),
-            body: Vec::new(),
-        };
-        e.2 = false;
+        self.pending.borrow_mut().insert(
+            conn,
+            Request {
+                conn: Some(conn),
+                method: head.method.into(),
+                target: head.target.into(),
+                version: head.version,
+                headers: head
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_string(), h.value.to_vec()))
+                    .collect(),
+                body: Vec::new(),
+            },
+        );
         HeadAction::Continue
     }
 
@@ -121,13 +121,13 @@ where
         let Some(e) = p.get_mut(&conn) else {
             return HandleResult::Error;
         };
-        if e.0.body.len() + data.len() > self.max_body {
+        if e.body.len() + data.len() > self.max_body {
             drop(p);
             let _ = s.send_response(conn, 413, None, &[("Connection", "close")], b"");
             let _ = s.release(conn);
             return HandleResult::Error;
         }
-        e.0.body.extend_from_slice(data);
+        e.body.extend_from_slice(data);
         HandleResult::Ok
     }
 
@@ -137,16 +137,12 @@ where
         conn: ConnId,
         info: &RequestInfo,
     ) -> HandleResult {
-        let (req, served) = {
-            let mut p = self.pending.borrow_mut();
-            let Some(e) = p.get_mut(&conn) else {
-                return HandleResult::Ok; // answered already (upgrade refused)
-            };
-            e.1 += 1;
-            (std::mem::take(&mut e.0), e.1)
+        let Some(req) = self.pending.borrow_mut().remove(&conn) else {
+            return HandleResult::Ok; // answered already (upgrade refused)
         };
         let res = (self.f)(&req);
-        let close = !info.keep_alive || (self.max_requests != 0 && served >= self.max_requests);
+        let close =
+            !info.keep_alive || (self.max_requests != 0 && info.sequence >= self.max_requests);
         let mut headers: Vec<(&str, &str)> = res
             .headers
             .iter()

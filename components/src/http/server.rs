@@ -65,11 +65,14 @@ pub struct RequestInfo {
     pub upgrade: Option<UpgradeKind>,
     /// Content-Length, when given.
     pub content_length: Option<u64>,
+    /// Which request of its connection this is (1 for the first).
+    pub sequence: u32,
 }
 
 impl RequestInfo {
-    fn of(h: &RequestHead<'_>) -> RequestInfo {
+    fn of(h: &RequestHead<'_>, sequence: u32) -> RequestInfo {
         RequestInfo {
+            sequence,
             method: h.method.to_string(),
             target: h.target.to_string(),
             version: h.version,
@@ -393,7 +396,10 @@ impl<L: HttpServerListener> HttpServerListener for ArcListener<L> {
 /// One connection's HTTP state on its shard.
 struct ConnHttp {
     dec: RequestDecoder,
-    info: Option<RequestInfo>,
+    /// The request in progress (boxed: an idle connection pays one pointer).
+    info: Option<Box<RequestInfo>>,
+    /// Requests begun on this connection.
+    requests: u32,
     /// When the current head's first byte arrived (shard clock, ms; 0 = no head pending).
     head_since: u64,
     /// Since when no request has been in progress (shard clock, ms; 0 = one is).
@@ -479,7 +485,8 @@ struct Dispatch<'a, L> {
     l: &'a L,
     s: &'a HttpServer,
     conn: ConnId,
-    info: &'a mut Option<RequestInfo>,
+    info: &'a mut Option<Box<RequestInfo>>,
+    requests: &'a mut u32,
     /// A callback returned Error.
     failed: bool,
 }
@@ -498,6 +505,7 @@ impl<L: HttpServerListener> Dispatch<'_, L> {
 impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
     fn on_message_begin(&mut self) {
         *self.info = None;
+        *self.requests = self.requests.saturating_add(1);
         let r = self.l.on_message_begin(self.s, self.conn);
         self.check(r);
     }
@@ -514,7 +522,7 @@ impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
             self.failed = true;
             return HeadAction::Error;
         }
-        *self.info = Some(RequestInfo::of(head));
+        *self.info = Some(Box::new(RequestInfo::of(head, *self.requests)));
         let action = self.l.on_headers_complete(s, c, head);
         if action == HeadAction::Error {
             self.failed = true;
@@ -564,6 +572,7 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
                 ConnHttp {
                     dec: RequestDecoder::new(self.cfg.limits),
                     info: None,
+                    requests: 0,
                     head_since: 0,
                     idle_since: shardnet_shard::clock_ms(),
                     upgraded: false,
@@ -593,6 +602,7 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
             s,
             conn,
             info: &mut c.info,
+            requests: &mut c.requests,
             failed: false,
         };
         let fed = c.dec.feed(data, &mut d);

@@ -109,7 +109,7 @@ enum Chunk {
     Trailers,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     /// Between requests: nothing buffered.
     Idle,
@@ -122,7 +122,7 @@ enum State {
     /// Upgraded: HTTP is over on this connection.
     Upgraded,
     /// A framing error was reported: the connection must close.
-    Failed,
+    Failed(HttpError),
 }
 
 /// One connection's request stream. Between requests it holds no heap memory.
@@ -134,7 +134,6 @@ pub struct RequestDecoder {
     buf: Vec<u8>,
     /// The current body is read past, not delivered (`HeadAction::SkipBody`).
     skip: bool,
-    error: Option<HttpError>,
 }
 
 fn http_error(e: httparse::Error) -> HttpError {
@@ -160,7 +159,6 @@ impl RequestDecoder {
             state: State::Idle,
             buf: Vec::new(),
             skip: false,
-            error: None,
         }
     }
 
@@ -182,15 +180,14 @@ impl RequestDecoder {
     /// Feeds `input`, calling `h` for everything in it. After an `Err` the connection must be
     /// closed (the same error is returned again).
     pub fn feed(&mut self, input: &[u8], h: &mut dyn RequestHandler) -> Result<Feed, HttpError> {
-        if let Some(e) = &self.error {
+        if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
         match self.run(input, h) {
             Ok(f) => Ok(f),
             Err(e) => {
-                self.state = State::Failed;
+                self.state = State::Failed(e.clone());
                 self.buf = Vec::new();
-                self.error = Some(e.clone());
                 Err(e)
             }
         }
@@ -201,7 +198,7 @@ impl RequestDecoder {
         while pos < input.len() {
             match self.state {
                 State::Upgraded => return Ok(Feed::Upgraded { consumed: pos }),
-                State::Failed => return Err(HttpError::bad("connection failed earlier")),
+                State::Failed(ref e) => return Err(e.clone()),
                 State::Idle => {
                     // Empty lines before a request line are ignored (RFC 9112 §2.2).
                     let b = input[pos];
@@ -302,7 +299,9 @@ impl RequestDecoder {
                 self.skip = action == HeadAction::SkipBody;
                 self.state = match (action, framing) {
                     (HeadAction::Upgrade, _) => State::Upgraded,
-                    (HeadAction::Error, _) => State::Failed,
+                    (HeadAction::Error, _) => {
+                        State::Failed(HttpError::bad("the handler refused the request"))
+                    }
                     (_, BodyFraming::None) | (_, BodyFraming::Length(0)) => State::Idle,
                     (_, BodyFraming::Length(n)) => State::Length { left: n },
                     (_, BodyFraming::Chunked) => State::Chunked(Chunk::Size { n: 0, digits: 0 }),
