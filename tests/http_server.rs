@@ -486,3 +486,57 @@ fn https_with_curl() {
     server.wait().unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// 960 pipelined requests in one write: all answered, in order (the answers to one read leave
+/// together: see the driver's cork).
+#[test]
+fn deep_pipelining_in_one_write() {
+    let (server, addr) = serve();
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut burst = Vec::new();
+    for i in 0..960 {
+        burst.extend_from_slice(format!("GET /q{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&burst).unwrap());
+    for i in 0..960 {
+        let (st, h, body) = read_response(&mut s);
+        assert_eq!(st, 200, "request {i}");
+        assert_eq!(body, format!("GET /q{i} body=0 sum=0").as_bytes(), "{h:?}");
+    }
+    writer.join().unwrap();
+    server.stop();
+    server.wait().unwrap();
+}
+
+/// After `max_requests` requests the last answer says `Connection: close`, nothing after it is
+/// answered, and the connection closes.
+#[test]
+fn max_requests_ends_the_connection() {
+    let server = HttpServer::builder()
+        .runtime(rt(1))
+        .http_config(HttpConfig {
+            max_requests: 3,
+            ..Default::default()
+        })
+        .serve("127.0.0.1:0", echo_handler)
+        .unwrap();
+    let mut s = TcpStream::connect(server.listen_addr().unwrap()).unwrap();
+    let mut burst = Vec::new();
+    for i in 0..5 {
+        burst.extend_from_slice(format!("GET /m{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    s.write_all(&burst).unwrap();
+    for i in 0..3 {
+        let (st, h, body) = read_response(&mut s);
+        assert_eq!(
+            (st, body),
+            (200, format!("GET /m{i} body=0 sum=0").into_bytes())
+        );
+        let close = h.iter().any(|(n, v)| n == "connection" && v == "close");
+        assert_eq!(close, i == 2, "{h:?}");
+    }
+    assert!(peer_closed(&mut s, 5), "closed, /m3 and /m4 unanswered");
+    server.stop();
+    server.wait().unwrap();
+}

@@ -174,9 +174,11 @@ pub enum ServerKind {
     /// tokio current_thread reading 64 KiB per call (as shardnet's scratch buffer does), run in
     /// the pipelined cells so a lead there is a design lead, not a read-size artefact.
     Tokio64,
-    /// shardnet `HttpServer` (whole-request handler answering `200 ok`), one shard: for the
-    /// idle keep-alive connection figure.
+    /// shardnet `HttpServer` (whole-request handler answering `200 Hello, World!`), one shard.
     ShardnetHttp,
+    /// hyper 1.x HTTP/1 server on tokio current_thread answering the same, with
+    /// `pipeline_flush` (responses of one pipelined burst leave in one write).
+    Hyper,
 }
 
 impl ServerKind {
@@ -197,6 +199,7 @@ impl ServerKind {
             ServerKind::Epoll => "epoll",
             ServerKind::Tokio64 => "tokio64",
             ServerKind::ShardnetHttp => "shardnet-http",
+            ServerKind::Hyper => "hyper",
         }
     }
 
@@ -204,7 +207,11 @@ impl ServerKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .chain([ServerKind::Tokio64, ServerKind::ShardnetHttp])
+            .chain([
+                ServerKind::Tokio64,
+                ServerKind::ShardnetHttp,
+                ServerKind::Hyper,
+            ])
             .find(|k| k.name() == s)
     }
 }
@@ -249,6 +256,7 @@ pub fn maybe_serve() {
             ServerKind::Glommio => serve_glommio(port),
             ServerKind::Epoll => serve_epoll(port),
             ServerKind::ShardnetHttp => serve_shardnet_http(port),
+            ServerKind::Hyper => serve_hyper(port),
         };
         if let Err(e) = r {
             eprintln!("{} server failed: {e}", kind.name());
@@ -343,12 +351,50 @@ fn serve_shardnet_http(port: u16) -> AnyResult<()> {
     let server = shardnet::http::HttpServer::builder()
         .runtime(rt)
         .tcp(|t| t.no_delay(true).max_connections(100_000))
+        // As hyper: no cap on requests per connection (the default is nginx's 1000).
+        .http_config(shardnet::http::HttpConfig {
+            max_requests: 0,
+            ..Default::default()
+        })
         .serve(&format!("127.0.0.1:{port}"), |_| {
-            shardnet::http::Response::new(200, "ok")
+            shardnet::http::Response::new(200, HELLO)
         })?;
     let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
     announce_ready(port);
     server.wait()?;
+    Ok(())
+}
+
+/// The body both HTTP servers answer.
+pub const HELLO: &str = "Hello, World!";
+
+fn serve_hyper(port: u16) -> AnyResult<()> {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        announce_ready(listener.local_addr()?.port());
+        loop {
+            let (s, _) = listener.accept().await?;
+            let _ = s.set_nodelay(true);
+            tokio::task::spawn(async move {
+                let svc = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(HELLO.as_bytes()),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .pipeline_flush(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), io::Error>(())
+    })?;
     Ok(())
 }
 
@@ -514,22 +560,23 @@ fn hold_connections(port: u16, n: usize, http: bool) -> AnyResult<()> {
     let mut conns = Vec::with_capacity(n);
     let mut mismatches = 0u64;
     let mut buf = [0u8; 64];
-    // `--http`: one keep-alive request each; the answer is `200` with the 2-byte body `ok`.
-    const HTTP_ANSWER_END: &[u8] = b"\r\n\r\nok";
+    // `--http`: one keep-alive request each; the answer is `200` with the body HELLO.
+    let answer_end = format!("\r\n\r\n{HELLO}");
+    let answer_end = answer_end.as_bytes();
     for i in 0..n {
         let mut s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         if http {
             s.write_all(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())?;
             let mut got = Vec::new();
-            while !got.ends_with(HTTP_ANSWER_END) && got.len() < 1024 {
+            while !got.ends_with(answer_end) && got.len() < 1024 {
                 let k = s.read(&mut buf)?;
                 if k == 0 {
                     break;
                 }
                 got.extend_from_slice(&buf[..k]);
             }
-            if !got.starts_with(b"HTTP/1.1 200") || !got.ends_with(HTTP_ANSWER_END) {
+            if !got.starts_with(b"HTTP/1.1 200") || !got.ends_with(answer_end) {
                 mismatches += 1;
             }
         } else {

@@ -155,6 +155,10 @@ pub(crate) struct ShardCtx {
     plain: RefCell<Vec<u8>>,
     /// The shard clock read once at the start of each turn ([`Self::turn_now`]).
     now: std::cell::Cell<u64>,
+    /// The connection whose receive callback is running (its raw id; 0 = none) and how many
+    /// sends it has made in that callback: the first is written at once, later ones queue and
+    /// leave together when the callback returns (see [`Self::cork_end`]).
+    cork: std::cell::Cell<(u64, u32)>,
     poller: RefCell<Poller>,
     st: RefCell<State>,
 }
@@ -227,6 +231,7 @@ impl ShardCtx {
             tls_names: RefCell::new(Default::default()),
             plain: RefCell::new(Vec::new()),
             now: std::cell::Cell::new(shardnet_shard::clock_ms()),
+            cork: std::cell::Cell::new((0, 0)),
             run: RefCell::new(SendRun::default()),
             pool: BufferPool::new(core.cfg.socket_buffer_size, core.cfg.buffer_hold),
             poller: RefCell::new(Poller::new(EVENT_BATCH)?),
@@ -314,7 +319,13 @@ impl ShardCtx {
             return self.tls_send(conn, cell, parts, total);
         }
         let mut written = 0;
-        let tried = !rec.has_unsent();
+        // Inside this connection's receive callback, only the first send is written at once.
+        let (corked, sends) = self.cork.get();
+        let in_cork = corked == conn.as_u64();
+        if in_cork {
+            self.cork.set((corked, sends + 1));
+        }
+        let tried = !(rec.has_unsent() || in_cork && sends > 0);
         if tried {
             match write_gather(rec.fd, parts) {
                 Ok(n) => written = n,
@@ -1371,10 +1382,15 @@ impl ShardCtx {
                     self.stats.add_bytes_in(n as u64);
                     let open = if tls {
                         self.tls_input(conn, &scratch[..n])
-                    } else if self.pull.is_some() {
-                        self.deliver_pull(conn, total)
                     } else {
-                        self.deliver(conn, &scratch[..n])
+                        self.cork.set((conn.as_u64(), 0));
+                        let open = if self.pull.is_some() {
+                            self.deliver_pull(conn, total)
+                        } else {
+                            self.deliver(conn, &scratch[..n])
+                        };
+                        self.cork_end(conn);
+                        open
                     };
                     if !open {
                         return;
@@ -1585,6 +1601,25 @@ impl ShardCtx {
     /// TLS details of `conn` (None for plain connections).
     pub(crate) fn tls_info(&self, conn: ConnId) -> Option<TlsInfo> {
         self.tls.borrow().get(&conn).map(|t| t.info())
+    }
+
+    /// The receive callback of `conn` returned: what it sent after its first send waited in the
+    /// queue, so that the answers to many pipelined requests read at once leave in one gather
+    /// write instead of one `send` each. Write them now.
+    fn cork_end(&self, conn: ConnId) {
+        let (_, sends) = self.cork.replace((0, 0));
+        if sends > 1 {
+            let ready = matches!(
+                self.st.borrow_mut().table.get(conn),
+                Some(r) if r.state == ConnState::Open
+                    && r.has(flags::WRITABLE)
+                    && !r.has(flags::FLUSHING)
+                    && !r.queue.is_empty()
+            );
+            if ready {
+                self.flush(conn);
+            }
+        }
     }
 
     /// Pull model: tells the listener how many bytes `conn` now holds.

@@ -69,7 +69,6 @@ impl Response {
 struct HandlerListener<F> {
     f: std::sync::Arc<F>,
     max_body: usize,
-    max_requests: u32,
     server_name: Option<String>,
     pending: RefCell<HashMap<ConnId, Request>>,
 }
@@ -141,8 +140,7 @@ where
             return HandleResult::Ok; // answered already (upgrade refused)
         };
         let res = (self.f)(&req);
-        let close =
-            !info.keep_alive || (self.max_requests != 0 && info.sequence >= self.max_requests);
+        let close = !info.keep_alive;
         let mut headers: Vec<(&str, &str)> = res
             .headers
             .iter()
@@ -203,7 +201,6 @@ impl HttpServerBuilder {
         self.start_with(addr, move |_| HandlerListener {
             f: f.clone(),
             max_body: cfg.max_body,
-            max_requests: cfg.max_requests,
             server_name: cfg.server_name.clone(),
             pending: RefCell::new(HashMap::new()),
         })

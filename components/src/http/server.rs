@@ -25,8 +25,9 @@ pub struct HttpConfig {
     /// Close a connection that has no request in progress and nothing left to send for this
     /// long (keep-alive idle; default 75 s, nginx's). A slow download is not idle.
     pub keep_alive_timeout: Duration,
-    /// Requests served per connection before the handler path answers `Connection: close`
-    /// (default 1000; 0 = unlimited).
+    /// Requests per connection (default 1000, nginx's; 0 = unlimited): the last one is reported
+    /// as not keep-alive (`RequestInfo::keep_alive` false, so the handler path answers
+    /// `Connection: close`), and nothing after it is read.
     pub max_requests: u32,
     /// Largest body the whole-request handler accepts (default 1 MiB; larger: 413 and close).
     /// Callbacks stream bodies of any size.
@@ -400,6 +401,8 @@ struct ConnHttp {
     info: Option<Box<RequestInfo>>,
     /// Requests begun on this connection.
     requests: u32,
+    /// A request that ends the connection completed: what follows is not read.
+    finished: bool,
     /// When the current head's first byte arrived (shard clock, ms; 0 = no head pending).
     head_since: u64,
     /// Since when no request has been in progress (shard clock, ms; 0 = one is).
@@ -487,8 +490,11 @@ struct Dispatch<'a, L> {
     conn: ConnId,
     info: &'a mut Option<Box<RequestInfo>>,
     requests: &'a mut u32,
+    max_requests: u32,
     /// A callback returned Error.
     failed: bool,
+    /// A request that ends the connection completed.
+    finished: bool,
 }
 
 impl<L: HttpServerListener> Dispatch<'_, L> {
@@ -522,7 +528,11 @@ impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
             self.failed = true;
             return HeadAction::Error;
         }
-        *self.info = Some(Box::new(RequestInfo::of(head, *self.requests)));
+        let mut info = RequestInfo::of(head, *self.requests);
+        if self.max_requests != 0 && *self.requests >= self.max_requests {
+            info.keep_alive = false;
+        }
+        *self.info = Some(Box::new(info));
         let action = self.l.on_headers_complete(s, c, head);
         if action == HeadAction::Error {
             self.failed = true;
@@ -552,6 +562,12 @@ impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
     fn on_message_complete(&mut self) -> Flow {
         let info = self.info.take().expect("a head came first");
         let r = self.l.on_message_complete(self.s, self.conn, &info);
+        if !info.keep_alive && r != HandleResult::Error {
+            // The connection ends with this exchange: pipelined requests after it are not
+            // answered (the client learns from `Connection: close`).
+            self.finished = true;
+            return Flow::Stop;
+        }
         self.check(r)
     }
 }
@@ -573,6 +589,7 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
                     dec: RequestDecoder::new(self.cfg.limits),
                     info: None,
                     requests: 0,
+                    finished: false,
                     head_since: 0,
                     idle_since: shardnet_shard::clock_ms(),
                     upgraded: false,
@@ -592,6 +609,10 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
         let Some(mut c) = self.shared.conns.borrow_mut().remove(&conn) else {
             return HandleResult::Error;
         };
+        if c.finished {
+            self.shared.conns.borrow_mut().insert(conn, c);
+            return HandleResult::Ok;
+        }
         if c.upgraded {
             let r = self.l.on_upgraded_data(s, conn, data);
             self.shared.conns.borrow_mut().insert(conn, c);
@@ -603,10 +624,13 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
             conn,
             info: &mut c.info,
             requests: &mut c.requests,
+            max_requests: self.cfg.max_requests,
             failed: false,
+            finished: false,
         };
         let fed = c.dec.feed(data, &mut d);
         let failed = d.failed;
+        c.finished |= d.finished;
         let result = match fed {
             Err(e) => {
                 self.parse_error(s, conn, &e);
