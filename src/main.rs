@@ -2,6 +2,8 @@
 //! (a load generator on TcpAgent that checks every echoed byte). No arguments = `echo` with
 //! defaults.
 
+mod serve_http;
+
 use shardnet::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,12 +36,17 @@ usage:
                   [--buffer BYTES] [--duration SECS] [--model push|pull|pack]
                   [--pack-flag F] [--max-pack-size N] [--pack-allow-empty]
                   [--tls-cert FILE --tls-key FILE]
+  shardnet http   [--listen ADDR] (--root DIR | --echo-request) [--shards N] [--access-log]
+                  [--tls-cert FILE --tls-key FILE] [--duration SECS]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
                   [--mode pingpong|stream] [--depth N] [--shards N]
                   [--model push|pack] [--pack-flag F] [--max-pack-size N]
                   [--tls [--tls-ca FILE | --insecure] [--server-name NAME]]
 
 echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
+http   HTTP/1.1 server on HttpServer (default 127.0.0.1:8080): static files under DIR (no escape
+       by .., encoded dots or symlinks; Content-Type, Last-Modified, If-Modified-Since), or each
+       request answered 200 with `METHOD TARGET`
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
        exits non-zero on any mismatch or lost connection (and stops early if the server closes
        every connection)
@@ -98,10 +105,17 @@ fn run() -> AnyResult<i32> {
     let mut bench = BenchOpts::default();
     let mut pack = shardnet::pack::PackConfig::default();
     let mut model = "push";
+    let mut http = serve_http::HttpOpts::default();
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) if first => cmd = v.string()?,
-            Long("listen") => echo.listen = parser.value()?.string()?,
+            Long("listen") => {
+                echo.listen = parser.value()?.string()?;
+                http.listen = Some(echo.listen.clone());
+            }
+            Long("root") => http.root = Some(parser.value()?.string()?.into()),
+            Long("echo-request") => http.echo_request = true,
+            Long("access-log") => http.access_log = true,
             Long("placement") => {
                 echo.placement = match parser.value()?.string()?.as_str() {
                     "reuseport" => AcceptPlacement::ReusePort,
@@ -117,11 +131,13 @@ fn run() -> AnyResult<i32> {
                 }
                 echo.shards = Some(n);
                 bench.shards = Some(n);
+                http.shards = Some(n);
             }
             Long("duration") => {
                 let d: f64 = parser.value()?.parse()?;
                 echo.duration = Some(d);
                 bench.duration = d;
+                http.duration = Some(d);
             }
             Long("model") => {
                 model = match parser.value()?.string()?.as_str() {
@@ -137,8 +153,14 @@ fn run() -> AnyResult<i32> {
                 pack.max_pack_size = parse_num(&parser.value()?.string()?)? as u32
             }
             Long("target") => bench.target = parser.value()?.string()?,
-            Long("tls-cert") => echo.tls_cert = Some(parser.value()?.string()?),
-            Long("tls-key") => echo.tls_key = Some(parser.value()?.string()?),
+            Long("tls-cert") => {
+                echo.tls_cert = Some(parser.value()?.string()?);
+                http.tls_cert = echo.tls_cert.clone();
+            }
+            Long("tls-key") => {
+                echo.tls_key = Some(parser.value()?.string()?);
+                http.tls_key = echo.tls_key.clone();
+            }
             Long("tls") => bench.tls = true,
             Long("tls-ca") => bench.tls_ca = Some(parser.value()?.string()?),
             Long("insecure") => bench.insecure = true,
@@ -174,6 +196,7 @@ fn run() -> AnyResult<i32> {
     install_signal_handlers();
     match cmd.as_str() {
         "echo" => run_echo(echo),
+        "http" => serve_http::run_http(http, &INTERRUPTED),
         "bench" => run_bench(bench),
         o => Err(format!("unknown command {o}").into()),
     }
