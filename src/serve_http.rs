@@ -77,10 +77,10 @@ pub fn resolve(root: &Path, target: &str) -> Result<PathBuf, u16> {
 }
 
 fn file_response(root: &Path, req: &Request) -> Response {
-    if req.method != "GET" && req.method != "HEAD" {
+    if req.method() != "GET" && req.method() != "HEAD" {
         return Response::new(405, "method not allowed\n").header("Allow", "GET, HEAD");
     }
-    let path = match resolve(root, &req.target) {
+    let path = match resolve(root, req.target()) {
         Ok(p) => p,
         Err(status) => {
             return Response::new(
@@ -153,7 +153,7 @@ pub fn run_http(
     let server = b.serve(&listen, move |req: &Request| {
         count.fetch_add(1, Ordering::Relaxed);
         let res = match &root2 {
-            _ if echo => Response::new(200, format!("{} {}", req.method, req.target))
+            _ if echo => Response::new(200, format!("{} {}", req.method(), req.target()))
                 .header("Content-Type", "text/plain; charset=utf-8"),
             Some(root) => file_response(root, req),
             None => Response::new(404, Vec::new()),
@@ -162,8 +162,8 @@ pub fn run_http(
             let conn = req.conn.map(|c| c.to_string()).unwrap_or_default();
             println!(
                 "{conn} \"{} {} HTTP/1.{}\" {} {}",
-                req.method,
-                req.target,
+                req.method(),
+                req.target(),
                 req.version,
                 res.status,
                 res.body.len()

@@ -24,8 +24,8 @@ fn echo_handler(req: &Request) -> Response {
         200,
         format!(
             "{} {} body={} sum={sum}",
-            req.method,
-            req.target,
+            req.method(),
+            req.target(),
             req.body.len()
         ),
     )

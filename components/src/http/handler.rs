@@ -8,30 +8,77 @@ use shardnet_runtime::ConnId;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// A whole request: head and body (at most `max_body` bytes).
+/// A whole request: head and body (at most `max_body` bytes). The head's strings live in one
+/// buffer, and each shard reuses the buffers of finished requests: a handler server allocates
+/// nothing per request in the steady state beyond what the handler itself does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
     /// The connection it came on.
     pub conn: Option<ConnId>,
-    /// Method token.
-    pub method: String,
-    /// Request-target exactly as received.
-    pub target: String,
     /// Minor version (0 = HTTP/1.0, 1 = HTTP/1.1).
     pub version: u8,
-    /// Header fields in order (names as received).
-    pub headers: Vec<(String, Vec<u8>)>,
     /// The body, de-chunked.
     pub body: Vec<u8>,
+    /// Method, target, then every field's name and value, back to back.
+    head: Vec<u8>,
+    method_end: u32,
+    target_end: u32,
+    /// Per field: where its name ends and where its value ends in `head`.
+    fields: Vec<(u32, u32)>,
 }
 
 impl Request {
+    fn fill(&mut self, conn: ConnId, h: &RequestHead<'_>) {
+        self.conn = Some(conn);
+        self.version = h.version;
+        self.head.clear();
+        self.fields.clear();
+        self.body.clear();
+        self.head.extend_from_slice(h.method.as_bytes());
+        self.method_end = self.head.len() as u32;
+        self.head.extend_from_slice(h.target.as_bytes());
+        self.target_end = self.head.len() as u32;
+        for f in h.headers {
+            self.head.extend_from_slice(f.name.as_bytes());
+            let name_end = self.head.len() as u32;
+            self.head.extend_from_slice(f.value);
+            self.fields.push((name_end, self.head.len() as u32));
+        }
+    }
+
+    fn text(&self, a: u32, b: u32) -> &str {
+        // Method, target and names were validated as visible ASCII by the codec.
+        std::str::from_utf8(&self.head[a as usize..b as usize]).unwrap_or("")
+    }
+
+    /// Method token.
+    pub fn method(&self) -> &str {
+        self.text(0, self.method_end)
+    }
+
+    /// Request-target exactly as received.
+    pub fn target(&self) -> &str {
+        self.text(self.method_end, self.target_end)
+    }
+
+    /// Header fields in order: (name as received, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut start = self.target_end;
+        self.fields.iter().map(move |&(name_end, value_end)| {
+            let f = (
+                self.text(start, name_end),
+                &self.head[name_end as usize..value_end as usize],
+            );
+            start = value_end;
+            f
+        })
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| &v[..])
+            .map(|(_, v)| v)
     }
 }
 
@@ -71,7 +118,12 @@ struct HandlerListener<F> {
     max_body: usize,
     server_name: Option<String>,
     pending: RefCell<HashMap<ConnId, Request>>,
+    /// Finished requests whose buffers the next ones reuse.
+    spare: RefCell<Vec<Request>>,
 }
+
+/// Spare requests kept per shard (their buffers stay allocated).
+const SPARE_REQUESTS: usize = 64;
 
 impl<F> HttpServerListener for HandlerListener<F>
 where
@@ -97,21 +149,9 @@ where
             let _ = s.release(conn);
             return HeadAction::Error;
         }
-        self.pending.borrow_mut().insert(
-            conn,
-            Request {
-                conn: Some(conn),
-                method: head.method.into(),
-                target: head.target.into(),
-                version: head.version,
-                headers: head
-                    .headers
-                    .iter()
-                    .map(|h| (h.name.to_string(), h.value.to_vec()))
-                    .collect(),
-                body: Vec::new(),
-            },
-        );
+        let mut req = self.spare.borrow_mut().pop().unwrap_or_default();
+        req.fill(conn, head);
+        self.pending.borrow_mut().insert(conn, req);
         HeadAction::Continue
     }
 
@@ -140,12 +180,15 @@ where
             return HandleResult::Ok; // answered already (upgrade refused)
         };
         let res = (self.f)(&req);
+        {
+            let mut spare = self.spare.borrow_mut();
+            if spare.len() < SPARE_REQUESTS && req.body.capacity() <= 64 << 10 {
+                spare.push(req);
+            }
+        }
         let close = !info.keep_alive;
-        let mut headers: Vec<(&str, &str)> = res
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(res.headers.len() + 3);
+        headers.extend(res.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         if let Some(n) = &self.server_name {
             if !headers
                 .iter()
@@ -203,6 +246,7 @@ impl HttpServerBuilder {
             max_body: cfg.max_body,
             server_name: cfg.server_name.clone(),
             pending: RefCell::new(HashMap::new()),
+            spare: RefCell::new(Vec::new()),
         })
     }
 }

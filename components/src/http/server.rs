@@ -71,15 +71,29 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
-    fn of(h: &RequestHead<'_>, sequence: u32) -> RequestInfo {
+    /// Refills `self` from `h`, reusing the strings' capacity (no allocation per request once
+    /// a connection has seen a target as long).
+    fn fill(&mut self, h: &RequestHead<'_>, sequence: u32) {
+        self.sequence = sequence;
+        self.method.clear();
+        self.method.push_str(h.method);
+        self.target.clear();
+        self.target.push_str(h.target);
+        self.version = h.version;
+        self.keep_alive = h.keep_alive;
+        self.upgrade = h.upgrade;
+        self.content_length = h.content_length();
+    }
+
+    fn empty() -> RequestInfo {
         RequestInfo {
-            sequence,
-            method: h.method.to_string(),
-            target: h.target.to_string(),
-            version: h.version,
-            keep_alive: h.keep_alive,
-            upgrade: h.upgrade,
-            content_length: h.content_length(),
+            method: String::new(),
+            target: String::new(),
+            version: 1,
+            keep_alive: true,
+            upgrade: None,
+            content_length: None,
+            sequence: 0,
         }
     }
 
@@ -229,10 +243,36 @@ impl HttpServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<()> {
-        let mut head = Vec::with_capacity(128);
-        write_response_head(&mut head, status, reason, headers, Some(body.len() as u64))
+        thread_local! {
+            // The head is built here and copied out by the send: no allocation per response.
+            static HEAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
+        HEAD.with(|h| {
+            let Ok(mut head) = h.try_borrow_mut() else {
+                // Re-entered from an `on_send` callback: use a fresh buffer.
+                return self.send_response_in(&mut Vec::new(), conn, status, reason, headers, body);
+            };
+            head.clear();
+            let r = self.send_response_in(&mut head, conn, status, reason, headers, body);
+            if head.capacity() > 16 << 10 {
+                *head = Vec::new();
+            }
+            r
+        })
+    }
+
+    fn send_response_in(
+        &self,
+        head: &mut Vec<u8>,
+        conn: ConnId,
+        status: u16,
+        reason: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<()> {
+        write_response_head(head, status, reason, headers, Some(body.len() as u64))
             .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
-        self.tcp.send_packets(conn, &[&head, body])
+        self.tcp.send_packets(conn, &[head, body])
     }
 
     /// Sends one chunk of a chunked response body (started with a `Transfer-Encoding: chunked`
@@ -397,7 +437,8 @@ impl<L: HttpServerListener> HttpServerListener for ArcListener<L> {
 /// One connection's HTTP state on its shard.
 struct ConnHttp {
     dec: RequestDecoder,
-    /// The request in progress (boxed: an idle connection pays one pointer).
+    /// The current request's head, reused by the requests of one pipelined burst and freed
+    /// when the connection goes idle (boxed: an idle connection pays one pointer).
     info: Option<Box<RequestInfo>>,
     /// Requests begun on this connection.
     requests: u32,
@@ -510,7 +551,6 @@ impl<L: HttpServerListener> Dispatch<'_, L> {
 
 impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
     fn on_message_begin(&mut self) {
-        *self.info = None;
         *self.requests = self.requests.saturating_add(1);
         let r = self.l.on_message_begin(self.s, self.conn);
         self.check(r);
@@ -528,11 +568,13 @@ impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
             self.failed = true;
             return HeadAction::Error;
         }
-        let mut info = RequestInfo::of(head, *self.requests);
+        let info = self
+            .info
+            .get_or_insert_with(|| Box::new(RequestInfo::empty()));
+        info.fill(head, *self.requests);
         if self.max_requests != 0 && *self.requests >= self.max_requests {
             info.keep_alive = false;
         }
-        *self.info = Some(Box::new(info));
         let action = self.l.on_headers_complete(s, c, head);
         if action == HeadAction::Error {
             self.failed = true;
@@ -560,8 +602,8 @@ impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
         self.check(r);
     }
     fn on_message_complete(&mut self) -> Flow {
-        let info = self.info.take().expect("a head came first");
-        let r = self.l.on_message_complete(self.s, self.conn, &info);
+        let info = self.info.as_deref().expect("a head came first");
+        let r = self.l.on_message_complete(self.s, self.conn, info);
         if !info.keep_alive && r != HandleResult::Error {
             // The connection ends with this exchange: pipelined requests after it are not
             // answered (the client learns from `Connection: close`).
@@ -662,6 +704,9 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
         } else {
             c.head_since = 0;
             c.idle_since = if c.dec.is_idle() && !c.upgraded {
+                // Between requests nothing is kept but the counters: the head's copy is freed
+                // (the requests of one pipelined burst share it).
+                c.info = None;
                 shardnet_shard::clock_ms()
             } else {
                 0
