@@ -29,6 +29,9 @@ impl HttpServerListener for Upload {
 
 fn main() -> shardnet::Result<()> {
     let server = HttpServer::builder().start("127.0.0.1:8081", Arc::new(Upload))?;
-    println!("listening on http://{}", server.listen_addr().expect("bound"));
+    println!(
+        "listening on http://{}",
+        server.listen_addr().expect("bound")
+    );
     server.wait()
 }

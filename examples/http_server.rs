@@ -9,6 +9,9 @@ fn main() -> shardnet::Result<()> {
         Response::new(200, format!("{} {}\n", req.method(), req.target()))
             .header("Content-Type", "text/plain")
     })?;
-    println!("listening on http://{}", server.listen_addr().expect("bound"));
+    println!(
+        "listening on http://{}",
+        server.listen_addr().expect("bound")
+    );
     server.wait()
 }

@@ -113,7 +113,7 @@ pub(crate) fn local_ctx(component: u64, shard: ShardId) -> Option<Rc<ShardCtx>> 
 struct State {
     table: ConnTable,
     /// Pack decoders of connections holding a partial message (idle ones hold none).
-    partial: std::collections::HashMap<ConnId, PackDecoder>,
+    partial: shardnet_runtime::ConnMap<PackDecoder>,
     ready: VecDeque<ConnId>,
     closing: VecDeque<(ConnId, SocketOperation, i32)>,
     listeners: Vec<OwnedFd>,
@@ -146,9 +146,9 @@ pub(crate) struct ShardCtx {
     /// Pull model only: where received bytes wait for `fetch`.
     pull: Option<Arc<PullStore>>,
     /// TLS sessions by connection (TLS components only). Never borrowed across a callback.
-    tls: RefCell<std::collections::HashMap<ConnId, Box<TlsSession>>>,
+    tls: RefCell<shardnet_runtime::ConnMap<Box<TlsSession>>>,
     /// Agent/Client STARTTLS: the server name of each connection until its session exists.
-    tls_names: RefCell<std::collections::HashMap<ConnId, rustls_pki_types::ServerName<'static>>>,
+    tls_names: RefCell<shardnet_runtime::ConnMap<rustls_pki_types::ServerName<'static>>>,
     /// Buffer of the inbox send run, reused from turn to turn.
     run: RefCell<SendRun>,
     /// Plaintext out of TLS records, lent to one delivery at a time.

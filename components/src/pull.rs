@@ -24,7 +24,7 @@
 //! list (at most `hold` blocks stay there; the rest are freed).
 
 use shardnet_runtime::ConnId;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -95,7 +95,7 @@ struct Chain {
 
 #[derive(Default)]
 struct Inner {
-    chains: HashMap<ConnId, Chain>,
+    chains: shardnet_runtime::ConnMap<Chain>,
     free: Vec<Box<[u8]>>,
     blocks_in_use: usize,
     buffered: usize,

@@ -116,3 +116,33 @@ mod tests {
         assert_eq!(id.as_u64(), u64::MAX);
     }
 }
+
+/// A hasher for [`ConnId`] keys: one splitmix64 round over the id instead of SipHash (the ids are
+/// not chosen by peers, so hash flooding is not a concern; SipHash was a visible per-request
+/// cost in the HTTP layer's maps).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnIdHasher(u64);
+
+impl std::hash::Hasher for ConnIdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+}
+
+/// A `HashMap` keyed by [`ConnId`] with [`ConnIdHasher`].
+pub type ConnMap<V> =
+    std::collections::HashMap<ConnId, V, std::hash::BuildHasherDefault<ConnIdHasher>>;

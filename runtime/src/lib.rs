@@ -17,7 +17,7 @@ pub mod router;
 pub mod runtime;
 pub mod sys;
 
-pub use conn_id::{ConnId, ShardId};
+pub use conn_id::{ConnId, ConnIdHasher, ConnMap, ShardId};
 pub use inbox::{inbox, InboxReceiver, InboxSender, SendError};
 pub use poller::{Event, Poller};
 pub use router::{AcceptPlacement, ConnectPlacement, ShardLoad};

@@ -6,7 +6,6 @@ use crate::{HandleResult, Result, SocketOperation};
 use shardnet_protocols::http::{HeadAction, RequestHead};
 use shardnet_runtime::ConnId;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// A whole request: head and body (at most `max_body` bytes). The head's strings live in one
 /// buffer, and each shard reuses the buffers of finished requests: a handler server allocates
@@ -117,7 +116,7 @@ struct HandlerListener<F> {
     f: std::sync::Arc<F>,
     max_body: usize,
     server_name: Option<String>,
-    pending: RefCell<HashMap<ConnId, Request>>,
+    pending: RefCell<shardnet_runtime::ConnMap<Request>>,
     /// Finished requests whose buffers the next ones reuse.
     spare: RefCell<Vec<Request>>,
 }
@@ -245,7 +244,7 @@ impl HttpServerBuilder {
             f: f.clone(),
             max_body: cfg.max_body,
             server_name: cfg.server_name.clone(),
-            pending: RefCell::new(HashMap::new()),
+            pending: RefCell::new(Default::default()),
             spare: RefCell::new(Vec::new()),
         })
     }

@@ -7,7 +7,6 @@ use shardnet_protocols::http::{
 };
 use shardnet_runtime::{ConnId, ShardId};
 use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::rc::{Rc, Weak};
@@ -389,7 +388,7 @@ impl HttpServerBuilder {
         let cfg2 = cfg.clone();
         let server = tcp.start_with(addr, move |shard| {
             let shared = Rc::new(Shared {
-                conns: RefCell::new(HashMap::new()),
+                conns: RefCell::new(Default::default()),
                 server: OnceCell::new(),
             });
             spawn_sweeper(Rc::downgrade(&shared), &cfg2);
@@ -453,7 +452,7 @@ struct ConnHttp {
 
 /// State shared by a shard's listener and its header-timeout sweeper.
 struct Shared {
-    conns: RefCell<HashMap<ConnId, ConnHttp>>,
+    conns: RefCell<shardnet_runtime::ConnMap<ConnHttp>>,
     server: OnceCell<HttpServer>,
 }
 

@@ -388,6 +388,18 @@ fn writers() {
     out.clear();
     write_response_head(&mut out, 304, None, &[], Some(10)).unwrap();
     assert_eq!(out, b"HTTP/1.1 304 Not Modified\r\n\r\n");
+    out.clear();
+    write_response_head(&mut out, 404, None, &[], Some(0)).unwrap();
+    assert_eq!(out, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    out.clear();
+    write_response_head(&mut out, 200, None, &[], Some(18_446_744_073_709_551_615)).unwrap();
+    assert!(out.ends_with(b"Content-Length: 18446744073709551615\r\n\r\n"));
+    out.clear();
+    write_chunk(&mut out, &[0u8; 255]);
+    assert!(out.starts_with(b"ff\r\n") && out.ends_with(b"\r\n"));
+    out.clear();
+    write_chunk(&mut out, &[0u8; 4096]);
+    assert!(out.starts_with(b"1000\r\n"));
     assert!(write_response_head(&mut out, 200, None, &[("X", "a\r\nInjected: 1")], None).is_err());
     assert!(write_response_head(&mut out, 200, None, &[("Bad Name", "v")], None).is_err());
 }

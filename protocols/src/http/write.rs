@@ -1,7 +1,36 @@
 //! Response heads and chunks, written into a caller's buffer.
 
 use std::fmt;
-use std::io::Write;
+
+/// Appends `n` in decimal (no formatting machinery: this runs once or twice per response).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `n` in lower-case hex.
+fn push_hex(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 15) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
 
 /// A header the caller asked to send cannot be sent: its name is not a token, or its value
 /// holds CR, LF or another control character (which would let it inject fields or responses).
@@ -95,7 +124,11 @@ pub fn write_response_head(
         framed |=
             n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding");
     }
-    let _ = write!(out, "HTTP/1.1 {status} {reason}\r\n");
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, status as u64);
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
     for (n, v) in headers {
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
@@ -104,7 +137,9 @@ pub fn write_response_head(
     }
     let bodiless = status < 200 || status == 204 || status == 304;
     if let (false, false, Some(n)) = (framed, bodiless, body_len) {
-        let _ = write!(out, "Content-Length: {n}\r\n");
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, n);
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
@@ -116,7 +151,8 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     if data.is_empty() {
         return;
     }
-    let _ = write!(out, "{:x}\r\n", data.len());
+    push_hex(out, data.len() as u64);
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
@@ -130,7 +166,10 @@ pub fn write_last_chunk(out: &mut Vec<u8>, trailers: &[(&str, &str)]) -> Result<
     }
     out.extend_from_slice(b"0\r\n");
     for (n, v) in trailers {
-        let _ = write!(out, "{n}: {v}\r\n");
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
