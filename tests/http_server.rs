@@ -540,3 +540,54 @@ fn max_requests_ends_the_connection() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// Review cases: answers queued before a refusal still leave; a refused connection reads
+/// nothing more; a 204 never carries a body; HTTP/1.0 gets no 100 Continue.
+#[test]
+fn refusals_keep_earlier_answers_and_stop_reading() {
+    let server = HttpServer::builder()
+        .runtime(rt(1))
+        .max_body(10)
+        .serve("127.0.0.1:0", |req: &Request| {
+            if req.target() == "/empty" {
+                Response::new(204, "dropped")
+            } else {
+                echo_handler(req)
+            }
+        })
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    // Two answers, then a body over max_body: both answers and the 413 arrive, then the close.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /empty HTTP/1.1\r\nHost: x\r\n\r\nPOST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890GET /never HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).2, b"GET /a body=0 sum=0");
+    let (st, h, body) = read_response(&mut s);
+    assert_eq!(st, 204);
+    assert!(
+        body.is_empty() && !h.iter().any(|(n, _)| n == "content-length"),
+        "{h:?}"
+    );
+    assert_eq!(read_response(&mut s).0, 413);
+    assert!(peer_closed(&mut s, 5), "closed, /never unanswered");
+    // A streamed body over the limit (chunked): same.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).0, 413);
+    assert!(peer_closed(&mut s, 5));
+    // A malformed request answered once; bytes after it are not read as requests.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).0, 400);
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(peer_closed(&mut s, 5), "one 400, then the close");
+    // HTTP/1.0 with Expect: no 100 Continue; the answer comes after the body.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"PUT /e HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    assert!(silent_for(&mut s, 200), "no 100 Continue for HTTP/1.0");
+    s.write_all(b"ok").unwrap();
+    let (st, _, body) = read_response(&mut s);
+    assert_eq!((st, &body[..]), (200, &b"PUT /e body=2 sum=218"[..]));
+    server.stop();
+    server.wait().unwrap();
+}

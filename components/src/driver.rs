@@ -400,10 +400,17 @@ impl ShardCtx {
 
     /// Writes queued data of `conn` (writable edge, or budget left over from the last turn).
     fn flush(&self, conn: ConnId) {
+        self.flush_in(conn, false);
+    }
+
+    /// [`Self::flush`]; with `closing`, also for a connection whose close is scheduled (a
+    /// callback that answered and then returned Error: its answers still get one try).
+    fn flush_in(&self, conn: ConnId, closing: bool) {
         let (fd, mut q) = {
             let mut st = self.st.borrow_mut();
             let rec = match st.table.get(conn) {
                 Some(r) if r.state == ConnState::Open => r,
+                Some(r) if closing && r.state == ConnState::Closing => r,
                 _ => return,
             };
             if rec.queue.is_empty() {
@@ -1611,13 +1618,15 @@ impl ShardCtx {
         if sends > 1 {
             let ready = matches!(
                 self.st.borrow_mut().table.get(conn),
-                Some(r) if r.state == ConnState::Open
+                Some(r) if r.state != ConnState::Empty
                     && r.has(flags::WRITABLE)
                     && !r.has(flags::FLUSHING)
                     && !r.queue.is_empty()
             );
             if ready {
-                self.flush(conn);
+                // Also when the callback failed the connection: it answered before it did, and
+                // without the cork those answers would have been written already.
+                self.flush_in(conn, true);
             }
         }
     }

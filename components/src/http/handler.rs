@@ -144,9 +144,10 @@ where
             .content_length()
             .is_some_and(|n| n > self.max_body as u64)
         {
+            // Answered and released: what was answered before still leaves.
             let _ = s.send_response(conn, 413, None, &[("Connection", "close")], b"");
             let _ = s.release(conn);
-            return HeadAction::Error;
+            return HeadAction::SkipBody;
         }
         let mut req = self.spare.borrow_mut().pop().unwrap_or_default();
         req.fill(conn, head);
@@ -163,7 +164,7 @@ where
             drop(p);
             let _ = s.send_response(conn, 413, None, &[("Connection", "close")], b"");
             let _ = s.release(conn);
-            return HandleResult::Error;
+            return HandleResult::Ok;
         }
         e.body.extend_from_slice(data);
         HandleResult::Ok
@@ -202,7 +203,10 @@ where
             headers.push(("Connection", "keep-alive"));
         }
         let len = res.body.len().to_string();
-        let body: &[u8] = if info.is_head() {
+        let bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+        let body: &[u8] = if bodiless {
+            b""
+        } else if info.is_head() {
             // HEAD: the length of what GET would send, and no body.
             if !headers
                 .iter()

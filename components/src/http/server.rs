@@ -22,7 +22,9 @@ pub struct HttpConfig {
     /// default 10 s).
     pub header_timeout: Duration,
     /// Close a connection that has no request in progress and nothing left to send for this
-    /// long (keep-alive idle; default 75 s, nginx's). A slow download is not idle.
+    /// long (keep-alive idle; default 75 s, nginx's). A slow download is not idle; a callback
+    /// listener that answers a request later than this after it completed may find the
+    /// connection closed (it is not tracked as awaiting an answer yet).
     pub keep_alive_timeout: Duration,
     /// Requests per connection (default 1000, nginx's; 0 = unlimited): the last one is reported
     /// as not keep-alive (`RequestInfo::keep_alive` false, so the handler path answers
@@ -232,7 +234,7 @@ impl HttpServer {
 
     /// Sends a response: status line (standard reason unless given), `headers`,
     /// `Content-Length` unless the headers frame the body themselves, then `body` — one gather
-    /// write. Nothing is added or removed for HEAD: send an empty body (with the length in a
+    /// write. 1xx, 204 and 304 responses take no body (`InvalidParam`). Nothing is added or removed for HEAD: send an empty body (with the length in a
     /// Content-Length header) to answer one.
     pub fn send_response(
         &self,
@@ -269,6 +271,12 @@ impl HttpServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<()> {
+        if !body.is_empty() && (status < 200 || status == 204 || status == 304) {
+            // The client would read these bytes as the start of the next response.
+            return Err(crate::Error::InvalidParam(format!(
+                "a {status} response carries no body"
+            )));
+        }
         write_response_head(head, status, reason, headers, Some(body.len() as u64))
             .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
         self.tcp.send_packets(conn, &[head, body])
@@ -293,8 +301,10 @@ impl HttpServer {
         self.tcp.send(conn, &out)
     }
 
-    /// Closes `conn` once what was sent has left (HP-Socket's `Release`).
+    /// Closes `conn` once what was sent has left (HP-Socket's `Release`); called in a callback
+    /// of that connection, nothing more of it is read.
     pub fn release(&self, conn: ConnId) -> Result<()> {
+        RELEASED.with(|x| x.set(conn.as_u64()));
         self.tcp.disconnect(conn, false)
     }
 
@@ -502,6 +512,7 @@ fn spawn_sweeper(shared: Weak<Shared>, cfg: &HttpConfig) {
             for (id, c) in sh.conns.borrow_mut().iter_mut() {
                 if head != 0 && c.head_since != 0 && now.saturating_sub(c.head_since) >= head {
                     c.head_since = 0;
+                    c.finished = true; // nothing more is read from it
                     late.push(*id);
                 } else if idle != 0 && c.idle_since != 0 && now.saturating_sub(c.idle_since) >= idle
                 {
@@ -537,25 +548,43 @@ struct Dispatch<'a, L> {
     finished: bool,
 }
 
+thread_local! {
+    /// The connection `HttpServer::release` was last called for on this thread (raw id; 0 =
+    /// none): a feed stops reading a connection its listener released.
+    static RELEASED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 impl<L: HttpServerListener> Dispatch<'_, L> {
+    /// After a listener callback: Error fails the connection; a `release` of it ends the
+    /// reading (what was answered still leaves: the close is graceful).
     fn check(&mut self, r: HandleResult) -> Flow {
         if r == HandleResult::Error {
             self.failed = true;
+        } else if RELEASED.with(|x| x.get()) == self.conn.as_u64() {
+            self.finished = true;
+        }
+        if self.stopped() {
             Flow::Stop
         } else {
             Flow::Continue
         }
+    }
+
+    fn stopped(&self) -> bool {
+        self.failed || self.finished
     }
 }
 
 impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
     fn on_message_begin(&mut self) {
         *self.requests = self.requests.saturating_add(1);
-        let r = self.l.on_message_begin(self.s, self.conn);
-        self.check(r);
+        if !self.stopped() {
+            let r = self.l.on_message_begin(self.s, self.conn);
+            self.check(r);
+        }
     }
     fn on_head(&mut self, head: &RequestHead<'_>) -> HeadAction {
-        if self.failed {
+        if self.stopped() {
             return HeadAction::Error;
         }
         let (s, c) = (self.s, self.conn);
@@ -578,36 +607,50 @@ impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
         if action == HeadAction::Error {
             self.failed = true;
         }
+        if self.check(HandleResult::Ok) == Flow::Stop {
+            return HeadAction::Error;
+        }
         let has_body = !matches!(
             head.framing,
             shardnet_protocols::http::BodyFraming::None
                 | shardnet_protocols::http::BodyFraming::Length(0)
         );
-        if action == HeadAction::Continue && head.expect_continue && has_body {
+        // 100 Continue only for HTTP/1.1 clients (RFC 9110 §10.1.1).
+        if action == HeadAction::Continue && head.expect_continue && has_body && head.version == 1 {
             let _ = s.tcp.send(c, b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         action
     }
     fn on_chunk_header(&mut self, len: u64) {
-        let r = self.l.on_chunk_header(self.s, self.conn, len);
-        self.check(r);
+        if !self.stopped() {
+            let r = self.l.on_chunk_header(self.s, self.conn, len);
+            self.check(r);
+        }
     }
     fn on_body(&mut self, data: &[u8]) -> Flow {
+        if self.stopped() {
+            return Flow::Stop;
+        }
         let r = self.l.on_body(self.s, self.conn, data);
         self.check(r)
     }
     fn on_chunk_complete(&mut self) {
-        let r = self.l.on_chunk_complete(self.s, self.conn);
-        self.check(r);
+        if !self.stopped() {
+            let r = self.l.on_chunk_complete(self.s, self.conn);
+            self.check(r);
+        }
     }
     fn on_message_complete(&mut self) -> Flow {
+        if self.stopped() {
+            return Flow::Stop;
+        }
         let info = self.info.as_deref().expect("a head came first");
+        let keep_alive = info.keep_alive;
         let r = self.l.on_message_complete(self.s, self.conn, info);
-        if !info.keep_alive && r != HandleResult::Error {
+        if !keep_alive && r != HandleResult::Error {
             // The connection ends with this exchange: pipelined requests after it are not
             // answered (the client learns from `Connection: close`).
             self.finished = true;
-            return Flow::Stop;
         }
         self.check(r)
     }
@@ -659,6 +702,7 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
             self.shared.conns.borrow_mut().insert(conn, c);
             return r;
         }
+        RELEASED.with(|x| x.set(0));
         let mut d = Dispatch {
             l: &self.l,
             s,
@@ -671,7 +715,7 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
         };
         let fed = c.dec.feed(data, &mut d);
         let failed = d.failed;
-        c.finished |= d.finished;
+        c.finished |= d.finished || RELEASED.with(|x| x.get()) == conn.as_u64();
         let result = match fed {
             Err(e) => {
                 self.parse_error(s, conn, &e);

@@ -194,6 +194,12 @@ impl RequestDecoder {
     }
 
     fn run(&mut self, input: &[u8], h: &mut dyn RequestHandler) -> Result<Feed, HttpError> {
+        // A body whose last bytes came with a Stop: complete the message now.
+        if self.state == (State::Length { left: 0 }) {
+            if let Some(f) = self.complete(0, h) {
+                return Ok(f);
+            }
+        }
         let mut pos = 0;
         while pos < input.len() {
             match self.state {
@@ -223,7 +229,7 @@ impl RequestDecoder {
                 }
                 State::Head => {
                     let old = self.buf.len();
-                    let room = (self.limits.max_head + 1).saturating_sub(old);
+                    let room = self.limits.max_head.saturating_add(1).saturating_sub(old);
                     let take = room.min(input.len() - pos);
                     self.buf.extend_from_slice(&input[pos..pos + take]);
                     let buf = std::mem::take(&mut self.buf);
@@ -287,6 +293,11 @@ impl RequestDecoder {
             Ok(httparse::Status::Complete(used)) => {
                 if used > self.limits.max_head {
                     return Err(HttpError::new(431, "request head too large"));
+                }
+                // httparse accepts a bare LF as a line end; the chunked framing here does not,
+                // and a proxy that splits lines only at CRLF would see different fields.
+                if has_bare_lf(&data[..used]) {
+                    return Err(HttpError::bad("bare LF in the request head"));
                 }
                 let head = RequestHead::validate(
                     req.method.unwrap_or(""),
@@ -492,6 +503,13 @@ impl RequestDecoder {
         }
         Ok(None)
     }
+}
+
+/// True when some LF in `head` is not preceded by CR.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
 }
 
 /// True when the request line ends in a well-formed `HTTP/d.d` (then a version httparse

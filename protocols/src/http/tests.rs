@@ -247,6 +247,8 @@ fn refused_requests_and_their_status() {
         (b"GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n", 400),               // bad request line
         (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),                     // bad HTTP-name
         (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        (b"GET / HTTP/1.1\nHost: a\r\n\r\n", 400),                      // bare LF
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nTransfer-Encoding: chunked\r\n\r\n", 400),
     ];
     for (input, want) in cases {
         assert_eq!(
@@ -402,4 +404,37 @@ fn writers() {
     assert!(out.starts_with(b"1000\r\n"));
     assert!(write_response_head(&mut out, 200, None, &[("X", "a\r\nInjected: 1")], None).is_err());
     assert!(write_response_head(&mut out, 200, None, &[("Bad Name", "v")], None).is_err());
+}
+
+/// A handler that stops on the last body bytes gets the message completed by the next feed,
+/// even an empty one.
+#[test]
+fn stop_on_the_last_body_bytes_then_complete() {
+    struct StopOnBody(Vec<&'static str>);
+    impl RequestHandler for StopOnBody {
+        fn on_head(&mut self, _: &RequestHead<'_>) -> HeadAction {
+            HeadAction::Continue
+        }
+        fn on_body(&mut self, _: &[u8]) -> Flow {
+            self.0.push("body");
+            Flow::Stop
+        }
+        fn on_message_complete(&mut self) -> Flow {
+            self.0.push("done");
+            Flow::Continue
+        }
+    }
+    let mut d = RequestDecoder::new(Limits::default());
+    let mut h = StopOnBody(Vec::new());
+    let req = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok";
+    assert_eq!(
+        d.feed(req, &mut h).unwrap(),
+        Feed::Stopped {
+            consumed: req.len()
+        }
+    );
+    assert_eq!(h.0, vec!["body"]);
+    assert_eq!(d.feed(b"", &mut h).unwrap(), Feed::Consumed);
+    assert_eq!(h.0, vec!["body", "done"]);
+    assert!(d.is_idle());
 }
