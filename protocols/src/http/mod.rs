@@ -1,7 +1,10 @@
 //! HTTP/1.1 (RFC 9112), sans-IO.
 //!
 //! # Overview
-//! A server feeds each connection's bytes to a [`RequestDecoder`]; it calls a
+//! A client feeds each connection's bytes to a [`ResponseDecoder`] (told the method of each
+//! request it sent, so that HEAD answers have no body), which frames bodies as RFC 9112 §6.3
+//! says, including read-until-close. A server feeds each connection's bytes to a
+//! [`RequestDecoder`]; it calls a
 //! [`RequestHandler`] with the validated head of each request ([`RequestHead`]), the body
 //! (de-chunked, streamed: never buffered whole), chunk boundaries, trailers and the end of the
 //! message. Requests that break RFC 9112 never reach the handler as requests: the decoder
@@ -31,11 +34,13 @@
 mod error;
 mod head;
 mod request;
+mod response;
 mod write;
 
 pub use error::HttpError;
 pub use head::{BodyFraming, RequestHead, UpgradeKind, UrlParts};
 pub use request::{Feed, Flow, HeadAction, Limits, RequestDecoder, RequestHandler};
+pub use response::{ResponseDecoder, ResponseFraming, ResponseHandler, ResponseHead};
 pub use write::{reason_phrase, write_chunk, write_last_chunk, write_response_head, WriteError};
 
 #[cfg(test)]

@@ -167,6 +167,18 @@ impl RequestDecoder {
         self.state == State::Idle && self.buf.is_empty()
     }
 
+    /// Starts a body framed by `framing` without a head (the response decoder's bodies);
+    /// `skip` reads past it without delivering it.
+    pub(crate) fn start_body(&mut self, framing: BodyFraming, skip: bool) {
+        self.skip = skip;
+        self.buf = Vec::new();
+        self.state = match framing {
+            BodyFraming::None | BodyFraming::Length(0) => State::Idle,
+            BodyFraming::Length(n) => State::Length { left: n },
+            BodyFraming::Chunked => State::Chunked(Chunk::Size { n: 0, digits: 0 }),
+        };
+    }
+
     /// True while part of a head has arrived and its end has not (the header timeout runs).
     pub fn in_head(&self) -> bool {
         self.state == State::Head

@@ -438,3 +438,140 @@ fn stop_on_the_last_body_bytes_then_complete() {
     assert_eq!(h.0, vec!["body", "done"]);
     assert!(d.is_idle());
 }
+
+// ----- responses -------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct RespRec {
+    evs: Vec<String>,
+}
+
+impl ResponseHandler for RespRec {
+    fn on_head(&mut self, h: &ResponseHead<'_>) -> HeadAction {
+        self.evs.push(format!(
+            "head {} {} {:?} keep_alive={}",
+            h.status, h.reason, h.framing, h.keep_alive
+        ));
+        HeadAction::Continue
+    }
+    fn on_chunk_header(&mut self, len: u64) {
+        self.evs.push(format!("chunk {len}"));
+    }
+    fn on_body(&mut self, data: &[u8]) -> Flow {
+        match self.evs.last_mut() {
+            Some(last) if last.starts_with("body ") => {
+                last.push_str(&String::from_utf8_lossy(data))
+            }
+            _ => self
+                .evs
+                .push(format!("body {}", String::from_utf8_lossy(data))),
+        }
+        Flow::Continue
+    }
+    fn on_trailer(&mut self, n: &str, v: &[u8]) {
+        self.evs
+            .push(format!("trailer {n}={}", String::from_utf8_lossy(v)));
+    }
+    fn on_message_complete(&mut self) -> Flow {
+        self.evs.push("done".into());
+        Flow::Continue
+    }
+}
+
+const RESPONSES: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n";
+
+fn resp_decoder() -> ResponseDecoder {
+    let mut d = ResponseDecoder::new(Limits::default());
+    for head in [false, true, false, false, false] {
+        d.expect(head);
+    }
+    d
+}
+
+#[test]
+fn responses_framed_as_rfc_9112_section_6_3() {
+    let mut d = resp_decoder();
+    let mut r = RespRec::default();
+    assert_eq!(d.feed(RESPONSES, &mut r).unwrap(), Feed::Consumed);
+    assert_eq!(
+        r.evs,
+        vec![
+            "head 100 Continue None keep_alive=true",
+            "head 200 OK Length(5) keep_alive=true",
+            "body hello",
+            "done",
+            // The answer to HEAD: Content-Length says what GET would send, no body follows.
+            "head 200 OK None keep_alive=true",
+            "done",
+            "head 204 No Content None keep_alive=true",
+            "done",
+            "head 200 OK Chunked keep_alive=true",
+            "chunk 3",
+            "body abc",
+            "chunk 0",
+            "trailer X-T=1",
+            "done",
+            "head 304 Not Modified None keep_alive=true",
+            "done",
+        ]
+    );
+    d.finish(&mut r).unwrap();
+    // Any split gives the same events.
+    let mut x: u64 = 7;
+    for _ in 0..100 {
+        let mut d = resp_decoder();
+        let mut r2 = RespRec::default();
+        let mut rest: &[u8] = RESPONSES;
+        while !rest.is_empty() {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let n = 1 + (x >> 33) as usize % 23;
+            let (a, b) = rest.split_at(n.min(rest.len()));
+            d.feed(a, &mut r2).unwrap();
+            rest = b;
+        }
+        assert_eq!(r2.evs, r.evs);
+    }
+}
+
+#[test]
+fn response_read_until_close_and_errors() {
+    let mut d = ResponseDecoder::new(Limits::default());
+    d.expect(false);
+    let mut r = RespRec::default();
+    d.feed(b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nall of", &mut r)
+        .unwrap();
+    d.feed(b" it", &mut r).unwrap();
+    d.finish(&mut r).unwrap();
+    assert_eq!(
+        r.evs,
+        vec![
+            "head 200 OK UntilClose keep_alive=false",
+            "body all of it",
+            "done"
+        ]
+    );
+    // Closed inside a Content-Length body: an error.
+    let mut d = ResponseDecoder::new(Limits::default());
+    d.expect(false);
+    d.feed(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        &mut r,
+    )
+    .unwrap();
+    assert!(d.finish(&mut r).is_err());
+    // Malformed heads.
+    for bad in [
+        &b"HTTP/1.1 2000 OK\r\n\r\n"[..],
+        b"HTTX/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    ] {
+        let mut d = ResponseDecoder::new(Limits::default());
+        d.expect(false);
+        assert!(
+            d.feed(bad, &mut RespRec::default()).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
