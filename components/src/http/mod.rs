@@ -19,14 +19,20 @@
 //! gives (400, 413, 414, 431, 501, 505) with `Connection: close` and closes. A head that does
 //! not complete within `header_timeout` (slowloris) is answered 408 and closed.
 //!
+//! [`HttpSyncClient`] makes blocking requests (`open_url`, `get`) over a `TcpClient`, reusing
+//! its connection while the origin stays the same, `https://` through rustls, redirects when
+//! asked; its responses are framed by `shardnet_protocols::http::ResponseDecoder`.
+//!
 //! An idle keep-alive connection holds its TCP record, its directory cell and a small entry in
 //! its shard's map (request count, timers) — no parser buffer.
 
 mod handler;
 mod server;
+mod sync_client;
 
 pub use handler::{Request, Response};
 pub use server::{HttpConfig, HttpServer, HttpServerBuilder, HttpServerListener, RequestInfo};
 pub use shardnet_protocols::http::{
     reason_phrase, BodyFraming, HeadAction, HttpError, Limits, RequestHead, UpgradeKind, UrlParts,
 };
+pub use sync_client::{HttpResponse, HttpSyncClient};
