@@ -171,18 +171,11 @@ fn keeps_one_connection_to_our_server_and_speaks_https() {
     server.stop();
     server.wait().unwrap();
 
-    use shardnet::tls::ServerTlsConfig;
     let ca = tls_support::Ca::new("client CA");
     let leaf = ca.server(&["localhost"]);
     let tls = HttpServer::builder()
         .runtime(rt(1))
-        .tls(
-            ServerTlsConfig::builder()
-                .identity(leaf.identity())
-                .alpn(["http/1.1"])
-                .build()
-                .unwrap(),
-        )
+        .tls(tls_support::https_config(&leaf))
         .serve("127.0.0.1:0", handler)
         .unwrap();
     let port = tls.listen_addr().unwrap().port();

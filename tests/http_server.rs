@@ -437,7 +437,6 @@ fn slowloris_is_cut_off_while_others_are_served() {
 /// and reuses the TLS connection for a second request and a chunked upload.
 #[test]
 fn https_with_curl() {
-    use shardnet::tls::ServerTlsConfig;
     let ca = tls_support::Ca::new("https CA");
     let leaf = ca.server(&["localhost"]);
     let dir = tls_support::temp_dir("https");
@@ -446,13 +445,7 @@ fn https_with_curl() {
     std::fs::write(&body, vec![7u8; 5000]).unwrap();
     let server = HttpServer::builder()
         .runtime(rt(1))
-        .tls(
-            ServerTlsConfig::builder()
-                .identity(leaf.identity())
-                .alpn(["http/1.1"])
-                .build()
-                .unwrap(),
-        )
+        .tls(tls_support::https_config(&leaf))
         .serve("127.0.0.1:0", echo_handler)
         .unwrap();
     let port = server.listen_addr().unwrap().port();

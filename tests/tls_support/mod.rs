@@ -92,3 +92,12 @@ pub fn rustls_client_config(ca: &Ca) -> std::sync::Arc<rustls::ClientConfig> {
         .with_no_client_auth(),
     )
 }
+
+/// A server configuration for `leaf` offering ALPN `http/1.1` (HTTPS tests).
+pub fn https_config(leaf: &Leaf) -> ServerTlsConfig {
+    ServerTlsConfig::builder()
+        .identity(leaf.identity())
+        .alpn(["http/1.1"])
+        .build()
+        .unwrap()
+}

@@ -2,7 +2,8 @@
 
 use crate::{ClientListener, Error, HandleResult, Result, SocketOperation, TcpClient};
 use shardnet_protocols::http::{
-    Flow, HeadAction, Limits, ResponseDecoder, ResponseHandler, ResponseHead, UrlParts,
+    write_request_head, Flow, HeadAction, Limits, ResponseDecoder, ResponseHandler, ResponseHead,
+    UrlParts,
 };
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -382,6 +383,8 @@ fn resolve_location(base: &str, loc: &str) -> String {
     }
 }
 
+/// The request bytes: head (Host with the port unless it is the scheme's default; IPv6
+/// literals bracketed; Content-Length for a body or a POST/PUT/PATCH) and body.
 #[allow(clippy::too_many_arguments)]
 fn write_request(
     out: &mut Vec<u8>,
@@ -393,55 +396,20 @@ fn write_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<()> {
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    };
-    let clean = |s: &str| s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-    if !token(method) || target.bytes().any(|b| b <= 0x20 || b == 0x7f) {
-        return Err(Error::InvalidParam("bad method or target".into()));
-    }
-    out.extend_from_slice(method.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    let default_port = if https { 443 } else { 80 };
     let host = if host.contains(':') {
         format!("[{host}]")
     } else {
         host.to_string()
     };
-    let host_value = if port == default_port {
+    let host = if port == if https { 443 } else { 80 } {
         host
     } else {
         format!("{host}:{port}")
     };
-    let mut framed = false;
-    let mut has_host = false;
-    for (n, v) in headers {
-        if !token(n) || !clean(v) {
-            return Err(Error::InvalidParam(format!("bad header {n:?}")));
-        }
-        framed |=
-            n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding");
-        has_host |= n.eq_ignore_ascii_case("host");
-    }
-    if !has_host {
-        out.extend_from_slice(b"Host: ");
-        out.extend_from_slice(host_value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    for (n, v) in headers {
-        out.extend_from_slice(n.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !framed && (!body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH")) {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
+    let len = (!body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH"))
+        .then_some(body.len() as u64);
+    write_request_head(out, method, target, &host, headers, len)
+        .map_err(|e| Error::InvalidParam(e.to_string()))?;
     out.extend_from_slice(body);
     Ok(())
 }

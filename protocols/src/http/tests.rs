@@ -404,6 +404,14 @@ fn writers() {
     assert!(out.starts_with(b"1000\r\n"));
     assert!(write_response_head(&mut out, 200, None, &[("X", "a\r\nInjected: 1")], None).is_err());
     assert!(write_response_head(&mut out, 200, None, &[("Bad Name", "v")], None).is_err());
+    out.clear();
+    write_request_head(&mut out, "POST", "/a?b", "h:81", &[("X", "1")], Some(3)).unwrap();
+    assert_eq!(
+        out,
+        b"POST /a?b HTTP/1.1\r\nHost: h:81\r\nX: 1\r\nContent-Length: 3\r\n\r\n"
+    );
+    assert!(write_request_head(&mut out, "GET", "/a b", "h", &[], None).is_err());
+    assert!(write_request_head(&mut out, "GET", "/", "h\r\nX: 1", &[], None).is_err());
 }
 
 /// A handler that stops on the last body bytes gets the message completed by the next feed,

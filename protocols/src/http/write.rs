@@ -113,6 +113,64 @@ pub fn write_response_head(
     if !valid_value(reason.as_bytes()) {
         return Err(WriteError("reason phrase has control characters".into()));
     }
+    let framed = check_fields(headers)?;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, status as u64);
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (n, v) in headers {
+        push_field(out, n, v);
+    }
+    let bodiless = status < 200 || status == 204 || status == 304;
+    if let (false, false, Some(n)) = (framed, bodiless, body_len) {
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, n);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Writes a request head: `METHOD target HTTP/1.1`, `Host: host` unless the headers carry
+/// one, the `headers`, and `Content-Length: body_len` unless the headers frame the body
+/// themselves or `body_len` is `None`; then the empty line.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body_len: Option<u64>,
+) -> Result<(), WriteError> {
+    if !is_token(method) || target.is_empty() || target.bytes().any(|b| b <= 0x20 || b == 0x7f) {
+        return Err(WriteError(format!("request line {method:?} {target:?}")));
+    }
+    if !valid_value(host.as_bytes()) {
+        return Err(WriteError("host has control characters".into()));
+    }
+    let framed = check_fields(headers)?;
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        push_field(out, "Host", host);
+    }
+    for (n, v) in headers {
+        push_field(out, n, v);
+    }
+    if let (false, Some(n)) = (framed, body_len) {
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, n);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Checks header fields; true when they frame the body (Content-Length or Transfer-Encoding).
+fn check_fields(headers: &[(&str, &str)]) -> Result<bool, WriteError> {
     let mut framed = false;
     for (n, v) in headers {
         if !is_token(n) {
@@ -124,25 +182,14 @@ pub fn write_response_head(
         framed |=
             n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding");
     }
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, status as u64);
-    out.push(b' ');
-    out.extend_from_slice(reason.as_bytes());
+    Ok(framed)
+}
+
+fn push_field(out: &mut Vec<u8>, n: &str, v: &str) {
+    out.extend_from_slice(n.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(v.as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (n, v) in headers {
-        out.extend_from_slice(n.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    let bodiless = status < 200 || status == 204 || status == 304;
-    if let (false, false, Some(n)) = (framed, bodiless, body_len) {
-        out.extend_from_slice(b"Content-Length: ");
-        push_decimal(out, n);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    Ok(())
 }
 
 /// Writes one chunk of a chunked body (`size CRLF data CRLF`); an empty `data` writes nothing
@@ -166,10 +213,7 @@ pub fn write_last_chunk(out: &mut Vec<u8>, trailers: &[(&str, &str)]) -> Result<
     }
     out.extend_from_slice(b"0\r\n");
     for (n, v) in trailers {
-        out.extend_from_slice(n.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_field(out, n, v);
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
