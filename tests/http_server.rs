@@ -584,3 +584,27 @@ fn refusals_keep_earlier_answers_and_stop_reading() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// A body that stops arriving is answered 408 and closed after the body timeout.
+#[test]
+fn stalled_body_is_cut_off() {
+    let server = HttpServer::builder()
+        .runtime(rt(1))
+        .body_timeout(Duration::from_millis(400))
+        .serve("127.0.0.1:0", echo_handler)
+        .unwrap();
+    let mut s = TcpStream::connect(server.listen_addr().unwrap()).unwrap();
+    let started = Instant::now();
+    s.write_all(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        .unwrap();
+    let (status, _, _) = read_response(&mut s);
+    assert_eq!(status, 408);
+    assert!(peer_closed(&mut s, 5));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    server.stop();
+    server.wait().unwrap();
+}

@@ -21,6 +21,9 @@ pub struct HttpConfig {
     /// A head must be complete this long after its first byte, else 408 and close (slowloris;
     /// default 10 s).
     pub header_timeout: Duration,
+    /// A request body that makes no progress for this long is answered 408 and closed
+    /// (nginx's `client_body_timeout`; default 60 s, zero: none).
+    pub body_timeout: Duration,
     /// Close a connection that has no request in progress and nothing left to send for this
     /// long (keep-alive idle; default 75 s, nginx's). A slow download is not idle; a callback
     /// listener that answers a request later than this after it completed may find the
@@ -43,6 +46,7 @@ impl Default for HttpConfig {
         HttpConfig {
             limits: Limits::default(),
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
             keep_alive_timeout: Duration::from_secs(75),
             max_requests: 1000,
             max_body: 1 << 20,
@@ -348,6 +352,11 @@ impl HttpServerBuilder {
         self.http.limits = l;
         self
     }
+    /// Time a request body may go without progress.
+    pub fn body_timeout(mut self, t: Duration) -> Self {
+        self.http.body_timeout = t;
+        self
+    }
     /// Time allowed for a complete head (slowloris bound).
     pub fn header_timeout(mut self, t: Duration) -> Self {
         self.http.header_timeout = t;
@@ -457,6 +466,8 @@ struct ConnHttp {
     head_since: u64,
     /// Since when no request has been in progress (shard clock, ms; 0 = one is).
     idle_since: u64,
+    /// When body bytes last arrived while a request body is in progress (ms; 0 = none is).
+    body_since: u64,
     upgraded: bool,
 }
 
@@ -482,17 +493,22 @@ impl<L> HttpShard<L> {
     }
 }
 
-/// Every shard runs one sweeper: a head not complete `header_timeout` after its first byte is
-/// answered 408 and closed (slowloris); a connection with no request in progress and nothing
-/// left to send for `keep_alive_timeout` is closed.
+/// Every shard runs one sweeper: a head not complete `header_timeout` after its first byte, or
+/// a body without progress for `body_timeout`, is answered 408 and closed (slowloris, slow
+/// bodies); a connection with no request in progress and nothing left to send for
+/// `keep_alive_timeout` is closed.
 fn spawn_sweeper(shared: Weak<Shared>, cfg: &HttpConfig) {
-    let (head, idle) = (cfg.header_timeout, cfg.keep_alive_timeout);
-    let shortest = [head, idle].into_iter().filter(|t| !t.is_zero()).min();
+    let (head, body, idle) = (cfg.header_timeout, cfg.body_timeout, cfg.keep_alive_timeout);
+    let shortest = [head, body, idle]
+        .into_iter()
+        .filter(|t| !t.is_zero())
+        .min();
     let Some(shortest) = shortest else {
         return;
     };
     let period = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let (head, idle) = (head.as_millis() as u64, idle.as_millis() as u64);
+    let ms = |t: Duration| t.as_millis() as u64;
+    let (head, body, idle) = (ms(head), ms(body), ms(idle));
     glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(period).await;
@@ -510,8 +526,13 @@ fn spawn_sweeper(shared: Weak<Shared>, cfg: &HttpConfig) {
             let mut late = Vec::new();
             let mut idle_conns = Vec::new();
             for (id, c) in sh.conns.borrow_mut().iter_mut() {
-                if head != 0 && c.head_since != 0 && now.saturating_sub(c.head_since) >= head {
+                let slow_head =
+                    head != 0 && c.head_since != 0 && now.saturating_sub(c.head_since) >= head;
+                let slow_body =
+                    body != 0 && c.body_since != 0 && now.saturating_sub(c.body_since) >= body;
+                if slow_head || slow_body {
                     c.head_since = 0;
+                    c.body_since = 0;
                     c.finished = true; // nothing more is read from it
                     late.push(*id);
                 } else if idle != 0 && c.idle_since != 0 && now.saturating_sub(c.idle_since) >= idle
@@ -676,6 +697,7 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
                     finished: false,
                     head_since: 0,
                     idle_since: shardnet_shard::clock_ms(),
+                    body_since: 0,
                     upgraded: false,
                 },
             );
@@ -738,6 +760,11 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
                 }
             }
             Ok(_) => HandleResult::Ok,
+        };
+        c.body_since = if c.dec.in_body() && !c.finished {
+            shardnet_shard::clock_ms()
+        } else {
+            0
         };
         if c.dec.in_head() {
             if c.head_since == 0 {

@@ -179,6 +179,11 @@ impl RequestDecoder {
         };
     }
 
+    /// True while a request body is being read (its head is complete, its end is not).
+    pub fn in_body(&self) -> bool {
+        matches!(self.state, State::Length { .. } | State::Chunked(_))
+    }
+
     /// True while part of a head has arrived and its end has not (the header timeout runs).
     pub fn in_head(&self) -> bool {
         self.state == State::Head
