@@ -286,3 +286,41 @@ fn agent_answers_a_half_closed_server_in_full() {
     agent.stop();
     agent.wait().unwrap();
 }
+
+/// A graceful disconnect made on the owning shard outside a turn (a task of the shard, here a
+/// runtime job) while the driver is parked still gets its flush timeout armed: the stalled
+/// reader is cut off with `on_close(Send, ETIMEDOUT)` instead of never.
+#[test]
+fn flush_timeout_armed_from_outside_a_turn() {
+    let runtime = rt(1);
+    let echo = Arc::new(ModelEcho {
+        sndbuf: Some(16 << 10),
+        ..ModelEcho::default()
+    });
+    let server = TcpServer::builder()
+        .runtime(runtime.clone())
+        .flush_timeout(Duration::from_millis(300))
+        .start("127.0.0.1:0", echo.clone())
+        .unwrap();
+    let _stalled = small_window_client(server.listen_addr().unwrap());
+    assert!(wait_until(5, || server.connection_count() == 1));
+    let id = server.connection_ids()[0];
+    let s2 = server.clone();
+    let chunk = pattern(1 << 20, 4);
+    runtime
+        .run_on(ShardId(0), move || {
+            // On the shard, outside a driver turn: queue more than the kernel takes, then a
+            // graceful disconnect.
+            s2.send(id, &chunk).unwrap();
+            s2.disconnect(id, false).unwrap();
+        })
+        .unwrap();
+    assert!(
+        wait_until(5, || echo.closes.lock().unwrap().len() == 1),
+        "the flush timeout never fired"
+    );
+    let c = echo.closes.lock().unwrap()[0];
+    assert_eq!((c.1, c.2), (SocketOperation::Send, libc::ETIMEDOUT));
+    server.stop();
+    server.wait().unwrap();
+}

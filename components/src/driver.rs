@@ -63,6 +63,8 @@ pub const SCRATCH_MIN: usize = 64 << 10;
 pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// At most one log line per this interval for accept failures (per shard).
 const ACCEPT_LOG_EVERY_MS: u64 = 10_000;
+/// Bytes the cork may hold for one receive callback before they are written anyway.
+pub const CORK_LIMIT: usize = 64 << 10;
 /// Busy turns in a row before the driver yields to glommio's scheduler (other tasks and
 /// components on the shard, the reactor). Yielding after every turn cost ~45 instructions per
 /// ping-pong message in glommio's task switch and ring bookkeeping; eight turns stay well under
@@ -352,10 +354,17 @@ impl ShardCtx {
                 }
             }
             let rec = st.table.get(conn).expect("record checked above");
+            let corked_full = in_cork && rec.queue.pending() >= CORK_LIMIT;
             if tried {
                 // A short non-blocking write means the socket is full: EPOLLOUT follows when
                 // there is room, so no flush attempt (an EAGAIN) until then.
                 rec.clear(flags::WRITABLE);
+            } else if corked_full && rec.has(flags::WRITABLE) && !rec.has(flags::FLUSHING) {
+                // Answers held by the cork passed CORK_LIMIT: write them now rather than let
+                // them count against the pending bounds until the callback returns.
+                drop(st);
+                self.flush(conn);
+                st = self.st.borrow_mut();
             } else if !rec.has(flags::QUEUED) && rec.has(flags::WRITABLE) {
                 // Queued behind older data: flush it even if the writable edge was consumed.
                 rec.set(flags::QUEUED);
@@ -595,6 +604,14 @@ impl ShardCtx {
             self.tls_names.borrow_mut().remove(&conn);
             let Some(mut rec) = rec else { continue };
             any = true;
+            // What is dropped unsent leaves the pending counts here (bytes still in flight in
+            // the inbox are released when their send is refused).
+            let dropped = rec.queue.pending() as u64 + session.as_ref().map_or(0, |t| t.unflushed);
+            if dropped > 0 {
+                if let Some(c) = self.dir.lookup(conn) {
+                    self.dir.release_pending(c, dropped);
+                }
+            }
             rec.queue.clear();
             if let Some(mut t) = session {
                 if op == SocketOperation::Close && errno == 0 && rec.fd >= 0 && !t.is_handshaking()
@@ -885,6 +902,17 @@ impl ShardCtx {
         }
     }
 
+    /// The deadline a record keeps when its handshake ends: none, unless a graceful close is
+    /// waiting for its queue (the two share `deadline_ms`), whose flush window then restarts.
+    fn flush_deadline_after_handshake(&self, rec_flags: u16) -> u64 {
+        let t = self.core.cfg.flush_timeout;
+        if rec_flags & flags::CLOSE_AFTER_FLUSH != 0 && !t.is_zero() {
+            self.now_ms() + (t.as_millis() as u64).max(1)
+        } else {
+            0
+        }
+    }
+
     /// Ends a pending handshake: clears its deadline and calls `on_handshake`.
     pub(crate) fn complete_handshake(&self, conn: ConnId) {
         {
@@ -892,7 +920,11 @@ impl ShardCtx {
             match st.table.get(conn) {
                 Some(r) if r.state == ConnState::Open && r.has(flags::HANDSHAKING) => {
                     r.clear(flags::HANDSHAKING);
-                    r.deadline_ms = 0;
+                    r.deadline_ms = self.flush_deadline_after_handshake(r.flags);
+                    let d = r.deadline_ms;
+                    if d != 0 {
+                        st.next_deadline = st.next_deadline.min(d);
+                    }
                 }
                 _ => return,
             }
@@ -1100,9 +1132,9 @@ impl ShardCtx {
             let rec = st.table.get(id).expect("listed id");
             let op = match rec.state {
                 ConnState::Connecting => SocketOperation::Connect,
+                ConnState::Open if rec.has(flags::HANDSHAKING) => SocketOperation::Close,
                 // A graceful close whose queued bytes did not leave in time.
                 ConnState::Open if rec.has(flags::CLOSE_AFTER_FLUSH) => SocketOperation::Send,
-                ConnState::Open if rec.has(flags::HANDSHAKING) => SocketOperation::Close,
                 _ => continue,
             };
             if rec.deadline_ms != 0 {
@@ -1497,7 +1529,11 @@ impl ShardCtx {
                 return false;
             }
             r.clear(flags::HANDSHAKING);
-            r.deadline_ms = 0;
+            r.deadline_ms = self.flush_deadline_after_handshake(r.flags);
+            let d = r.deadline_ms;
+            if d != 0 {
+                st.next_deadline = st.next_deadline.min(d);
+            }
         }
         if self.events.handshake(conn) == HandleResult::Error {
             self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
@@ -1781,10 +1817,14 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, inbox: InboxReceiver<Cmd>) {
             // the check below still wakes this task (fetch sets the flag, then wakes).
             // Register first (poll_ready), then look at every flag a waker-less wake could
             // have set: stop(), a Pull resume, or work queued on this shard outside a turn.
+            // A deadline set outside a turn (a disconnect's flush timeout, a handshake
+            // timeout) earlier than the armed timer: turn, so the loop arms it.
+            let due = ctx.next_wakeup();
             if inbox.poll_ready(cx).is_ready()
                 || ctx.core.is_stopping()
                 || ctx.pull.as_ref().is_some_and(|p| p.has_resumed())
                 || ctx.has_local_work()
+                || (due != u64::MAX && timer.as_ref().is_none_or(|t| due < t.0))
             {
                 return Poll::Ready(());
             }

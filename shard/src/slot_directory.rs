@@ -293,11 +293,10 @@ impl SlotDirectory {
             cell.fd.store(-1, Ordering::Release);
             cell.state.store(SlotState::Free as u8, Ordering::Release);
             cell.id.store(0, Ordering::Release);
-            // Whatever was still queued is dropped with the connection.
-            let dropped = cell.pending.swap(0, Ordering::AcqRel);
-            if self.budget != 0 {
-                sub_saturating(&self.queued, dropped);
-            }
+            // The owner has already returned what it dropped unsent (`release_pending`); a
+            // reservation racing with this release gives its own bytes back when it sees the id
+            // change, so the shard-wide count is not touched here (it would count them twice).
+            cell.pending.store(0, Ordering::Release);
             let _ = self.free_tx.send(id.slot());
         }
     }
@@ -374,7 +373,9 @@ mod tests {
         assert_eq!(d.queued(), 100);
         d.release_pending(ca, 50);
         assert_eq!((ca.pending(), d.queued()), (20, 50));
-        d.release(a); // the 20 still queued on `a` go with it
+        // Closing: the owner returns the 20 it drops, then frees the slot.
+        d.release_pending(ca, 20);
+        d.release(a);
         assert_eq!(d.queued(), 30);
         assert!(d.try_reserve(cb, 50, 80));
         assert!(!d.try_reserve(cb, 1, 80));
