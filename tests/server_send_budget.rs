@@ -118,7 +118,11 @@ fn a_closed_connection_returns_its_share() {
     assert!(server.shard_stats()[0].queued_bytes > (BUDGET / 2) as u64);
     server.disconnect(id, true).unwrap();
     drop(c);
-    assert!(wait_until(5, || server.shard_stats()[0].queued_bytes == 0));
+    assert!(
+        wait_until(5, || server.shard_stats()[0].queued_bytes == 0),
+        "queued_bytes stays at {}",
+        server.shard_stats()[0].queued_bytes
+    );
     let c2 = small_window_client(addr);
     assert!(wait_until(5, || server.connection_count() == 1));
     let id2 = server.connection_ids()[0];

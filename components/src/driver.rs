@@ -295,7 +295,11 @@ impl ShardCtx {
     ) -> crate::Result<()> {
         let cell = match self.dir.lookup(conn) {
             Some(c) => c,
-            None => return Err(crate::Error::NotFound),
+            None => {
+                // Closed while this send waited in the inbox: its reservation goes back.
+                self.dir.release_orphan(total as u64);
+                return Err(crate::Error::NotFound);
+            }
         };
         self.send_local_in(cell, conn, parts, total)
     }
@@ -431,9 +435,11 @@ impl ShardCtx {
             rec.set(flags::FLUSHING);
             (rec.fd, std::mem::take(&mut rec.queue))
         };
+        let before = q.pending();
         let res = q.flush(fd, self.core.cfg.send_policy, FLUSH_BUDGET, &mut |b| {
             self.events.send(conn, b)
         });
+        let after = q.pending();
         let mut st = self.st.borrow_mut();
         let Some(rec) = st.table.get(conn) else {
             return;
@@ -443,13 +449,23 @@ impl ShardCtx {
         q.append(&mut newer);
         rec.queue = q;
         match res {
-            Err(e) => Self::schedule_close_in(
-                &mut st,
-                &self.dir,
-                conn,
-                SocketOperation::Send,
-                errno_of(&e),
-            ),
+            Err(e) => {
+                // Bytes the kernel took before the error left the queue: they are no longer
+                // pending (what is still queued is returned when the close drops it).
+                let written = before.saturating_sub(after) as u64;
+                if written > 0 {
+                    if let Some(c) = self.dir.lookup(conn) {
+                        self.dir.release_pending(c, written);
+                    }
+                }
+                Self::schedule_close_in(
+                    &mut st,
+                    &self.dir,
+                    conn,
+                    SocketOperation::Send,
+                    errno_of(&e),
+                )
+            }
             Ok(out) => {
                 rec.bytes_out += out.written as u64;
                 if let Some(c) = self.dir.lookup(conn) {
@@ -1743,11 +1759,10 @@ impl ShardCtx {
                     self.core.load.closed(self.shard);
                     self.dir.release(conn);
                 }
-                Cmd::Send { conn, data } => {
-                    if let Some(c) = self.dir.lookup(conn) {
-                        self.dir.release_pending(c, data.len() as u64);
-                    }
-                }
+                Cmd::Send { conn, data } => match self.dir.lookup(conn) {
+                    Some(c) => self.dir.release_pending(c, data.len() as u64),
+                    None => self.dir.release_orphan(data.len() as u64),
+                },
                 _ => {}
             }
         }

@@ -226,6 +226,15 @@ impl SlotDirectory {
         }
     }
 
+    /// Returns `n` pending bytes whose connection is gone (its cell already freed) to the
+    /// shard-wide count only.
+    #[inline]
+    pub fn release_orphan(&self, n: u64) {
+        if self.budget != 0 {
+            sub_saturating(&self.queued, n);
+        }
+    }
+
     /// Pending bytes of all the shard's connections (0 when no budget is set: not counted).
     pub fn queued(&self) -> u64 {
         self.queued.load(Ordering::Acquire)
