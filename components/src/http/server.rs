@@ -2,7 +2,7 @@
 
 use crate::{HandleResult, Result, ServerListener, SocketOperation, TcpServer, TcpServerBuilder};
 use shardnet_protocols::http::{
-    write_last_chunk, write_response_head, Feed, Flow, HeadAction, HttpError, Limits,
+    write_last_chunk, write_response_head, BodyHandler, Feed, Flow, HeadAction, HttpError, Limits,
     RequestDecoder, RequestHandler, RequestHead, UpgradeKind,
 };
 use shardnet_runtime::{ConnId, ShardId};
@@ -642,6 +642,9 @@ impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
         }
         action
     }
+}
+
+impl<L: HttpServerListener> BodyHandler for Dispatch<'_, L> {
     fn on_chunk_header(&mut self, len: u64) {
         if !self.stopped() {
             let r = self.l.on_chunk_header(self.s, self.conn, len);

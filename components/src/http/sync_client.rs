@@ -2,8 +2,8 @@
 
 use crate::{ClientListener, Error, HandleResult, Result, SocketOperation, TcpClient};
 use shardnet_protocols::http::{
-    write_request_head, Flow, HeadAction, Limits, ResponseDecoder, ResponseHandler, ResponseHead,
-    UrlParts,
+    write_request_head, BodyHandler, Flow, HeadAction, Limits, ResponseDecoder, ResponseHandler,
+    ResponseHead, UrlParts,
 };
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -68,6 +68,9 @@ impl ResponseHandler for Build<'_> {
         *self.keep_alive = h.keep_alive;
         HeadAction::Continue
     }
+}
+
+impl BodyHandler for Build<'_> {
     fn on_body(&mut self, data: &[u8]) -> Flow {
         if self.r.body.len() + data.len() > self.max_body {
             *self.done = Some(Err(format!(

@@ -39,7 +39,7 @@ mod write;
 
 pub use error::HttpError;
 pub use head::{BodyFraming, RequestHead, UpgradeKind, UrlParts};
-pub use request::{Feed, Flow, HeadAction, Limits, RequestDecoder, RequestHandler};
+pub use request::{BodyHandler, Feed, Flow, HeadAction, Limits, RequestDecoder, RequestHandler};
 pub use response::{ResponseDecoder, ResponseFraming, ResponseHandler, ResponseHead};
 pub use write::{
     reason_phrase, write_chunk, write_last_chunk, write_request_head, write_response_head,

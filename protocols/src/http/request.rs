@@ -54,12 +54,17 @@ pub enum Flow {
     Stop,
 }
 
-/// The callbacks of one connection's requests (HP-Socket's HTTP listener, minus the socket).
-pub trait RequestHandler {
+/// The callbacks of one connection's requests (HP-Socket's HTTP listener, minus the socket);
+/// the body callbacks are [`BodyHandler`]'s.
+pub trait RequestHandler: BodyHandler {
     /// A new request starts (its first byte arrived).
     fn on_message_begin(&mut self) {}
     /// The head is complete and valid.
     fn on_head(&mut self, head: &RequestHead<'_>) -> HeadAction;
+}
+
+/// The body callbacks of a message, request or response.
+pub trait BodyHandler {
     /// A chunk of `len` bytes follows (chunked bodies; 0 = the last chunk).
     fn on_chunk_header(&mut self, _len: u64) {}
     /// Body bytes, de-chunked, as they arrive.
@@ -70,7 +75,7 @@ pub trait RequestHandler {
     fn on_chunk_complete(&mut self) {}
     /// A trailer field of a chunked body.
     fn on_trailer(&mut self, _name: &str, _value: &[u8]) {}
-    /// The request is complete.
+    /// The message is complete.
     fn on_message_complete(&mut self) -> Flow;
 }
 

@@ -3,7 +3,7 @@
 //! otherwise until the connection closes. The body framing is the request decoder's.
 
 use super::head::{has_token, trim};
-use super::request::{Feed, Flow, HeadAction, Limits, RequestDecoder, RequestHandler};
+use super::request::{BodyHandler, Feed, Flow, HeadAction, Limits, RequestDecoder, RequestHandler};
 use super::{BodyFraming, HttpError, RequestHead};
 use std::collections::VecDeque;
 
@@ -47,24 +47,12 @@ impl<'a> ResponseHead<'a> {
     }
 }
 
-/// The callbacks of a connection's responses.
-pub trait ResponseHandler {
+/// The callbacks of a connection's responses; the body callbacks are [`BodyHandler`]'s.
+pub trait ResponseHandler: BodyHandler {
     /// A response's first byte arrived.
     fn on_message_begin(&mut self) {}
     /// The status line and fields (interim 1xx responses too; those end here).
     fn on_head(&mut self, head: &ResponseHead<'_>) -> HeadAction;
-    /// A chunk of `len` bytes follows (0 = last).
-    fn on_chunk_header(&mut self, _len: u64) {}
-    /// Body bytes as they arrive.
-    fn on_body(&mut self, _data: &[u8]) -> Flow {
-        Flow::Continue
-    }
-    /// The chunk ended.
-    fn on_chunk_complete(&mut self) {}
-    /// A trailer field.
-    fn on_trailer(&mut self, _name: &str, _value: &[u8]) {}
-    /// The response is complete.
-    fn on_message_complete(&mut self) -> Flow;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +90,9 @@ impl RequestHandler for Body<'_> {
     fn on_head(&mut self, _: &RequestHead<'_>) -> HeadAction {
         HeadAction::Error // never called: bodies only
     }
+}
+
+impl BodyHandler for Body<'_> {
     fn on_chunk_header(&mut self, len: u64) {
         self.h.on_chunk_header(len);
     }

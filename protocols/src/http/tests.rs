@@ -49,6 +49,9 @@ impl RequestHandler for Rec {
         });
         self.action.unwrap_or(HeadAction::Continue)
     }
+}
+
+impl BodyHandler for Rec {
     fn on_chunk_header(&mut self, len: u64) {
         self.evs.push(Ev::ChunkHeader(len));
     }
@@ -423,6 +426,9 @@ fn stop_on_the_last_body_bytes_then_complete() {
         fn on_head(&mut self, _: &RequestHead<'_>) -> HeadAction {
             HeadAction::Continue
         }
+    }
+
+    impl BodyHandler for StopOnBody {
         fn on_body(&mut self, _: &[u8]) -> Flow {
             self.0.push("body");
             Flow::Stop
@@ -462,6 +468,9 @@ impl ResponseHandler for RespRec {
         ));
         HeadAction::Continue
     }
+}
+
+impl BodyHandler for RespRec {
     fn on_chunk_header(&mut self, len: u64) {
         self.evs.push(format!("chunk {len}"));
     }
