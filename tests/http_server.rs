@@ -608,3 +608,74 @@ fn stalled_body_is_cut_off() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// A client that sends its request and its FIN in one go (HTTP/1.0 style `nc -N`): the
+/// request is answered in full before the server closes.
+#[test]
+fn request_with_fin_in_one_segment_is_answered() {
+    let (server, addr) = serve();
+    for i in 0..10 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(format!("GET /fin{i} HTTP/1.0\r\n\r\n").as_bytes())
+            .unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut all = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.read_to_end(&mut all).unwrap();
+        let text = String::from_utf8_lossy(&all);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            text.ends_with(&format!("GET /fin{i} body=0 sum=0")),
+            "{text}"
+        );
+    }
+    server.stop();
+    server.wait().unwrap();
+}
+
+/// A chunked response from the callback path: the exact bytes on the wire, then curl decodes
+/// them.
+#[test]
+fn chunked_response_from_callbacks() {
+    struct Chunky;
+    impl HttpServerListener for Chunky {
+        fn on_message_complete(&self, s: &HttpServer, c: ConnId, r: &RequestInfo) -> HandleResult {
+            s.send_response(c, 200, None, &[("Transfer-Encoding", "chunked")], b"")
+                .unwrap();
+            s.send_chunk(c, b"hello").unwrap();
+            s.send_chunk(c, &[b'x'; 300]).unwrap();
+            s.send_last_chunk(c, &[("X-Done", "1")]).unwrap();
+            if !r.keep_alive {
+                s.release(c).unwrap();
+            }
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &HttpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let server = HttpServer::builder()
+        .runtime(rt(1))
+        .start("127.0.0.1:0", Arc::new(Chunky))
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.read_to_end(&mut all).unwrap();
+    let mut want =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n12c\r\n".to_vec();
+    want.extend_from_slice(&[b'x'; 300]);
+    want.extend_from_slice(b"\r\n0\r\nX-Done: 1\r\n\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&all),
+        String::from_utf8_lossy(&want)
+    );
+    let (ok, out, err) = curl(&[&format!("http://{addr}/")]);
+    assert!(ok, "{err}");
+    assert_eq!(out, format!("hello{}", "x".repeat(300)));
+    server.stop();
+    server.wait().unwrap();
+}

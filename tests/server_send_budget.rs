@@ -131,3 +131,48 @@ fn a_closed_connection_returns_its_share() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// A peer that resets while the server still holds queued bytes for it: the connection closes
+/// once with ECONNRESET/EPIPE and every byte it held goes back to the shard budget. (Which
+/// path sees the reset first — the read or a flush — depends on timing; the flush path's own
+/// release is exercised by the loops above only by chance.)
+#[test]
+fn reset_mid_send_returns_the_budget() {
+    let echo = Arc::new(ModelEcho {
+        sndbuf: Some(16 << 10),
+        ..ModelEcho::default()
+    });
+    let server = TcpServer::builder()
+        .runtime(rt(1))
+        .shard_send_budget(BUDGET)
+        .start("127.0.0.1:0", echo.clone())
+        .unwrap();
+    let c = small_window_client(server.listen_addr().unwrap());
+    assert!(wait_until(5, || server.connection_count() == 1));
+    let id = server.connection_ids()[0];
+    let chunk = pattern(CHUNK, 3);
+    while server.send(id, &chunk).is_ok() {}
+    assert!(server.shard_stats()[0].queued_bytes > 0);
+    // Read a little so the server is mid-flush, then reset (linger 0 → RST).
+    let mut c = c;
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 8192];
+    let _ = c.read(&mut buf);
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(c);
+    assert!(wait_until(5, || echo.closes.lock().unwrap().len() == 1));
+    let close = echo.closes.lock().unwrap()[0];
+    assert!(
+        close.2 == libc::ECONNRESET || close.2 == libc::EPIPE,
+        "closed with {close:?}"
+    );
+    assert!(
+        wait_until(5, || server.shard_stats()[0].queued_bytes == 0),
+        "queued_bytes stays at {}",
+        server.shard_stats()[0].queued_bytes
+    );
+    server.stop();
+    server.wait().unwrap();
+}

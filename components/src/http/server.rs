@@ -292,9 +292,20 @@ impl HttpServer {
         if data.is_empty() {
             return Ok(());
         }
-        let size = format!("{:x}\r\n", data.len());
-        self.tcp
-            .send_packets(conn, &[size.as_bytes(), data, b"\r\n"])
+        // The size line on the stack: no allocation per chunk.
+        let mut line = [0u8; 18];
+        let mut i = 16;
+        let mut n = data.len();
+        loop {
+            i -= 1;
+            line[i] = b"0123456789abcdef"[n & 15];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        line[16..].copy_from_slice(b"\r\n");
+        self.tcp.send_packets(conn, &[&line[i..], data, b"\r\n"])
     }
 
     /// Ends a chunked body: the last chunk, optional trailers, the empty line.
