@@ -201,10 +201,20 @@ impl TcpAgentBuilder {
         L: AgentListener,
         F: Fn(ShardId) -> L + Send + Sync + 'static,
     {
+        self.start_with_core(move |shard, _| factory(shard))
+    }
+
+    /// Like [`Self::start_with`]; the factory also sees the component's core (layers key
+    /// their per-shard state by its id).
+    pub(crate) fn start_with_core<L, F>(self, factory: F) -> Result<TcpAgent>
+    where
+        L: AgentListener,
+        F: Fn(ShardId, &Arc<Core>) -> L + Send + Sync + 'static,
+    {
         let local = self.local;
         let make = Arc::new(move |shard: ShardId, core: Arc<Core>| -> Rc<dyn Events> {
             Rc::new(AgentEvents {
-                l: factory(shard),
+                l: factory(shard, &core),
                 h: TcpAgent { core, local },
             })
         });
@@ -229,6 +239,18 @@ impl TcpAgent {
 
     /// Like [`Self::connect`] with an explicit TLS server name (SNI and certificate check).
     pub fn connect_named(&self, host: &str, port: u16, server_name: &str) -> Result<ConnId> {
+        self.connect_named_then(host, port, server_name, |_| {})
+    }
+
+    /// `connect_named` running `before_post` with the new id before the connect is posted
+    /// (a layer records what it needs before any callback of the connection can run).
+    pub(crate) fn connect_named_then(
+        &self,
+        host: &str,
+        port: u16,
+        server_name: &str,
+        before_post: impl FnOnce(ConnId),
+    ) -> Result<ConnId> {
         let addr = resolve_host(host, port)?;
         let local = self.local.map(|ip| SocketAddr::new(ip, 0));
         let name = server_name.trim_start_matches('[').trim_end_matches(']');
@@ -238,7 +260,7 @@ impl TcpAgent {
             local,
             self.core.cfg.connect_placement,
             Some(name.to_string()),
-            |_| {},
+            before_post,
         )
     }
 

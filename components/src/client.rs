@@ -25,7 +25,7 @@ type ConnectSignal = Arc<(Mutex<Option<i32>>, Condvar)>;
 /// Handle to a running TCP client. `Clone + Send + Sync`.
 #[derive(Clone)]
 pub struct TcpClient {
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
     conn: Arc<AtomicU64>,
 }
 
@@ -133,12 +133,28 @@ impl TcpClientBuilder {
     /// `Err(ConnectFailed(errno))` on failure; with true, returns at once (success is
     /// `on_connect`, failure `on_close(Connect, errno)`).
     pub fn start<L: ClientListener + Send + Sync>(
-        mut self,
+        self,
         host: &str,
         port: u16,
         async_connect: bool,
         listener: L,
     ) -> Result<TcpClient> {
+        self.start_made(host, port, async_connect, move |_| listener)
+    }
+
+    /// Like [`Self::start`] with the listener made on the client's thread by `make` (which
+    /// also sees the component's core: layers key their state by its id).
+    pub(crate) fn start_made<L, F>(
+        mut self,
+        host: &str,
+        port: u16,
+        async_connect: bool,
+        make_listener: F,
+    ) -> Result<TcpClient>
+    where
+        L: ClientListener,
+        F: FnOnce(&Arc<Core>) -> L + Send + 'static,
+    {
         let addr = resolve_host(host, port)?;
         if self.runtime.is_none() {
             self.runtime = Some(
@@ -151,14 +167,15 @@ impl TcpClientBuilder {
         }
         let conn = Arc::new(AtomicU64::new(0));
         let signal: ConnectSignal = Arc::new((Mutex::new(None), Condvar::new()));
-        let listener = Arc::new(Mutex::new(Some(listener)));
+        let listener = Arc::new(Mutex::new(Some(make_listener)));
         let (conn2, signal2) = (conn.clone(), signal.clone());
         let make = Arc::new(move |_shard: ShardId, core: Arc<Core>| -> Rc<dyn Events> {
-            let l = listener
+            let make_listener = listener
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
                 .expect("a client runtime has one shard");
+            let l = make_listener(&core);
             Rc::new(ClientEvents {
                 l,
                 h: TcpClient {

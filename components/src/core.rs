@@ -51,6 +51,14 @@ pub(crate) enum Cmd {
     StartTls {
         conn: ConnId,
     },
+    /// A send from another thread whose `hook` must run on the owner shard just before its
+    /// bytes are queued (a layer registers what it sent, in stream order). `data` is reserved
+    /// like `Send`'s.
+    SendHooked {
+        conn: ConnId,
+        data: Vec<u8>,
+        hook: Box<dyn FnOnce() + Send>,
+    },
 }
 
 pub(crate) struct ShardLink {
@@ -300,6 +308,28 @@ impl Core {
     }
 
     fn send_raw(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
+        self.send_raw_hooked(conn, parts, None)
+    }
+
+    /// Sends `parts` (raw, never Pack-framed) and runs `hook` on the owner shard right before
+    /// they are queued, after the send was accepted: at once when the caller is that shard,
+    /// else from the inbox, in order with the connection's other commands. A refused send
+    /// (queue full, not connected) returns its error and the hook does not run.
+    pub(crate) fn send_hooked(
+        &self,
+        conn: ConnId,
+        parts: &[&[u8]],
+        hook: Box<dyn FnOnce() + Send>,
+    ) -> Result<()> {
+        self.send_raw_hooked(conn, parts, Some(hook))
+    }
+
+    fn send_raw_hooked(
+        &self,
+        conn: ConnId,
+        parts: &[&[u8]],
+        hook: Option<Box<dyn FnOnce() + Send>>,
+    ) -> Result<()> {
         let link = self.link(conn)?;
         let cell = link.dir.lookup(conn).ok_or_else(not_found)?;
         if cell.state() != SlotState::Open {
@@ -307,6 +337,9 @@ impl Core {
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total == 0 {
+            if let Some(hook) = hook {
+                return self.send_empty_hooked(conn, hook);
+            }
             return Ok(());
         }
         let max = self.cfg.max_pending_bytes as u64;
@@ -326,13 +359,35 @@ impl Core {
             return Err(Error::NotFound);
         }
         if let Some(ctx) = self.local_ctx(conn.shard()) {
+            if let Some(hook) = hook {
+                hook();
+            }
             return ctx.send_local_in(cell, conn, parts, total);
         }
         let data = parts.concat();
-        self.post(conn.shard(), Cmd::Send { conn, data })
-            .inspect_err(|_| {
-                link.dir.release_pending(cell, total as u64);
-            })
+        let cmd = match hook {
+            None => Cmd::Send { conn, data },
+            Some(hook) => Cmd::SendHooked { conn, data, hook },
+        };
+        self.post(conn.shard(), cmd).inspect_err(|_| {
+            link.dir.release_pending(cell, total as u64);
+        })
+    }
+
+    /// A hook with nothing to send: runs on the owner shard in order with the other commands.
+    fn send_empty_hooked(&self, conn: ConnId, hook: Box<dyn FnOnce() + Send>) -> Result<()> {
+        if self.local_ctx(conn.shard()).is_some() {
+            hook();
+            return Ok(());
+        }
+        self.post(
+            conn.shard(),
+            Cmd::SendHooked {
+                conn,
+                data: Vec::new(),
+                hook,
+            },
+        )
     }
 
     pub fn disconnect(&self, conn: ConnId, force: bool) -> Result<()> {

@@ -1225,6 +1225,13 @@ impl ShardCtx {
                 run.conn = Some(conn);
                 run.datas.push(data);
             }
+            Cmd::SendHooked { conn, data, hook } => {
+                hook();
+                if !data.is_empty() {
+                    run.conn = Some(conn);
+                    run.datas.push(data);
+                }
+            }
             Cmd::Disconnect { conn, force } => self.disconnect(conn, force),
             Cmd::Pause { conn, pause } => self.pause(conn, pause),
             Cmd::Adopt { fd, peer } => {
@@ -1759,10 +1766,12 @@ impl ShardCtx {
                     self.core.load.closed(self.shard);
                     self.dir.release(conn);
                 }
-                Cmd::Send { conn, data } => match self.dir.lookup(conn) {
-                    Some(c) => self.dir.release_pending(c, data.len() as u64),
-                    None => self.dir.release_orphan(data.len() as u64),
-                },
+                Cmd::Send { conn, data } | Cmd::SendHooked { conn, data, .. } => {
+                    match self.dir.lookup(conn) {
+                        Some(c) => self.dir.release_pending(c, data.len() as u64),
+                        None => self.dir.release_orphan(data.len() as u64),
+                    }
+                }
                 _ => {}
             }
         }

@@ -19,6 +19,14 @@
 //! gives (400, 413, 414, 431, 501, 505) with `Connection: close` and closes. A head that does
 //! not complete within `header_timeout` (slowloris) is answered 408 and closed.
 //!
+//! [`HttpAgent`] (many connections, the agent shape) and [`HttpClient`] (one connection on its
+//! own thread) send requests from any thread (`send_request`, `send_get`, …, chunked bodies,
+//! `send_local_file`) and report responses through [`HttpClientListener`]: `on_status_line`,
+//! `on_header`, `on_headers_complete`, streamed `on_body`, `on_message_complete` (HEAD, 1xx,
+//! 204, 304 and read-until-close bodies framed right), upgrades and CONNECT tunnels. Each
+//! connection's response decoder lives on its shard; a [`CookieJar`] stores `Set-Cookie` and
+//! adds `Cookie`.
+//!
 //! [`HttpSyncClient`] makes blocking requests (`open_url`, `get`) over a `TcpClient`, reusing
 //! its connection while the origin stays the same, `https://` through rustls, redirects when
 //! asked; its responses are framed by `shardnet_protocols::http::ResponseDecoder`.
@@ -26,13 +34,23 @@
 //! An idle keep-alive connection holds its TCP record, its directory cell and a small entry in
 //! its shard's map (request count, timers) — no parser buffer.
 
+mod agent;
+mod client;
+mod cookies;
 mod handler;
+mod requester;
 mod server;
 mod sync_client;
+
+pub use agent::{HttpAgent, HttpAgentBuilder};
+pub use client::{HttpClient, HttpClientBuilder};
+pub use cookies::CookieJar;
+pub use requester::{HttpClientConfig, HttpClientListener, ResponseInfo};
 
 pub use handler::{Request, Response};
 pub use server::{HttpConfig, HttpServer, HttpServerBuilder, HttpServerListener, RequestInfo};
 pub use shardnet_protocols::http::{
-    reason_phrase, BodyFraming, HeadAction, HttpError, Limits, RequestHead, UpgradeKind, UrlParts,
+    reason_phrase, BodyFraming, HeadAction, HttpError, Limits, RequestHead, ResponseFraming,
+    ResponseHead, UpgradeKind, UrlParts,
 };
 pub use sync_client::{HttpResponse, HttpSyncClient};

@@ -124,6 +124,11 @@ impl ResponseDecoder {
         }
     }
 
+    /// Between responses: no head or body in progress (a connection's buffers can go).
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Head && self.buf.is_empty()
+    }
+
     /// A request was sent; `head` when its method was HEAD (its response has no body).
     pub fn expect(&mut self, head: bool) {
         self.heads.push_back(head);
