@@ -2,6 +2,7 @@
 //! (a load generator on TcpAgent that checks every echoed byte). No arguments = `echo` with
 //! defaults.
 
+mod bench_http;
 mod serve_http;
 
 use shardnet::*;
@@ -42,6 +43,8 @@ usage:
                   [--mode pingpong|stream] [--depth N] [--shards N]
                   [--model push|pack] [--pack-flag F] [--max-pack-size N]
                   [--tls [--tls-ca FILE | --insecure] [--server-name NAME]]
+  shardnet bench-http [--url URL] [--conns N] [--duration SECS] [--pipeline D]
+                  [--method M] [--shards N] [--tls-ca FILE | --insecure]
 
 echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
 http   HTTP/1.1 server on HttpServer (default 127.0.0.1:8080): static files under DIR (no escape
@@ -50,6 +53,9 @@ http   HTTP/1.1 server on HttpServer (default 127.0.0.1:8080): static files unde
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
        exits non-zero on any mismatch or lost connection (and stops early if the server closes
        every connection)
+bench-http  HTTP/1.1 load generator on HttpAgent (default http://127.0.0.1:8080/, 64 conns,
+       pipeline 1): live req/s, a table (req/s, p50/p99/p99.9), a RESULT line; exits non-zero on
+       any non-2xx answer, parse error, failed connect or unexpected close
 
 Log lines go to stderr; SHARDNET_LOG sets the level (error|warn|info|debug|trace, or
 target=level,...; default info).";
@@ -106,6 +112,7 @@ fn run() -> AnyResult<i32> {
     let mut pack = shardnet::pack::PackConfig::default();
     let mut model = "push";
     let mut http = serve_http::HttpOpts::default();
+    let mut bh = bench_http::BenchHttpOpts::default();
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) if first => cmd = v.string()?,
@@ -131,12 +138,14 @@ fn run() -> AnyResult<i32> {
                 }
                 echo.shards = Some(n);
                 bench.shards = Some(n);
+                bh.shards = Some(n);
                 http.shards = Some(n);
             }
             Long("duration") => {
                 let d: f64 = parser.value()?.parse()?;
                 echo.duration = Some(d);
                 bench.duration = d;
+                bh.duration = d;
                 http.duration = Some(d);
             }
             Long("model") => {
@@ -162,10 +171,22 @@ fn run() -> AnyResult<i32> {
                 http.tls_key = echo.tls_key.clone();
             }
             Long("tls") => bench.tls = true,
-            Long("tls-ca") => bench.tls_ca = Some(parser.value()?.string()?),
-            Long("insecure") => bench.insecure = true,
+            Long("tls-ca") => {
+                bench.tls_ca = Some(parser.value()?.string()?);
+                bh.tls_ca = bench.tls_ca.clone();
+            }
+            Long("insecure") => {
+                bench.insecure = true;
+                bh.insecure = true;
+            }
+            Long("url") => bh.url = parser.value()?.string()?,
+            Long("pipeline") => bh.pipeline = parser.value()?.parse()?,
+            Long("method") => bh.method = parser.value()?.string()?,
             Long("server-name") => bench.server_name = Some(parser.value()?.string()?),
-            Long("conns") => bench.conns = parser.value()?.parse()?,
+            Long("conns") => {
+                bench.conns = parser.value()?.parse()?;
+                bh.conns = bench.conns;
+            }
             Long("size") => bench.size = parser.value()?.parse()?,
             Long("depth") => bench.depth = parser.value()?.parse()?,
             Long("mode") => {
@@ -198,6 +219,7 @@ fn run() -> AnyResult<i32> {
         "echo" => run_echo(echo),
         "http" => serve_http::run_http(http, &INTERRUPTED),
         "bench" => run_bench(bench),
+        "bench-http" => bench_http::run(bh, &INTERRUPTED),
         o => Err(format!("unknown command {o}").into()),
     }
 }

@@ -679,3 +679,46 @@ fn chunked_response_from_callbacks() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// A client that pipelined far past a `Connection: close` request still reads the whole
+/// answer and a clean end: the server lingers (write side shut, input discarded) instead of
+/// closing a socket with unread input, which would reset the connection and make the client's
+/// kernel drop the answer.
+#[test]
+fn lingering_close_delivers_the_answer_despite_unread_input() {
+    let (s, addr) = serve();
+    for round in 0..5 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut burst =
+            format!("GET /last{round} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .into_bytes();
+        // 1 MiB of further pipelined requests the server will never read.
+        while burst.len() < 1 << 20 {
+            burst.extend_from_slice(b"GET /more HTTP/1.1\r\nHost: x\r\n\r\n");
+        }
+        let w = c.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut w = w;
+            let _ = w.write_all(&burst); // may fail once the server has shut its side
+        });
+        // Read only after the server has answered and closed its side.
+        std::thread::sleep(Duration::from_millis(300));
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let r = c.read_to_end(&mut got);
+        assert!(r.is_ok(), "round {round}: {r:?} after {} bytes", got.len());
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n"),
+            "round {round}: {text}"
+        );
+        assert!(
+            text.ends_with(&format!("GET /last{round} body=0 sum=0")),
+            "round {round}: {text}"
+        );
+        drop(c);
+        let _ = writer.join();
+    }
+    s.stop();
+    s.wait().unwrap();
+}

@@ -80,6 +80,14 @@ pub struct TcpConfig {
     /// it gives up and reports `on_close(Send, ETIMEDOUT)` (default [`DEFAULT_FLUSH_TIMEOUT`],
     /// 30 s; zero waits as long as the peer keeps the connection).
     pub flush_timeout: Duration,
+    /// Lingering close (nginx's `lingering_close`): after a non-forced `disconnect` has sent
+    /// everything, the socket's write side is shut and what the peer still sends is read and
+    /// discarded for up to this long (until the peer closes), instead of closing at once —
+    /// a peer that had pipelined more requests then receives the last answer, where a close
+    /// with unread input would reset the connection and destroy it. `on_close` is not delayed;
+    /// the socket outlives it. Default zero (off); `HttpServer` uses 5 s. At most
+    /// 1024 sockets linger per shard; beyond that they close at once.
+    pub lingering_close: Duration,
     /// Free pool buffers each shard keeps resident (default 1024, HP's `FreeBufferObjHold`).
     pub buffer_hold: usize,
     /// Agent/Client connect timeout (default 10 s; reported as on_close(Connect, ETIMEDOUT)).
@@ -146,6 +154,7 @@ impl Default for TcpConfig {
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             shard_send_budget: 0,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            lingering_close: Duration::ZERO,
             buffer_hold: 1024,
             connect_timeout: Duration::from_secs(10),
             accept_placement: AcceptPlacement::ReusePort,
@@ -267,6 +276,12 @@ macro_rules! config_setters {
         /// queued bytes before `on_close(Send, ETIMEDOUT)`; zero waits without a bound.
         pub fn flush_timeout(mut self, t: std::time::Duration) -> Self {
             self.cfg.flush_timeout = t;
+            self
+        }
+        /// Lingering close after a graceful disconnect (zero: off); see
+        /// [`TcpConfig::lingering_close`](crate::TcpConfig::lingering_close).
+        pub fn lingering_close(mut self, t: std::time::Duration) -> Self {
+            self.cfg.lingering_close = t;
             self
         }
         /// Free pool buffers kept resident per shard.

@@ -163,6 +163,8 @@ pub(crate) struct ShardCtx {
     cork: std::cell::Cell<(u64, u32)>,
     poller: RefCell<Poller>,
     st: RefCell<State>,
+    /// Sockets closed by a graceful disconnect that linger (see [`crate::linger`]).
+    linger: Rc<crate::linger::Lingering>,
 }
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -250,6 +252,7 @@ impl ShardCtx {
                 next_deadline: u64::MAX,
                 next_sweep: 0,
             }),
+            linger: Rc::default(),
             events,
             core,
         });
@@ -518,8 +521,14 @@ impl ShardCtx {
 
     pub(crate) fn disconnect(&self, conn: ConnId, force: bool) {
         if force {
+            if let Some(rec) = self.st.borrow_mut().table.get(conn) {
+                rec.clear(flags::LINGER);
+            }
             self.schedule_close(conn, SocketOperation::Close, 0);
         } else {
+            if let Some(rec) = self.st.borrow_mut().table.get(conn) {
+                rec.set(flags::LINGER);
+            }
             self.close_when_flushed(conn);
         }
         self.kick();
@@ -650,7 +659,24 @@ impl ShardCtx {
             }
             if rec.fd >= 0 {
                 // SAFETY: the record owned this fd; closing it also removes it from epoll.
-                drop(unsafe { OwnedFd::from_raw_fd(rec.fd) });
+                let fd = unsafe { OwnedFd::from_raw_fd(rec.fd) };
+                let linger = self.core.cfg.lingering_close;
+                // A graceful disconnect while the peer may still send: linger (the peer's
+                // end-of-stream, an error or a forced close do not).
+                if op == SocketOperation::Close
+                    && errno == 0
+                    && !linger.is_zero()
+                    && rec.has(flags::LINGER)
+                    && !rec.has(flags::EOF_READ)
+                    && !rec.has(flags::READ_CLOSED)
+                    && !self.core.is_stopping()
+                    && self.poller.borrow().delete(rec.fd).is_ok()
+                {
+                    let deadline = self.now_ms() + linger.as_millis() as u64;
+                    self.linger.adopt(fd, deadline);
+                } else {
+                    drop(fd);
+                }
             }
             self.dir.release(conn);
         }

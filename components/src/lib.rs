@@ -37,6 +37,7 @@ mod core;
 mod driver;
 mod error;
 pub mod http;
+mod linger;
 pub mod listener;
 /// HP-Socket's Pack framing (the sans-IO codec lives in `shardnet-protocols`).
 pub use shardnet_protocols::pack;

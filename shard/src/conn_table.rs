@@ -34,6 +34,9 @@ pub mod flags {
     /// `recv` returned end-of-stream: the socket is never read again; the connection closes
     /// once what was queued for sending has left (or the flush timeout expires).
     pub const EOF_READ: u16 = 512;
+    /// A graceful disconnect asked for the close: with `lingering_close` configured, the
+    /// socket lingers (write side shut, input discarded) after `on_close` instead of closing.
+    pub const LINGER: u16 = 1024;
 }
 
 /// Life-cycle stage of a record.

@@ -226,7 +226,9 @@ impl HttpServer {
     /// A builder with HP-Socket's TCP defaults and nginx-like HTTP limits.
     pub fn builder() -> HttpServerBuilder {
         HttpServerBuilder {
-            tcp: TcpServer::builder(),
+            // Lingering close: a client that pipelined past a `Connection: close` answer (or
+            // sent a body the server refused) still reads the answer instead of a reset.
+            tcp: TcpServer::builder().lingering_close(Duration::from_secs(5)),
             http: HttpConfig::default(),
         }
     }
