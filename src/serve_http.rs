@@ -106,10 +106,11 @@ fn file_response(root: &Path, req: &Request) -> Response {
     if since.is_some_and(|s| secs(modified) <= secs(s)) {
         return Response::new(304, Vec::new()).header("Last-Modified", &last_modified);
     }
-    match std::fs::read(&path) {
-        Ok(body) => {
+    // Readable? (The body itself is memory-mapped and streamed when the answer is sent.)
+    match std::fs::File::open(&path) {
+        Ok(_) => {
             let mime = mime_guess::from_path(&path).first_or_octet_stream();
-            Response::new(200, body)
+            Response::file(200, path.clone())
                 .header("Content-Type", mime.essence_str())
                 .header("Last-Modified", &last_modified)
         }

@@ -727,3 +727,38 @@ fn lingering_close_delivers_the_answer_despite_unread_input() {
     s.stop();
     s.wait().unwrap();
 }
+
+/// A callback listener that answers later than the keep-alive timeout: the connection owes an
+/// answer, so the idle sweeper leaves it open; once answered and idle, it is closed.
+#[test]
+fn late_answer_is_not_cut_by_the_keep_alive_timeout() {
+    struct Late(Mutex<std::sync::mpsc::Sender<ConnId>>);
+    impl HttpServerListener for Late {
+        fn on_message_complete(&self, _: &HttpServer, c: ConnId, _: &RequestInfo) -> HandleResult {
+            self.0.lock().unwrap().send(c).unwrap();
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &HttpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = HttpServer::builder()
+        .runtime(rt(1))
+        .keep_alive_timeout(Duration::from_millis(200))
+        .start("127.0.0.1:0", Arc::new(Late(Mutex::new(tx))))
+        .unwrap();
+    let mut c = TcpStream::connect(s.listen_addr().unwrap()).unwrap();
+    c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let conn = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    s.send_response(conn, 200, None, &[], b"worth the wait")
+        .unwrap();
+    let (status, _, body) = read_response(&mut c);
+    assert_eq!((status, &body[..]), (200, &b"worth the wait"[..]));
+    // Answered and idle: now the keep-alive timeout applies.
+    assert!(peer_closed(&mut c, 5));
+    s.stop();
+    s.wait().unwrap();
+}

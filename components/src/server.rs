@@ -132,6 +132,16 @@ impl TcpServerBuilder {
         L: ServerListener,
         F: Fn(ShardId) -> L + Send + Sync + 'static,
     {
+        self.start_with_handle(addr, move |shard, _| factory(shard))
+    }
+
+    /// Like [`Self::start_with`]; the factory also gets the server's handle (layers key their
+    /// per-shard state by it).
+    pub(crate) fn start_with_handle<L, F>(self, addr: &str, factory: F) -> Result<TcpServer>
+    where
+        L: ServerListener,
+        F: Fn(ShardId, &TcpServer) -> L + Send + Sync + 'static,
+    {
         self.cfg.validate()?;
         let addr = resolve(addr)?;
         let runtime = runtime_for(&self.cfg, self.runtime)?;
@@ -167,7 +177,7 @@ impl TcpServerBuilder {
             runtime.run_on(ShardId(i), move || {
                 let shard = ShardId(i);
                 let events: Rc<dyn Events> = Rc::new(ServerEvents {
-                    l: f(shard),
+                    l: f(shard, &h),
                     h: h.clone(),
                 });
                 let ctx = match ShardCtx::new(shard, h.core.clone(), events) {

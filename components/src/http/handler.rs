@@ -91,6 +91,9 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body (not sent for HEAD; its length still is).
     pub body: Vec<u8>,
+    /// A file to send as the body instead of `body` (memory-mapped and streamed, any size:
+    /// [`HttpServer::send_local_file`]).
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl Response {
@@ -100,6 +103,18 @@ impl Response {
             status,
             headers: Vec::new(),
             body: body.into(),
+            file: None,
+        }
+    }
+
+    /// A response whose body is the file at `path`, streamed (its length is read when the
+    /// response is sent; a file that cannot be opened then is answered 500).
+    pub fn file(status: u16, path: impl Into<std::path::PathBuf>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            file: Some(path.into()),
         }
     }
 
@@ -202,8 +217,34 @@ where
         } else if info.version == 0 {
             headers.push(("Connection", "keep-alive"));
         }
-        let len = res.body.len().to_string();
         let bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+        if let (Some(path), false) = (&res.file, bodiless) {
+            let file_len;
+            let sent = if info.is_head() {
+                match std::fs::metadata(path) {
+                    Ok(m) => {
+                        file_len = m.len().to_string();
+                        headers.push(("Content-Length", &file_len));
+                        s.send_response(conn, res.status, None, &headers, b"")
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            } else {
+                s.send_local_file(conn, res.status, &headers, path)
+            };
+            if sent.is_err() {
+                // Nothing of this answer left: say so instead.
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+                if s.send_response(conn, 500, None, &headers, b"").is_err() {
+                    return HandleResult::Error;
+                }
+            }
+            if close {
+                let _ = s.release(conn);
+            }
+            return HandleResult::Ok;
+        }
+        let len = res.body.len().to_string();
         let body: &[u8] = if bodiless {
             b""
         } else if info.is_head() {

@@ -37,9 +37,11 @@
 mod agent;
 mod client;
 mod cookies;
+mod file_stream;
 mod handler;
 mod requester;
 mod server;
+mod server_shard;
 mod sync_client;
 
 pub use agent::{HttpAgent, HttpAgentBuilder};

@@ -1,15 +1,14 @@
 //! HttpServer: a TcpServer whose per-shard listener owns the request decoders of its shard.
 
-use crate::{HandleResult, Result, ServerListener, SocketOperation, TcpServer, TcpServerBuilder};
+use super::server_shard::{HttpShard, Shared, RELEASED};
+use crate::{HandleResult, Result, SocketOperation, TcpServer, TcpServerBuilder};
 use shardnet_protocols::http::{
-    write_last_chunk, write_response_head, BodyHandler, Feed, Flow, HeadAction, HttpError, Limits,
-    RequestDecoder, RequestHandler, RequestHead, UpgradeKind,
+    write_last_chunk, write_response_head, HeadAction, Limits, RequestHead, UpgradeKind,
 };
 use shardnet_runtime::{ConnId, ShardId};
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::os::fd::BorrowedFd;
-use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,7 +77,7 @@ pub struct RequestInfo {
 impl RequestInfo {
     /// Refills `self` from `h`, reusing the strings' capacity (no allocation per request once
     /// a connection has seen a target as long).
-    fn fill(&mut self, h: &RequestHead<'_>, sequence: u32) {
+    pub(crate) fn fill(&mut self, h: &RequestHead<'_>, sequence: u32) {
         self.sequence = sequence;
         self.method.clear();
         self.method.push_str(h.method);
@@ -90,7 +89,7 @@ impl RequestInfo {
         self.content_length = h.content_length();
     }
 
-    fn empty() -> RequestInfo {
+    pub(crate) fn empty() -> RequestInfo {
         RequestInfo {
             method: String::new(),
             target: String::new(),
@@ -211,8 +210,12 @@ pub trait HttpServerListener: 'static {
 /// `disconnect`, `connection_count`, …).
 #[derive(Clone)]
 pub struct HttpServer {
-    tcp: TcpServer,
+    pub(crate) tcp: TcpServer,
     cfg: Arc<HttpConfig>,
+    /// Files streaming (or waiting to) on any connection of this server: while non-zero, a
+    /// send from another thread is decided on the connection's shard, where it may have to
+    /// wait behind a file.
+    pub(crate) streaming: Arc<AtomicUsize>,
 }
 
 impl std::ops::Deref for HttpServer {
@@ -285,7 +288,108 @@ impl HttpServer {
         }
         write_response_head(head, status, reason, headers, Some(body.len() as u64))
             .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
-        self.tcp.send_packets(conn, &[head, body])
+        // A chunked answer is complete at its last chunk, not here.
+        let complete = status >= 200
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"));
+        self.emit(conn, &[head, body], complete)
+    }
+
+    /// Sends `parts` on `conn` in order with the server's other answers on it: from the
+    /// connection's shard at once (behind a streaming file if one is); from another thread
+    /// through the shard's inbox. `answer`: this completes an answer (the keep-alive sweeper
+    /// stops waiting for one).
+    fn emit(&self, conn: ConnId, parts: &[&[u8]], answer: bool) -> Result<()> {
+        let core_id = self.tcp.core.id;
+        if let Some(sh) = Shared::local(core_id, conn) {
+            return sh.emit(conn, parts, answer);
+        }
+        if self.streaming.load(Ordering::Relaxed) == 0 {
+            if !answer {
+                return self.tcp.send_packets(conn, parts);
+            }
+            return self.tcp.core.send_hooked(
+                conn,
+                parts,
+                Box::new(move || {
+                    if let Some(sh) = Shared::local(core_id, conn) {
+                        sh.answered(conn);
+                    }
+                }),
+            );
+        }
+        // A file streams somewhere on this server: the shard decides where these bytes go.
+        let data = parts.concat();
+        let tcp = self.tcp.clone();
+        self.tcp.core.send_hooked(
+            conn,
+            &[],
+            Box::new(move || {
+                if let Some(sh) = Shared::local(core_id, conn) {
+                    if sh.emit(conn, &[&data], answer).is_err() {
+                        let _ = tcp.disconnect(conn, true);
+                    }
+                }
+            }),
+        )
+    }
+
+    /// Sends a response whose body is the file at `path`, of any size: status line,
+    /// `headers`, `Content-Length`, then the file, memory-mapped and streamed — at most about
+    /// 1 MiB of it waits in the connection's send queue at a time, topped up as the peer reads
+    /// (HP-Socket's `SendLocalFile` caps files at 4 MiB and sends them whole). While it
+    /// streams, the server reads no further request of this connection; answers sent on it
+    /// meanwhile leave after the file; `release` closes once the file has left. For HEAD,
+    /// send the head alone with `send_response`.
+    pub fn send_local_file(
+        &self,
+        conn: ConnId,
+        status: u16,
+        headers: &[(&str, &str)],
+        path: &std::path::Path,
+    ) -> Result<()> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut head = Vec::with_capacity(256);
+        write_response_head(&mut head, status, None, headers, Some(len))
+            .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
+        if len == 0 {
+            return self.emit(conn, &[&head], true);
+        }
+        // SAFETY: a read-only map; a file truncated by another process while it streams could
+        // fault, the documented caveat of mapping files (HP-Socket maps them the same way).
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        if map.len() <= super::file_stream::CHUNK {
+            return self.emit(conn, &[&head, &map], true);
+        }
+        let core_id = self.tcp.core.id;
+        if let Some(sh) = Shared::local(core_id, conn) {
+            return sh.start_file(conn, head, map, false);
+        }
+        // From another thread: counted now, so that this thread's next sends on the server
+        // queue behind it; started on the connection's shard.
+        self.streaming.fetch_add(1, Ordering::Relaxed);
+        let tcp = self.tcp.clone();
+        let streaming = self.streaming.clone();
+        let r = self.tcp.core.send_hooked(
+            conn,
+            &[],
+            Box::new(move || match Shared::local(core_id, conn) {
+                Some(sh) => {
+                    if sh.start_file(conn, head, map, true).is_err() {
+                        let _ = tcp.disconnect(conn, true);
+                    }
+                }
+                None => {
+                    streaming.fetch_sub(1, Ordering::Relaxed);
+                }
+            }),
+        );
+        if r.is_err() {
+            self.streaming.fetch_sub(1, Ordering::Relaxed);
+        }
+        r
     }
 
     /// Sends one chunk of a chunked response body (started with a `Transfer-Encoding: chunked`
@@ -307,7 +411,7 @@ impl HttpServer {
             }
         }
         line[16..].copy_from_slice(b"\r\n");
-        self.tcp.send_packets(conn, &[&line[i..], data, b"\r\n"])
+        self.emit(conn, &[&line[i..], data, b"\r\n"], false)
     }
 
     /// Ends a chunked body: the last chunk, optional trailers, the empty line.
@@ -315,25 +419,44 @@ impl HttpServer {
         let mut out = Vec::with_capacity(32);
         write_last_chunk(&mut out, trailers)
             .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
-        self.tcp.send(conn, &out)
+        self.emit(conn, &[&out], true)
     }
 
     /// Closes `conn` once what was sent has left (HP-Socket's `Release`); called in a callback
     /// of that connection, nothing more of it is read.
     pub fn release(&self, conn: ConnId) -> Result<()> {
         RELEASED.with(|x| x.set(conn.as_u64()));
+        let core_id = self.tcp.core.id;
+        if let Some(sh) = Shared::local(core_id, conn) {
+            if sh.streams.release_after(conn) {
+                return Ok(()); // closes once the file has left
+            }
+        } else if self.streaming.load(Ordering::Relaxed) != 0 {
+            let tcp = self.tcp.clone();
+            return self.tcp.core.send_hooked(
+                conn,
+                &[],
+                Box::new(move || {
+                    let streaming = Shared::local(core_id, conn)
+                        .is_some_and(|sh| sh.streams.release_after(conn));
+                    if !streaming {
+                        let _ = tcp.disconnect(conn, false);
+                    }
+                }),
+            );
+        }
         self.tcp.disconnect(conn, false)
     }
 
     /// The status line and headers of an answer the server makes itself, then close.
-    fn refuse(&self, conn: ConnId, status: u16) {
+    pub(crate) fn refuse(&self, conn: ConnId, status: u16) {
         let mut head = Vec::with_capacity(128);
         let mut headers: Vec<(&str, &str)> = vec![("Connection", "close")];
         if let Some(n) = &self.cfg.server_name {
             headers.push(("Server", n));
         }
         if write_response_head(&mut head, status, None, &headers, Some(0)).is_ok() {
-            let _ = self.tcp.send(conn, &head);
+            let _ = self.emit(conn, &[&head], true);
         }
         let _ = self.release(conn);
     }
@@ -416,21 +539,21 @@ impl HttpServerBuilder {
         F: Fn(ShardId) -> L + Send + Sync + 'static,
     {
         let cfg = Arc::new(self.http);
-        let tcp = self.tcp;
-        let cfg2 = cfg.clone();
-        let server = tcp.start_with(addr, move |shard| {
-            let shared = Rc::new(Shared {
-                conns: RefCell::new(Default::default()),
-                server: OnceCell::new(),
-            });
-            spawn_sweeper(Rc::downgrade(&shared), &cfg2);
-            HttpShard {
-                l: factory(shard),
+        let streaming = Arc::new(AtomicUsize::new(0));
+        let (cfg2, streaming2) = (cfg.clone(), streaming.clone());
+        let server = self.tcp.start_with_handle(addr, move |shard, tcp| {
+            let handle = HttpServer {
+                tcp: tcp.clone(),
                 cfg: cfg2.clone(),
-                shared,
-            }
+                streaming: streaming2.clone(),
+            };
+            HttpShard::new(factory(shard), cfg2.clone(), handle, shard)
         })?;
-        Ok(HttpServer { tcp: server, cfg })
+        Ok(HttpServer {
+            tcp: server,
+            cfg,
+            streaming,
+        })
     }
 }
 
@@ -462,359 +585,5 @@ impl<L: HttpServerListener> HttpServerListener for ArcListener<L> {
     }
     fn on_shutdown(&self, s: &HttpServer) -> HandleResult {
         self.0.on_shutdown(s)
-    }
-}
-
-/// One connection's HTTP state on its shard.
-struct ConnHttp {
-    dec: RequestDecoder,
-    /// The current request's head, reused by the requests of one pipelined burst and freed
-    /// when the connection goes idle (boxed: an idle connection pays one pointer).
-    info: Option<Box<RequestInfo>>,
-    /// Requests begun on this connection.
-    requests: u32,
-    /// A request that ends the connection completed: what follows is not read.
-    finished: bool,
-    /// When the current head's first byte arrived (shard clock, ms; 0 = no head pending).
-    head_since: u64,
-    /// Since when no request has been in progress (shard clock, ms; 0 = one is).
-    idle_since: u64,
-    /// When body bytes last arrived while a request body is in progress (ms; 0 = none is).
-    body_since: u64,
-    upgraded: bool,
-}
-
-/// State shared by a shard's listener and its header-timeout sweeper.
-struct Shared {
-    conns: RefCell<shardnet_runtime::ConnMap<ConnHttp>>,
-    server: OnceCell<HttpServer>,
-}
-
-/// The TCP listener of one shard: owns the decoders of that shard's connections.
-struct HttpShard<L> {
-    l: L,
-    cfg: Arc<HttpConfig>,
-    shared: Rc<Shared>,
-}
-
-impl<L> HttpShard<L> {
-    fn http(&self, tcp: &TcpServer) -> &HttpServer {
-        self.shared.server.get_or_init(|| HttpServer {
-            tcp: tcp.clone(),
-            cfg: self.cfg.clone(),
-        })
-    }
-}
-
-/// Every shard runs one sweeper: a head not complete `header_timeout` after its first byte, or
-/// a body without progress for `body_timeout`, is answered 408 and closed (slowloris, slow
-/// bodies); a connection with no request in progress and nothing left to send for
-/// `keep_alive_timeout` is closed.
-fn spawn_sweeper(shared: Weak<Shared>, cfg: &HttpConfig) {
-    let (head, body, idle) = (cfg.header_timeout, cfg.body_timeout, cfg.keep_alive_timeout);
-    let shortest = [head, body, idle]
-        .into_iter()
-        .filter(|t| !t.is_zero())
-        .min();
-    let Some(shortest) = shortest else {
-        return;
-    };
-    let period = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let ms = |t: Duration| t.as_millis() as u64;
-    let (head, body, idle) = (ms(head), ms(body), ms(idle));
-    glommio::spawn_local(async move {
-        loop {
-            glommio::timer::sleep(period).await;
-            let Some(sh) = shared.upgrade() else { break };
-            let Some(server) = sh.server.get().cloned() else {
-                continue;
-            };
-            if matches!(
-                server.state(),
-                crate::ServiceState::Stopping | crate::ServiceState::Stopped
-            ) {
-                break;
-            }
-            let now = shardnet_shard::clock_ms();
-            let mut late = Vec::new();
-            let mut idle_conns = Vec::new();
-            for (id, c) in sh.conns.borrow_mut().iter_mut() {
-                let slow_head =
-                    head != 0 && c.head_since != 0 && now.saturating_sub(c.head_since) >= head;
-                let slow_body =
-                    body != 0 && c.body_since != 0 && now.saturating_sub(c.body_since) >= body;
-                if slow_head || slow_body {
-                    c.head_since = 0;
-                    c.body_since = 0;
-                    c.finished = true; // nothing more is read from it
-                    late.push(*id);
-                } else if idle != 0 && c.idle_since != 0 && now.saturating_sub(c.idle_since) >= idle
-                {
-                    idle_conns.push(*id);
-                }
-            }
-            drop(sh);
-            for conn in late {
-                server.refuse(conn, 408);
-            }
-            for conn in idle_conns {
-                // Still sending a response is not idle.
-                if server.pending_data_length(conn) == Some(0) {
-                    let _ = server.release(conn);
-                }
-            }
-        }
-    })
-    .detach();
-}
-
-/// The codec's callbacks for one `feed`, turned into the listener's.
-struct Dispatch<'a, L> {
-    l: &'a L,
-    s: &'a HttpServer,
-    conn: ConnId,
-    info: &'a mut Option<Box<RequestInfo>>,
-    requests: &'a mut u32,
-    max_requests: u32,
-    /// A callback returned Error.
-    failed: bool,
-    /// A request that ends the connection completed.
-    finished: bool,
-}
-
-thread_local! {
-    /// The connection `HttpServer::release` was last called for on this thread (raw id; 0 =
-    /// none): a feed stops reading a connection its listener released.
-    static RELEASED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-impl<L: HttpServerListener> Dispatch<'_, L> {
-    /// After a listener callback: Error fails the connection; a `release` of it ends the
-    /// reading (what was answered still leaves: the close is graceful).
-    fn check(&mut self, r: HandleResult) -> Flow {
-        if r == HandleResult::Error {
-            self.failed = true;
-        } else if RELEASED.with(|x| x.get()) == self.conn.as_u64() {
-            self.finished = true;
-        }
-        if self.stopped() {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        }
-    }
-
-    fn stopped(&self) -> bool {
-        self.failed || self.finished
-    }
-}
-
-impl<L: HttpServerListener> RequestHandler for Dispatch<'_, L> {
-    fn on_message_begin(&mut self) {
-        *self.requests = self.requests.saturating_add(1);
-        if !self.stopped() {
-            let r = self.l.on_message_begin(self.s, self.conn);
-            self.check(r);
-        }
-    }
-    fn on_head(&mut self, head: &RequestHead<'_>) -> HeadAction {
-        if self.stopped() {
-            return HeadAction::Error;
-        }
-        let (s, c) = (self.s, self.conn);
-        let mut ok = self.l.on_request_line(s, c, head.method, head.target) != HandleResult::Error;
-        for f in head.headers {
-            ok = ok && self.l.on_header(s, c, f.name, f.value) != HandleResult::Error;
-        }
-        if !ok {
-            self.failed = true;
-            return HeadAction::Error;
-        }
-        let info = self
-            .info
-            .get_or_insert_with(|| Box::new(RequestInfo::empty()));
-        info.fill(head, *self.requests);
-        if self.max_requests != 0 && *self.requests >= self.max_requests {
-            info.keep_alive = false;
-        }
-        let action = self.l.on_headers_complete(s, c, head);
-        if action == HeadAction::Error {
-            self.failed = true;
-        }
-        if self.check(HandleResult::Ok) == Flow::Stop {
-            return HeadAction::Error;
-        }
-        let has_body = !matches!(
-            head.framing,
-            shardnet_protocols::http::BodyFraming::None
-                | shardnet_protocols::http::BodyFraming::Length(0)
-        );
-        // 100 Continue only for HTTP/1.1 clients (RFC 9110 §10.1.1).
-        if action == HeadAction::Continue && head.expect_continue && has_body && head.version == 1 {
-            let _ = s.tcp.send(c, b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        action
-    }
-}
-
-impl<L: HttpServerListener> BodyHandler for Dispatch<'_, L> {
-    fn on_chunk_header(&mut self, len: u64) {
-        if !self.stopped() {
-            let r = self.l.on_chunk_header(self.s, self.conn, len);
-            self.check(r);
-        }
-    }
-    fn on_body(&mut self, data: &[u8]) -> Flow {
-        if self.stopped() {
-            return Flow::Stop;
-        }
-        let r = self.l.on_body(self.s, self.conn, data);
-        self.check(r)
-    }
-    fn on_chunk_complete(&mut self) {
-        if !self.stopped() {
-            let r = self.l.on_chunk_complete(self.s, self.conn);
-            self.check(r);
-        }
-    }
-    fn on_message_complete(&mut self) -> Flow {
-        if self.stopped() {
-            return Flow::Stop;
-        }
-        let info = self.info.as_deref().expect("a head came first");
-        let keep_alive = info.keep_alive;
-        let r = self.l.on_message_complete(self.s, self.conn, info);
-        if !keep_alive && r != HandleResult::Error {
-            // The connection ends with this exchange: pipelined requests after it are not
-            // answered (the client learns from `Connection: close`).
-            self.finished = true;
-        }
-        self.check(r)
-    }
-}
-
-impl<L: HttpServerListener> ServerListener for HttpShard<L> {
-    fn on_accept(
-        &self,
-        tcp: &TcpServer,
-        conn: ConnId,
-        peer: SocketAddr,
-        _fd: BorrowedFd<'_>,
-    ) -> HandleResult {
-        let s = self.http(tcp);
-        let r = self.l.on_accept(s, conn, peer);
-        if r != HandleResult::Error {
-            self.shared.conns.borrow_mut().insert(
-                conn,
-                ConnHttp {
-                    dec: RequestDecoder::new(self.cfg.limits),
-                    info: None,
-                    requests: 0,
-                    finished: false,
-                    head_since: 0,
-                    idle_since: shardnet_shard::clock_ms(),
-                    body_since: 0,
-                    upgraded: false,
-                },
-            );
-        }
-        r
-    }
-
-    fn on_handshake(&self, tcp: &TcpServer, conn: ConnId) -> HandleResult {
-        self.l.on_handshake(self.http(tcp), conn)
-    }
-
-    fn on_receive(&self, tcp: &TcpServer, conn: ConnId, data: &[u8]) -> HandleResult {
-        let s = self.http(tcp);
-        // Taken out while callbacks run: they may call anything, including on this shard.
-        let Some(mut c) = self.shared.conns.borrow_mut().remove(&conn) else {
-            return HandleResult::Error;
-        };
-        if c.finished {
-            self.shared.conns.borrow_mut().insert(conn, c);
-            return HandleResult::Ok;
-        }
-        if c.upgraded {
-            let r = self.l.on_upgraded_data(s, conn, data);
-            self.shared.conns.borrow_mut().insert(conn, c);
-            return r;
-        }
-        RELEASED.with(|x| x.set(0));
-        let mut d = Dispatch {
-            l: &self.l,
-            s,
-            conn,
-            info: &mut c.info,
-            requests: &mut c.requests,
-            max_requests: self.cfg.max_requests,
-            failed: false,
-            finished: false,
-        };
-        let fed = c.dec.feed(data, &mut d);
-        let failed = d.failed;
-        c.finished |= d.finished || RELEASED.with(|x| x.get()) == conn.as_u64();
-        let result = match fed {
-            Err(e) => {
-                self.parse_error(s, conn, &e);
-                HandleResult::Ok
-            }
-            Ok(_) if failed => HandleResult::Error,
-            Ok(Feed::Upgraded { consumed }) => {
-                c.upgraded = true;
-                let kind = c
-                    .info
-                    .as_ref()
-                    .and_then(|i| i.upgrade)
-                    .unwrap_or(UpgradeKind::Other);
-                if self.l.on_upgrade(s, conn, kind) == HandleResult::Error {
-                    HandleResult::Error
-                } else if consumed < data.len() {
-                    self.l.on_upgraded_data(s, conn, &data[consumed..])
-                } else {
-                    HandleResult::Ok
-                }
-            }
-            Ok(_) => HandleResult::Ok,
-        };
-        c.body_since = if c.dec.in_body() && !c.finished {
-            shardnet_shard::clock_ms()
-        } else {
-            0
-        };
-        if c.dec.in_head() {
-            if c.head_since == 0 {
-                c.head_since = shardnet_shard::clock_ms();
-            }
-            c.idle_since = 0;
-        } else {
-            c.head_since = 0;
-            c.idle_since = if c.dec.is_idle() && !c.upgraded {
-                // Between requests nothing is kept but the counters: the head's copy is freed
-                // (the requests of one pipelined burst share it).
-                c.info = None;
-                shardnet_shard::clock_ms()
-            } else {
-                0
-            };
-        }
-        self.shared.conns.borrow_mut().insert(conn, c);
-        result
-    }
-
-    fn on_close(&self, tcp: &TcpServer, conn: ConnId, op: SocketOperation, e: i32) -> HandleResult {
-        self.shared.conns.borrow_mut().remove(&conn);
-        self.l.on_close(self.http(tcp), conn, op, e)
-    }
-
-    fn on_shutdown(&self, tcp: &TcpServer) -> HandleResult {
-        self.l.on_shutdown(self.http(tcp))
-    }
-}
-
-impl<L: HttpServerListener> HttpShard<L> {
-    fn parse_error(&self, s: &HttpServer, conn: ConnId, e: &HttpError) {
-        let _ = self.l.on_parse_error(s, conn, e.status(), e.description());
-        s.refuse(conn, e.status());
     }
 }
