@@ -221,6 +221,10 @@ impl TcpConfig {
 /// Builder methods shared by the three component builders.
 macro_rules! config_setters {
     () => {
+        /// The TCP settings so far.
+        pub fn settings(&self) -> &$crate::TcpConfig {
+            &self.cfg
+        }
         /// Replaces the whole configuration.
         pub fn config(mut self, cfg: $crate::TcpConfig) -> Self {
             self.cfg = cfg;

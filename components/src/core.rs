@@ -390,6 +390,14 @@ impl Core {
         )
     }
 
+    /// Inside `conn`'s receive callback on its shard: hold every send of the callback until
+    /// it returns, then write them together (see `ShardCtx::cork_all`). Elsewhere: nothing.
+    pub(crate) fn cork_all(&self, conn: ConnId) {
+        if let Some(ctx) = self.local_ctx(conn.shard()) {
+            ctx.cork_all(conn);
+        }
+    }
+
     pub fn disconnect(&self, conn: ConnId, force: bool) -> Result<()> {
         let link = self.link(conn)?;
         link.dir.lookup(conn).ok_or_else(not_found)?;

@@ -1695,6 +1695,17 @@ impl ShardCtx {
         self.tls.borrow().get(&conn).map(|t| t.info())
     }
 
+    /// Inside `conn`'s receive callback: its first send waits in the queue too, so that every
+    /// answer of the callback leaves in the one write made when it returns (a layer that
+    /// answers several pipelined requests per read asks for this; for one answer the write
+    /// is only moved to the callback's end).
+    pub(crate) fn cork_all(&self, conn: ConnId) {
+        let (corked, sends) = self.cork.get();
+        if corked == conn.as_u64() && sends == 0 {
+            self.cork.set((corked, 1));
+        }
+    }
+
     /// The receive callback of `conn` returned: what it sent after its first send waited in the
     /// queue, so that the answers to many pipelined requests read at once leave in one gather
     /// write instead of one `send` each. Write them now.

@@ -28,11 +28,21 @@ impl std::ops::Deref for HttpAgent {
 }
 
 /// Configures and starts an [`HttpAgent`].
-#[derive(Default)]
 pub struct HttpAgentBuilder {
     tcp: TcpAgentBuilder,
     http: HttpClientConfig,
     tls: bool,
+}
+
+impl Default for HttpAgentBuilder {
+    fn default() -> Self {
+        HttpAgentBuilder {
+            // Pipelined requests leave in several writes: no Nagle delay between them.
+            tcp: TcpAgentBuilder::default().no_delay(true),
+            http: HttpClientConfig::default(),
+            tls: false,
+        }
+    }
 }
 
 impl HttpAgentBuilder {

@@ -29,11 +29,21 @@ impl std::ops::Deref for HttpClient {
 }
 
 /// Configures and starts an [`HttpClient`].
-#[derive(Default)]
 pub struct HttpClientBuilder {
     tcp: TcpClientBuilder,
     http: HttpClientConfig,
     tls: bool,
+}
+
+impl Default for HttpClientBuilder {
+    fn default() -> Self {
+        HttpClientBuilder {
+            // Pipelined requests leave in several writes: no Nagle delay between them.
+            tcp: TcpClientBuilder::default().no_delay(true),
+            http: HttpClientConfig::default(),
+            tls: false,
+        }
+    }
 }
 
 impl HttpClientBuilder {

@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Bodies up to this size are copied behind the head and sent as one buffer.
+const SMALL_BODY: usize = 2048;
+
 /// HTTP settings (the TCP ones stay on [`crate::TcpConfig`]).
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -231,7 +234,12 @@ impl HttpServer {
         HttpServerBuilder {
             // Lingering close: a client that pipelined past a `Connection: close` answer (or
             // sent a body the server refused) still reads the answer instead of a reset.
-            tcp: TcpServer::builder().lingering_close(Duration::from_secs(5)),
+            // TCP_NODELAY (nginx's `tcp_nodelay on`): the answers to a pipelined burst leave
+            // in more than one write, and Nagle would hold the later ones for the client's
+            // delayed ACK (40 ms; 23k req/s instead of 800k+ at 16-deep pipelining).
+            tcp: TcpServer::builder()
+                .lingering_close(Duration::from_secs(5))
+                .no_delay(true),
             http: HttpConfig::default(),
         }
     }
@@ -293,6 +301,12 @@ impl HttpServer {
             && !headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"));
+        if body.len() <= SMALL_BODY {
+            // One buffer: a plain `send` instead of a two-part `sendmsg` (the kernel's iovec
+            // import costs more than copying a small body).
+            head.extend_from_slice(body);
+            return self.emit(conn, &[head], complete);
+        }
         self.emit(conn, &[head, body], complete)
     }
 
@@ -473,6 +487,10 @@ impl HttpServerBuilder {
     pub fn tcp(mut self, f: impl FnOnce(TcpServerBuilder) -> TcpServerBuilder) -> Self {
         self.tcp = f(self.tcp);
         self
+    }
+    /// The TCP settings so far (HTTP's defaults: `no_delay`, a 5 s `lingering_close`).
+    pub fn tcp_settings(&self) -> &crate::TcpConfig {
+        self.tcp.settings()
     }
     /// The HTTP settings so far.
     pub fn http_settings(&self) -> &HttpConfig {

@@ -137,6 +137,16 @@ impl Shared {
     }
 }
 
+/// True when `data` holds the ends of two heads, i.e. more than one request (looked for in
+/// the first 16 KiB; a body that happens to contain a blank line only costs a held write).
+fn pipelined(data: &[u8]) -> bool {
+    let d = &data[..data.len().min(16 << 10)];
+    match memchr::memmem::find(d, b"\r\n\r\n") {
+        Some(i) => memchr::memmem::find(&d[i + 4..], b"\r\n\r\n").is_some(),
+        None => false,
+    }
+}
+
 /// The TCP listener of one shard.
 pub(crate) struct HttpShard<L> {
     inner: Rc<Inner<L>>,
@@ -555,7 +565,12 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
         self.inner.l.on_handshake(self.inner.http(), conn)
     }
 
-    fn on_receive(&self, _tcp: &TcpServer, conn: ConnId, data: &[u8]) -> HandleResult {
+    fn on_receive(&self, tcp: &TcpServer, conn: ConnId, data: &[u8]) -> HandleResult {
+        if pipelined(data) {
+            // The answers to the requests of one read leave in one write (hyper's
+            // `pipeline_flush`), the first one included. A lone request is answered at once.
+            tcp.core.cork_all(conn);
+        }
         self.inner.receive(conn, data)
     }
 
