@@ -140,9 +140,13 @@ impl Shared {
 /// True when `data` holds the ends of two heads, i.e. more than one request (looked for in
 /// the first 16 KiB; a body that happens to contain a blank line only costs a held write).
 fn pipelined(data: &[u8]) -> bool {
+    // Built once: `memmem::find` would build its searcher on every call.
+    static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
     let d = &data[..data.len().min(16 << 10)];
-    match memchr::memmem::find(d, b"\r\n\r\n") {
-        Some(i) => memchr::memmem::find(&d[i + 4..], b"\r\n\r\n").is_some(),
+    match HEAD_END.find(d) {
+        // A lone request ends where the read ends.
+        Some(i) => i + 4 < d.len() && HEAD_END.find(&d[i + 4..]).is_some(),
         None => false,
     }
 }
