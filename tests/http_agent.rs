@@ -41,7 +41,9 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self): self.do_GET()
     def do_GET(self):
         p = self.path
-        if p == "/set":
+        if p == "/login":
+            self.body(302, b"", [("Set-Cookie", "auth=yes; Path=/"), ("Location", "/cookie")])
+        elif p == "/set":
             self.body(200, b"set", [("Set-Cookie", "sid=abc123; Path=/"), ("Set-Cookie", "theme=dark; Path=/; HttpOnly")])
         elif p == "/cookie":
             self.body(200, (self.headers.get("Cookie") or "none").encode())
@@ -689,4 +691,55 @@ fn https_client_against_openssl_s_server() {
     assert_eq!(rec.completes()[0].status, 200);
     assert_eq!(rec.bodies()[0], b"<p>served by openssl</p>\n");
     let _ = c.wait_timeout(Duration::from_secs(5));
+}
+
+#[test]
+fn sync_client_cookie_jar_across_a_redirect() {
+    let (_peer, port) = python_peer();
+    let jar = Arc::new(CookieJar::new());
+    let c = HttpSyncClient::new()
+        .follow_redirects(2)
+        .cookies(jar.clone());
+    // The 302 sets a cookie; the redirected request already carries it.
+    let r = c.get(&format!("http://127.0.0.1:{port}/login")).unwrap();
+    assert_eq!((r.status, &r.body[..]), (200, &b"auth=yes"[..]));
+    let r = c.get(&format!("http://127.0.0.1:{port}/cookie")).unwrap();
+    assert_eq!(&r.body[..], b"auth=yes");
+    // Without a jar nothing is kept.
+    let plain = HttpSyncClient::new().follow_redirects(2);
+    let r = plain
+        .get(&format!("http://127.0.0.1:{port}/login"))
+        .unwrap();
+    assert_eq!(&r.body[..], b"none");
+}
+
+#[test]
+fn client_uploads_a_local_file() {
+    let (_peer, port) = python_peer();
+    let dir = std::env::temp_dir().join(format!("shardnet-upload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("up.bin");
+    let data = pattern(200_000, 3);
+    std::fs::write(&path, &data).unwrap();
+    let rec = Arc::new(Rec::default());
+    let c = HttpClient::builder()
+        .start("127.0.0.1", port, false, ArcRec(rec.clone()))
+        .unwrap();
+    c.send_local_file(
+        "POST",
+        "/file",
+        &[("Content-Type", "application/octet-stream")],
+        &path,
+    )
+    .unwrap();
+    assert!(
+        wait_until(10, || rec.completes().len() == 1),
+        "{:?}",
+        rec.events()
+    );
+    let mut want = b"got 200000 ".to_vec();
+    want.extend_from_slice(&data[..32]);
+    assert_eq!(rec.bodies()[0], want);
+    c.stop();
+    c.wait().unwrap();
 }

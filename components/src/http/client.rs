@@ -175,6 +175,24 @@ impl HttpClient {
     pub fn send_connect(&self, authority: &str, headers: &[(&str, &str)]) -> Result<()> {
         self.send_request("CONNECT", authority, headers, &[])
     }
+    /// Sends a request whose body is the file at `path` (see
+    /// [`super::HttpAgent::send_local_file`]).
+    pub fn send_local_file(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        path: &std::path::Path,
+    ) -> Result<()> {
+        let file = std::fs::File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return self.send_request(method, target, headers, &[]);
+        }
+        // SAFETY: read-only map that lives only for this call; a file truncated by another
+        // process meanwhile could fault, the documented caveat of mapping files.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        self.send_request(method, target, headers, &map)
+    }
     /// One chunk of a chunked request body (empty sends nothing).
     pub fn send_chunk(&self, data: &[u8]) -> Result<()> {
         Requester::send_chunk(&self.tcp.core, self.tcp.conn_id(), data)

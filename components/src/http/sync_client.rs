@@ -147,6 +147,7 @@ pub struct HttpSyncClient {
     follow: u32,
     max_body: usize,
     tls: Option<crate::tls::ClientTlsConfig>,
+    cookies: Option<Arc<super::CookieJar>>,
     conn: Mutex<Option<Conn>>,
 }
 
@@ -174,8 +175,15 @@ impl HttpSyncClient {
             follow: 0,
             max_body: 64 << 20,
             tls: None,
+            cookies: None,
             conn: Mutex::new(None),
         }
+    }
+    /// A cookie jar: `Set-Cookie` of every response (redirects included) is stored, and each
+    /// request carries the matching `Cookie` (unless `headers` has one).
+    pub fn cookies(mut self, jar: Arc<super::CookieJar>) -> Self {
+        self.cookies = Some(jar);
+        self
     }
     /// Connect timeout.
     pub fn connect_timeout(mut self, t: Duration) -> Self {
@@ -273,8 +281,25 @@ impl HttpSyncClient {
             target.push('?');
             target.push_str(q);
         }
+        let cookie = match &self.cookies {
+            Some(jar)
+                if !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("cookie")) =>
+            {
+                jar.header_for(url)
+            }
+            _ => None,
+        };
         let mut req = Vec::with_capacity(256 + body.len());
-        write_request(&mut req, method, &target, &host, port, https, headers, body)?;
+        match &cookie {
+            None => write_request(&mut req, method, &target, &host, port, https, headers, body)?,
+            Some(c) => {
+                let mut all = headers.to_vec();
+                all.push(("Cookie", c));
+                write_request(&mut req, method, &target, &host, port, https, &all, body)?
+            }
+        }
 
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let key = (https, host.clone(), port);
@@ -321,6 +346,15 @@ impl HttpSyncClient {
                 .0;
         }
         let done = st.done.take().expect("checked");
+        if let (Some(jar), Ok(res)) = (&self.cookies, &done) {
+            for (n, v) in &res.headers {
+                if n.eq_ignore_ascii_case("set-cookie") {
+                    if let Ok(v) = std::str::from_utf8(v) {
+                        jar.store(url, v);
+                    }
+                }
+            }
+        }
         let keep = st.keep_alive && !st.closed;
         drop(st);
         if !keep || done.is_err() {
