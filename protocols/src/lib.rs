@@ -11,9 +11,12 @@
 //!   (Content-Length, chunked with extensions and trailers), strict validation with the status
 //!   a server answers for each violation, limits checked before memory is committed, and the
 //!   response writers.
+//! - [`ws`]: WebSocket (RFC 6455) frames, validation, reassembly, incremental UTF-8, the
+//!   handshake, and permessage-deflate (RFC 7692).
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod http;
 pub mod pack;
+pub mod ws;
