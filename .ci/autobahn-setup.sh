@@ -122,10 +122,7 @@ is_py27() { [ -n "$1" ] && "$1" -c 'import sys; sys.exit(0 if sys.version_info[:
 
 find_python2() {
   local c roots=()
-  if [ -n "${AUTOBAHN_PYTHON2:-}" ]; then
-    is_py27 "$AUTOBAHN_PYTHON2" || die "AUTOBAHN_PYTHON2=$AUTOBAHN_PYTHON2 is not a working Python 2.7"
-    echo "$AUTOBAHN_PYTHON2"; return
-  fi
+  if [ -n "${AUTOBAHN_PYTHON2:-}" ]; then echo "$AUTOBAHN_PYTHON2"; return; fi   # checked by the caller
   if command -v pyenv >/dev/null 2>&1; then roots+=("$(pyenv root 2>/dev/null || true)"); fi
   roots+=("${PYENV_ROOT:-}" "$HOME/.pyenv")
   for r in "${roots[@]}"; do
@@ -154,8 +151,10 @@ if wstest_ok; then
 else
   START=$SECONDS
   PY2=$(find_python2) || die "no Python 2.7 interpreter found (looked for pyenv 2.7.18 under \$(pyenv root), \
-\$PYENV_ROOT, ~/.pyenv, then python2.7/python2 on PATH). Autobahn|Testsuite 0.8.2 needs Python 2.7; \
-install it (e.g. 'pyenv install 2.7.18') or set AUTOBAHN_PYTHON2=/path/to/python2.7"
+\$PYENV_ROOT, ~/.pyenv, then python2.7/python2 on PATH). Autobahn|Testsuite 0.8.2 needs Python 2.7: \
+the project's machine image ships pyenv 2.7.18 (~/.pyenv/versions/2.7.18; 'pyenv install' would need \
+python.org, which is not reachable), or set AUTOBAHN_PYTHON2=/path/to/python2.7"
+  is_py27 "$PY2" || die "AUTOBAHN_PYTHON2=$PY2 is not a working Python 2.7 interpreter"
   log "using Python 2.7 at $PY2"
 
   if [ -e "$VENV" ]; then

@@ -37,7 +37,7 @@ usage:
                   [--buffer BYTES] [--duration SECS] [--model push|pull|pack]
                   [--pack-flag F] [--max-pack-size N] [--pack-allow-empty]
                   [--tls-cert FILE --tls-key FILE]
-  shardnet http   [--listen ADDR] (--root DIR | --echo-request) [--shards N] [--access-log]
+  shardnet http   [--listen ADDR] (--root DIR | --echo-request) [--ws-echo PATH] [--shards N] [--access-log]
                   [--tls-cert FILE --tls-key FILE] [--duration SECS]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
                   [--mode pingpong|stream] [--depth N] [--shards N]
@@ -49,7 +49,8 @@ usage:
 echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
 http   HTTP/1.1 server on HttpServer (default 127.0.0.1:8080): static files under DIR (no escape
        by .., encoded dots or symlinks; Content-Type, Last-Modified, If-Modified-Since), or each
-       request answered 200 with `METHOD TARGET`
+       request answered 200 with `METHOD TARGET`; --ws-echo PATH adds a WebSocket echo endpoint
+       (permessage-deflate when offered)
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
        exits non-zero on any mismatch or lost connection (and stops early if the server closes
        every connection)
@@ -122,6 +123,7 @@ fn run() -> AnyResult<i32> {
             }
             Long("root") => http.root = Some(parser.value()?.string()?.into()),
             Long("echo-request") => http.echo_request = true,
+            Long("ws-echo") => http.ws_echo = Some(parser.value()?.string()?),
             Long("access-log") => http.access_log = true,
             Long("placement") => {
                 echo.placement = match parser.value()?.string()?.as_str() {

@@ -18,6 +18,55 @@ pub struct HttpOpts {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub duration: Option<f64>,
+    /// `--ws-echo PATH`: a WebSocket echo endpoint at PATH.
+    pub ws_echo: Option<String>,
+}
+
+/// `--ws-echo`: echoes every message unchanged (text as text, binary as binary) on one path;
+/// upgrades to other paths get 404.
+struct WsEcho {
+    path: String,
+}
+
+impl shardnet::ws::WebSocketListener for WsEcho {
+    fn on_upgrade(
+        &self,
+        _: &shardnet::ws::WebSocketServer,
+        _: shardnet::ConnId,
+        head: &shardnet::http::RequestHead<'_>,
+        _: &[String],
+    ) -> shardnet::ws::UpgradeDecision {
+        let path = head.target.split('?').next().unwrap_or("");
+        if path == self.path {
+            shardnet::ws::UpgradeDecision::Accept { protocol: None }
+        } else {
+            shardnet::ws::UpgradeDecision::Reject(404)
+        }
+    }
+    fn on_message(
+        &self,
+        ws: &shardnet::ws::WebSocketServer,
+        conn: shardnet::ConnId,
+        msg: shardnet::ws::Message<'_>,
+    ) -> shardnet::HandleResult {
+        let r = match msg {
+            shardnet::ws::Message::Text(t) => ws.send_text(conn, t),
+            shardnet::ws::Message::Binary(b) => ws.send_binary(conn, b),
+        };
+        if r.is_err() {
+            return shardnet::HandleResult::Error;
+        }
+        shardnet::HandleResult::Ok
+    }
+    fn on_close(
+        &self,
+        _: &shardnet::ws::WebSocketServer,
+        _: shardnet::ConnId,
+        _: shardnet::SocketOperation,
+        _: i32,
+    ) -> shardnet::HandleResult {
+        shardnet::HandleResult::Ok
+    }
 }
 
 type AnyResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -130,8 +179,8 @@ pub fn run_http(
         ),
         None => None,
     };
-    if root.is_none() && !o.echo_request {
-        return Err("shardnet http needs --root DIR or --echo-request".into());
+    if root.is_none() && !o.echo_request && o.ws_echo.is_none() {
+        return Err("shardnet http needs --root DIR, --echo-request or --ws-echo PATH".into());
     }
     let mut b = HttpServer::builder().http_config(HttpConfig::default());
     if let Some(n) = o.shards {
@@ -151,7 +200,7 @@ pub fn run_http(
     let (count, log, echo) = (requests.clone(), o.access_log, o.echo_request);
     let root2 = root.clone();
     let listen = o.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
-    let server = b.serve(&listen, move |req: &Request| {
+    let handler = move |req: &Request| {
         count.fetch_add(1, Ordering::Relaxed);
         let res = match &root2 {
             _ if echo => Response::new(200, format!("{} {}", req.method(), req.target()))
@@ -171,7 +220,17 @@ pub fn run_http(
             );
         }
         res
-    })?;
+    };
+    let server: HttpServer = match &o.ws_echo {
+        None => b.serve(&listen, handler)?,
+        Some(path) => {
+            let ws = shardnet::ws::WebSocketServer::builder()
+                .http(|_| b)
+                .http_handler(handler)
+                .start(&listen, Arc::new(WsEcho { path: path.clone() }))?;
+            (*ws).clone()
+        }
+    };
     let addr = server.listen_addr().expect("listening");
     let mut out = std::io::stdout();
     let mut ok = writeln!(
@@ -186,8 +245,12 @@ pub fn run_http(
         match &root {
             _ if o.echo_request => "echoing each request line".to_string(),
             Some(r) => format!("files under {}", r.display()),
-            None => String::new(),
-        }
+            None => "no files".to_string(),
+        } + &o
+            .ws_echo
+            .as_ref()
+            .map(|p| format!(", WebSocket echo at {p}"))
+            .unwrap_or_default()
     )
     .and_then(|()| out.flush())
     .is_ok();

@@ -179,6 +179,11 @@ pub enum ServerKind {
     /// hyper 1.x HTTP/1 server on tokio current_thread answering the same, with
     /// `pipeline_flush` (responses of one pipelined burst leave in one write).
     Hyper,
+    /// shardnet `WebSocketServer` echoing every message, one shard, no compression.
+    ShardnetWs,
+    /// tokio-tungstenite on tokio current_thread echoing every message (a task per
+    /// connection), no compression (it has none).
+    TokioTungstenite,
 }
 
 impl ServerKind {
@@ -200,6 +205,8 @@ impl ServerKind {
             ServerKind::Tokio64 => "tokio64",
             ServerKind::ShardnetHttp => "shardnet-http",
             ServerKind::Hyper => "hyper",
+            ServerKind::ShardnetWs => "shardnet-ws",
+            ServerKind::TokioTungstenite => "tokio-tungstenite",
         }
     }
 
@@ -211,6 +218,8 @@ impl ServerKind {
                 ServerKind::Tokio64,
                 ServerKind::ShardnetHttp,
                 ServerKind::Hyper,
+                ServerKind::ShardnetWs,
+                ServerKind::TokioTungstenite,
             ])
             .find(|k| k.name() == s)
     }
@@ -257,6 +266,8 @@ pub fn maybe_serve() {
             ServerKind::Epoll => serve_epoll(port),
             ServerKind::ShardnetHttp => serve_shardnet_http(port),
             ServerKind::Hyper => serve_hyper(port),
+            ServerKind::ShardnetWs => serve_shardnet_ws(port),
+            ServerKind::TokioTungstenite => serve_tokio_tungstenite(port),
         };
         if let Err(e) = r {
             eprintln!("{} server failed: {e}", kind.name());
@@ -362,6 +373,78 @@ fn serve_shardnet_http(port: u16) -> AnyResult<()> {
     let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
     announce_ready(port);
     server.wait()?;
+    Ok(())
+}
+
+struct WsEcho;
+impl shardnet::ws::WebSocketListener for WsEcho {
+    fn on_message(
+        &self,
+        ws: &shardnet::ws::WebSocketServer,
+        conn: shardnet::ConnId,
+        msg: shardnet::ws::Message<'_>,
+    ) -> shardnet::HandleResult {
+        let r = match msg {
+            shardnet::ws::Message::Text(t) => ws.send_text(conn, t),
+            shardnet::ws::Message::Binary(b) => ws.send_binary(conn, b),
+        };
+        if r.is_err() {
+            return shardnet::HandleResult::Error;
+        }
+        shardnet::HandleResult::Ok
+    }
+    fn on_close(
+        &self,
+        _: &shardnet::ws::WebSocketServer,
+        _: shardnet::ConnId,
+        _: shardnet::SocketOperation,
+        _: i32,
+    ) -> shardnet::HandleResult {
+        shardnet::HandleResult::Ok
+    }
+}
+
+fn serve_shardnet_ws(port: u16) -> AnyResult<()> {
+    let rt = shardnet::Runtime::builder()
+        .shards(1)
+        .cpus([SERVER_CPU])
+        .build()?;
+    let server = shardnet::ws::WebSocketServer::builder()
+        .runtime(rt)
+        .deflate(None)
+        .http(|h| h.tcp(|t| t.max_connections(100_000)))
+        .start(&format!("127.0.0.1:{port}"), std::sync::Arc::new(WsEcho))?;
+    let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
+    announce_ready(port);
+    server.wait()?;
+    Ok(())
+}
+
+fn serve_tokio_tungstenite(port: u16) -> AnyResult<()> {
+    use futures_util::{SinkExt, StreamExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        announce_ready(listener.local_addr()?.port());
+        loop {
+            let (s, _) = listener.accept().await?;
+            let _ = s.set_nodelay(true);
+            tokio::task::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), io::Error>(())
+    })?;
     Ok(())
 }
 

@@ -398,6 +398,22 @@ impl Core {
         }
     }
 
+    /// Closes `conn` reporting `on_close(op, errno)` (a layer's protocol error); what was
+    /// queued gets one more write first. On the owner shard only; elsewhere a forced
+    /// disconnect.
+    pub(crate) fn close_with(
+        &self,
+        conn: ConnId,
+        op: crate::SocketOperation,
+        errno: i32,
+    ) -> Result<()> {
+        if let Some(ctx) = self.local_ctx(conn.shard()) {
+            ctx.close_with(conn, op, errno);
+            return Ok(());
+        }
+        self.disconnect(conn, true)
+    }
+
     pub fn disconnect(&self, conn: ConnId, force: bool) -> Result<()> {
         let link = self.link(conn)?;
         link.dir.lookup(conn).ok_or_else(not_found)?;

@@ -519,6 +519,13 @@ impl ShardCtx {
         Self::schedule_close_in(&mut self.st.borrow_mut(), &self.dir, conn, op, errno);
     }
 
+    /// Closes `conn` with `on_close(op, errno)` after one more try at writing its queue.
+    pub(crate) fn close_with(&self, conn: ConnId, op: SocketOperation, errno: i32) {
+        self.flush(conn);
+        self.schedule_close(conn, op, errno);
+        self.kick();
+    }
+
     pub(crate) fn disconnect(&self, conn: ConnId, force: bool) {
         if force {
             if let Some(rec) = self.st.borrow_mut().table.get(conn) {

@@ -44,6 +44,7 @@ pub use shardnet_protocols::pack;
 mod pull;
 mod server;
 pub mod tls;
+pub mod ws;
 
 pub use agent::{TcpAgent, TcpAgentBuilder};
 pub use client::{TcpClient, TcpClientBuilder};

@@ -92,6 +92,15 @@ impl HttpAgentBuilder {
         L: HttpClientListener<HttpAgent>,
         F: Fn(ShardId) -> L + Send + Sync + 'static,
     {
+        self.start_with_core(move |shard, _| factory(shard))
+    }
+
+    /// Like [`Self::start_with`]; the factory also sees the component's core.
+    pub(crate) fn start_with_core<L, F>(self, factory: F) -> Result<HttpAgent>
+    where
+        L: HttpClientListener<HttpAgent>,
+        F: Fn(ShardId, &Arc<Core>) -> L + Send + Sync + 'static,
+    {
         let tls = self.tls;
         let cfg = self.http;
         let cell: Arc<OnceLock<Arc<Requester>>> = Arc::new(OnceLock::new());
@@ -101,7 +110,7 @@ impl HttpAgentBuilder {
                 .get_or_init(|| Arc::new(Requester::new(core.id, tls, cfg.cookies.clone(), None)))
                 .clone();
             AgentShard {
-                l: factory(shard),
+                l: factory(shard, core),
                 state: ShardState::new(core.id, shard, cfg.limits),
                 req,
                 tls,
@@ -125,10 +134,23 @@ impl HttpAgent {
     /// Connects to `host:port`; requests on it carry `Host: host[:port]` (and SNI = host under
     /// TLS). Success is `on_connect`, failure one `on_close(Connect, errno)`.
     pub fn connect(&self, host: &str, port: u16) -> Result<ConnId> {
+        self.connect_then(host, port, |_| {})
+    }
+
+    /// `connect`, running `before` with the new id before any callback of it can run (a
+    /// layer above records what the connection is for).
+    pub(crate) fn connect_then(
+        &self,
+        host: &str,
+        port: u16,
+        before: impl FnOnce(ConnId),
+    ) -> Result<ConnId> {
         let value = host_value(host, port, self.tls);
         let req = self.req.clone();
-        self.tcp
-            .connect_named_then(host, port, host, move |conn| req.set_host(conn, value))
+        self.tcp.connect_named_then(host, port, host, move |conn| {
+            req.set_host(conn, value);
+            before(conn);
+        })
     }
 
     /// The cookie jar, if any.

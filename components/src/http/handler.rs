@@ -127,13 +127,26 @@ impl Response {
 
 /// One shard's handler state: the request being assembled on each connection that has one
 /// in progress (an idle connection has no entry).
-struct HandlerListener<F> {
+pub(crate) struct HandlerListener<F> {
     f: std::sync::Arc<F>,
     max_body: usize,
     server_name: Option<String>,
     pending: RefCell<shardnet_runtime::ConnMap<Request>>,
     /// Finished requests whose buffers the next ones reuse.
     spare: RefCell<Vec<Request>>,
+}
+
+impl<F> HandlerListener<F> {
+    /// One shard's handler state for `f` under `cfg`'s limits.
+    pub(crate) fn new(f: std::sync::Arc<F>, cfg: &super::HttpConfig) -> Self {
+        HandlerListener {
+            f,
+            max_body: cfg.max_body,
+            server_name: cfg.server_name.clone(),
+            pending: RefCell::new(Default::default()),
+            spare: RefCell::new(Vec::new()),
+        }
+    }
 }
 
 /// Spare requests kept per shard (their buffers stay allocated).
@@ -285,12 +298,6 @@ impl HttpServerBuilder {
     {
         let f = std::sync::Arc::new(f);
         let cfg = self.http_settings().clone();
-        self.start_with(addr, move |_| HandlerListener {
-            f: f.clone(),
-            max_body: cfg.max_body,
-            server_name: cfg.server_name.clone(),
-            pending: RefCell::new(Default::default()),
-            spare: RefCell::new(Vec::new()),
-        })
+        self.start_with(addr, move |_| HandlerListener::new(f.clone(), &cfg))
     }
 }

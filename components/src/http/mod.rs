@@ -38,7 +38,7 @@ mod agent;
 mod client;
 mod cookies;
 mod file_stream;
-mod handler;
+pub(crate) mod handler;
 mod requester;
 mod server;
 mod server_shard;

@@ -556,6 +556,16 @@ impl HttpServerBuilder {
         L: HttpServerListener,
         F: Fn(ShardId) -> L + Send + Sync + 'static,
     {
+        self.start_with_handle(addr, move |shard, _| factory(shard))
+    }
+
+    /// Like [`Self::start_with`]; the factory also gets the server's handle (layers above
+    /// HTTP key their per-shard state by it).
+    pub(crate) fn start_with_handle<L, F>(self, addr: &str, factory: F) -> Result<HttpServer>
+    where
+        L: HttpServerListener,
+        F: Fn(ShardId, &HttpServer) -> L + Send + Sync + 'static,
+    {
         let cfg = Arc::new(self.http);
         let streaming = Arc::new(AtomicUsize::new(0));
         let (cfg2, streaming2) = (cfg.clone(), streaming.clone());
@@ -565,7 +575,7 @@ impl HttpServerBuilder {
                 cfg: cfg2.clone(),
                 streaming: streaming2.clone(),
             };
-            HttpShard::new(factory(shard), cfg2.clone(), handle, shard)
+            HttpShard::new(factory(shard, &handle), cfg2.clone(), handle, shard)
         })?;
         Ok(HttpServer {
             tcp: server,

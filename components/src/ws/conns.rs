@@ -1,0 +1,200 @@
+//! One shard's WebSocket connections (either role): the send sides, the receive sides, the
+//! unmasking buffer, and the close-timeout sweeper. Shared by the server and the agent.
+
+use super::server::WsConfig;
+use crate::core::Core;
+use crate::Result;
+use shardnet_protocols::ws::{opcode, write_frame, Deflate, Endpoint, Role};
+use shardnet_runtime::{ConnId, ShardId};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+/// The send side of one connection.
+pub(crate) struct WsTx {
+    /// Compressor state (permessage-deflate negotiated).
+    pub(crate) deflate: Option<Deflate>,
+    /// When our close frame left (shard clock ms; 0: not sent).
+    pub(crate) close_sent_at: u64,
+    /// The peer's close frame arrived.
+    pub(crate) peer_closed: bool,
+}
+
+/// One shard's WebSocket connections.
+pub(crate) struct WsShared {
+    core_id: u64,
+    shard: ShardId,
+    /// Server frames go unmasked, client frames masked.
+    pub(crate) role: Role,
+    pub(crate) cfg: Arc<WsConfig>,
+    /// Receive sides; an entry is taken out while its bytes are fed.
+    pub(crate) rx: RefCell<shardnet_runtime::ConnMap<Endpoint>>,
+    /// Send sides; borrowed only while a frame is built.
+    pub(crate) tx: RefCell<shardnet_runtime::ConnMap<WsTx>>,
+    /// Unmasking buffer shared by the shard's connections.
+    pub(crate) scratch: RefCell<Vec<u8>>,
+}
+
+thread_local! {
+    static SHARDS: RefCell<Vec<Weak<WsShared>>> = const { RefCell::new(Vec::new()) };
+    /// Frames are built here and copied out by the send.
+    static FRAME: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl WsShared {
+    /// A shard's state, registered on the calling (shard) thread, with its close sweeper.
+    pub(crate) fn new(
+        core: &Arc<Core>,
+        shard: ShardId,
+        role: Role,
+        cfg: Arc<WsConfig>,
+    ) -> Rc<WsShared> {
+        let sh = Rc::new(WsShared {
+            core_id: core.id,
+            shard,
+            role,
+            cfg,
+            rx: RefCell::new(Default::default()),
+            tx: RefCell::new(Default::default()),
+            scratch: RefCell::new(Vec::new()),
+        });
+        SHARDS.with(|v| {
+            let mut v = v.borrow_mut();
+            v.retain(|w| w.strong_count() > 0);
+            v.push(Rc::downgrade(&sh));
+        });
+        spawn_close_sweeper(Rc::downgrade(&sh), core.clone());
+        sh
+    }
+
+    /// A connection became WebSocket: its receive and send sides.
+    pub(crate) fn open(
+        &self,
+        conn: ConnId,
+        deflate: Option<shardnet_protocols::ws::DeflateParams>,
+    ) {
+        let (rx_d, tx_d) = match deflate {
+            Some(p) => (
+                Some(Deflate::new(p, self.role)),
+                Some(Deflate::new(p, self.role)),
+            ),
+            None => (None, None),
+        };
+        self.rx
+            .borrow_mut()
+            .insert(conn, Endpoint::new(self.role, self.cfg.limits, rx_d));
+        self.tx.borrow_mut().insert(
+            conn,
+            WsTx {
+                deflate: tx_d,
+                close_sent_at: 0,
+                peer_closed: false,
+            },
+        );
+    }
+
+    /// The connection closed.
+    pub(crate) fn closed(&self, conn: ConnId) {
+        self.rx.borrow_mut().remove(&conn);
+        self.tx.borrow_mut().remove(&conn);
+    }
+    /// The state of `conn`'s shard of server `core_id`, if the calling thread is that shard.
+    pub(crate) fn local(core_id: u64, conn: ConnId) -> Option<Rc<WsShared>> {
+        SHARDS.with(|v| {
+            v.borrow()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .find(|s| s.core_id == core_id && s.shard == conn.shard())
+        })
+    }
+
+    /// Frames and sends `data` with `op` on `conn` (on its shard). `raw`: HP's frame API
+    /// (fin, rsv as given, no compression).
+    pub(crate) fn send(
+        &self,
+        core: &Core,
+        conn: ConnId,
+        op: u8,
+        data: &[u8],
+        raw: Option<(bool, u8)>,
+    ) -> Result<()> {
+        FRAME.with(|buf| {
+            let mut fresh = Vec::new();
+            let mut guard = buf.try_borrow_mut();
+            let out: &mut Vec<u8> = match guard.as_deref_mut() {
+                Ok(b) => b,
+                Err(_) => &mut fresh,
+            };
+            out.clear();
+            let close_now = {
+                let mut tx = self.tx.borrow_mut();
+                let t = tx.get_mut(&conn).ok_or(crate::Error::NotFound)?;
+                if t.close_sent_at != 0 {
+                    return Err(crate::Error::NotConnected); // nothing after our close frame
+                }
+                let mask = (self.role == Role::Client).then(super::random::mask_key);
+                match raw {
+                    Some((fin, rsv)) => write_frame(out, fin, rsv, op, data, mask),
+                    None => match t.deflate.as_mut() {
+                        Some(d) if !opcode::is_control(op) && d.worth(data.len()) => {
+                            let mut z = Vec::with_capacity(data.len() / 2 + 16);
+                            d.compress(data, &mut z);
+                            write_frame(out, true, 4, op, &z, mask);
+                        }
+                        _ => write_frame(out, true, 0, op, data, mask),
+                    },
+                }
+                if op == opcode::CLOSE {
+                    t.close_sent_at = shardnet_shard::clock_ms().max(1);
+                    t.peer_closed
+                } else {
+                    false
+                }
+            };
+            let r = core.send(conn, &[out]);
+            if out.capacity() > 64 << 10 {
+                *out = Vec::new();
+            }
+            if close_now {
+                // Both close frames have passed: the server ends the TCP connection.
+                let _ = core.disconnect(conn, false);
+            }
+            r
+        })
+    }
+}
+
+/// Drops connections whose peer did not answer our close frame within `close_timeout`.
+fn spawn_close_sweeper(sh: Weak<WsShared>, core: Arc<Core>) {
+    glommio::spawn_local(async move {
+        loop {
+            let period = match sh.upgrade() {
+                Some(s) => (s.cfg.close_timeout / 4).clamp(
+                    std::time::Duration::from_millis(10),
+                    std::time::Duration::from_secs(1),
+                ),
+                None => break,
+            };
+            glommio::timer::sleep(period).await;
+            let Some(s) = sh.upgrade() else { break };
+            if core.is_stopping() {
+                break;
+            }
+            let limit = s.cfg.close_timeout.as_millis() as u64;
+            let now = shardnet_shard::clock_ms();
+            let late: Vec<ConnId> =
+                s.tx.borrow()
+                    .iter()
+                    .filter(|(_, t)| {
+                        t.close_sent_at != 0 && now.saturating_sub(t.close_sent_at) >= limit
+                    })
+                    .map(|(c, _)| *c)
+                    .collect();
+            drop(s);
+            for c in late {
+                let _ = core.disconnect(c, true);
+            }
+        }
+    })
+    .detach();
+}
