@@ -31,8 +31,11 @@ fn measure(kind: ServerKind, n: usize) -> Result<(Run, u64), String> {
         "--port".into(),
         server.port.to_string(),
     ];
-    if kind == ServerKind::ShardnetHttp {
-        args.push("--http".into());
+    match kind {
+        ServerKind::ShardnetHttp => args.push("--http".into()),
+        ServerKind::ShardnetWs => args.push("--ws".into()),
+        ServerKind::ShardnetWsDeflate => args.push("--ws-deflate".into()),
+        _ => {}
     }
     let mut holder =
         ServerChild::spawn_self(&args, &[], "holder").map_err(|e| format!("holder: {e}"))?;
@@ -75,7 +78,11 @@ fn main() {
     // The HTTP server's figure is an idle keep-alive connection after one request.
     let servers: Vec<ServerKind> = ServerKind::ALL
         .into_iter()
-        .chain([ServerKind::ShardnetHttp])
+        .chain([
+            ServerKind::ShardnetHttp,
+            ServerKind::ShardnetWs,
+            ServerKind::ShardnetWsDeflate,
+        ])
         .collect();
     let mut runs: Vec<Vec<Run>> = (0..servers.len()).map(|_| Vec::new()).collect();
     let (mut mismatches, mut failed) = (0u64, 0u64);

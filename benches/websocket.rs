@@ -214,8 +214,8 @@ fn run_one(kind: ServerKind, size: usize, secs: f64) -> Result<Run, String> {
     Ok(Run {
         msgs_per_s: msgs as f64 / elapsed,
         cpu_us_per_msg: cpu / (msgs as f64).max(1.0),
-        p50_us: pct(&rtts, 0.5) * 1000.0,
-        p99_us: pct(&rtts, 0.99) * 1000.0,
+        p50_us: pct(&rtts, 0.5),
+        p99_us: pct(&rtts, 0.99),
     })
 }
 

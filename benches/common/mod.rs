@@ -184,6 +184,8 @@ pub enum ServerKind {
     /// tokio-tungstenite on tokio current_thread echoing every message (a task per
     /// connection), no compression (it has none).
     TokioTungstenite,
+    /// shardnet `WebSocketServer` with permessage-deflate on (idle-memory row).
+    ShardnetWsDeflate,
 }
 
 impl ServerKind {
@@ -207,6 +209,7 @@ impl ServerKind {
             ServerKind::Hyper => "hyper",
             ServerKind::ShardnetWs => "shardnet-ws",
             ServerKind::TokioTungstenite => "tokio-tungstenite",
+            ServerKind::ShardnetWsDeflate => "shardnet-ws-deflate",
         }
     }
 
@@ -220,6 +223,7 @@ impl ServerKind {
                 ServerKind::Hyper,
                 ServerKind::ShardnetWs,
                 ServerKind::TokioTungstenite,
+                ServerKind::ShardnetWsDeflate,
             ])
             .find(|k| k.name() == s)
     }
@@ -266,7 +270,8 @@ pub fn maybe_serve() {
             ServerKind::Epoll => serve_epoll(port),
             ServerKind::ShardnetHttp => serve_shardnet_http(port),
             ServerKind::Hyper => serve_hyper(port),
-            ServerKind::ShardnetWs => serve_shardnet_ws(port),
+            ServerKind::ShardnetWs => serve_shardnet_ws(port, false),
+            ServerKind::ShardnetWsDeflate => serve_shardnet_ws(port, true),
             ServerKind::TokioTungstenite => serve_tokio_tungstenite(port),
         };
         if let Err(e) = r {
@@ -281,8 +286,16 @@ pub fn maybe_serve() {
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
         raise_limits();
-        let http = std::env::args().any(|a| a == "--http");
-        let code = match hold_connections(port, n, http) {
+        let mode = if std::env::args().any(|a| a == "--http") {
+            Hold::Http
+        } else if std::env::args().any(|a| a == "--ws-deflate") {
+            Hold::Ws { deflate: true }
+        } else if std::env::args().any(|a| a == "--ws") {
+            Hold::Ws { deflate: false }
+        } else {
+            Hold::Echo
+        };
+        let code = match hold_connections(port, n, mode) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("holder failed: {e}");
@@ -404,14 +417,14 @@ impl shardnet::ws::WebSocketListener for WsEcho {
     }
 }
 
-fn serve_shardnet_ws(port: u16) -> AnyResult<()> {
+fn serve_shardnet_ws(port: u16, deflate: bool) -> AnyResult<()> {
     let rt = shardnet::Runtime::builder()
         .shards(1)
         .cpus([SERVER_CPU])
         .build()?;
     let server = shardnet::ws::WebSocketServer::builder()
         .runtime(rt)
-        .deflate(None)
+        .deflate(deflate.then(shardnet::ws::DeflateConfig::default))
         .http(|h| h.tcp(|t| t.max_connections(100_000)))
         .start(&format!("127.0.0.1:{port}"), std::sync::Arc::new(WsEcho))?;
     let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
@@ -638,7 +651,19 @@ fn serve_epoll(port: u16) -> AnyResult<()> {
 /// The `--hold N` child of `idle_memory`: opens `n` connections to 127.0.0.1:`port`, does one
 /// checked 64-byte echo round trip on each, prints `HELD <n> <mismatches>`, then holds them
 /// until stdin closes.
-fn hold_connections(port: u16, n: usize, http: bool) -> AnyResult<()> {
+/// What the holder does on each connection before holding it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// One checked 64-byte echo.
+    Echo,
+    /// One keep-alive HTTP request (answer: 200 with HELLO).
+    Http,
+    /// A WebSocket handshake (offering permessage-deflate without context takeover when
+    /// `deflate`), then one 64-byte binary message echoed.
+    Ws { deflate: bool },
+}
+
+fn hold_connections(port: u16, n: usize, mode: Hold) -> AnyResult<()> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut conns = Vec::with_capacity(n);
     let mut mismatches = 0u64;
@@ -649,25 +674,59 @@ fn hold_connections(port: u16, n: usize, http: bool) -> AnyResult<()> {
     for i in 0..n {
         let mut s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
-        if http {
-            s.write_all(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())?;
-            let mut got = Vec::new();
-            while !got.ends_with(answer_end) && got.len() < 1024 {
-                let k = s.read(&mut buf)?;
-                if k == 0 {
-                    break;
+        match mode {
+            Hold::Http => {
+                s.write_all(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())?;
+                let mut got = Vec::new();
+                while !got.ends_with(answer_end) && got.len() < 1024 {
+                    let k = s.read(&mut buf)?;
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
                 }
-                got.extend_from_slice(&buf[..k]);
+                if !got.starts_with(b"HTTP/1.1 200") || !got.ends_with(answer_end) {
+                    mismatches += 1;
+                }
             }
-            if !got.starts_with(b"HTTP/1.1 200") || !got.ends_with(answer_end) {
-                mismatches += 1;
+            Hold::Ws { deflate } => {
+                let ext = if deflate {
+                    "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"
+                } else {
+                    ""
+                };
+                s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{ext}\r\n").as_bytes())?;
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut b)? == 1 {
+                    head.push(b[0]);
+                }
+                let negotiated = String::from_utf8_lossy(&head).contains("permessage-deflate");
+                if !head.starts_with(b"HTTP/1.1 101") || negotiated != deflate {
+                    mismatches += 1;
+                }
+                // One 64-byte binary message, masked with key 0, sent uncompressed; the echo
+                // may come back compressed (RSV1): only its arrival is checked then.
+                let msg = pattern_at(i, 0, 64);
+                let mut frame = vec![0x82, 0x80 | 64, 0, 0, 0, 0];
+                frame.extend_from_slice(msg);
+                s.write_all(&frame)?;
+                let mut hdr = [0u8; 2];
+                s.read_exact(&mut hdr)?;
+                let len = (hdr[1] & 0x7f) as usize;
+                let mut body = vec![0u8; len];
+                s.read_exact(&mut body)?;
+                if hdr[0] & 0x40 == 0 && body != msg {
+                    mismatches += 1;
+                }
             }
-        } else {
-            let msg = pattern_at(i, 0, 64);
-            s.write_all(msg)?;
-            s.read_exact(&mut buf)?;
-            if buf[..] != msg[..] {
-                mismatches += 1;
+            Hold::Echo => {
+                let msg = pattern_at(i, 0, 64);
+                s.write_all(msg)?;
+                s.read_exact(&mut buf)?;
+                if buf[..] != msg[..] {
+                    mismatches += 1;
+                }
             }
         }
         conns.push(s);

@@ -439,9 +439,10 @@ impl<L: HttpServerListener> Inner<L> {
             Ok(_) if failed => HandleResult::Error,
             Ok(Feed::Upgraded { consumed }) => {
                 c.upgraded = true;
+                // HTTP is over on this connection: its request copy is not needed any more.
                 let kind = c
                     .info
-                    .as_ref()
+                    .take()
                     .and_then(|i| i.upgrade)
                     .unwrap_or(UpgradeKind::Other);
                 if self.l.on_upgrade(s, conn, kind) == HandleResult::Error {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 /// The send side of one connection.
 pub(crate) struct WsTx {
-    /// Compressor state (permessage-deflate negotiated).
-    pub(crate) deflate: Option<Deflate>,
+    /// Compressor state (permessage-deflate negotiated; boxed: one pointer without it).
+    pub(crate) deflate: Option<Box<Deflate>>,
     /// When our close frame left (shard clock ms; 0: not sent).
     pub(crate) close_sent_at: u64,
     /// The peer's close frame arrived.
@@ -86,7 +86,7 @@ impl WsShared {
         self.tx.borrow_mut().insert(
             conn,
             WsTx {
-                deflate: tx_d,
+                deflate: tx_d.map(Box::new),
                 close_sent_at: 0,
                 peer_closed: false,
             },

@@ -87,7 +87,8 @@ pub fn valid_close_code(code: u16) -> bool {
 struct MsgState {
     role: Role,
     limits: WsLimits,
-    deflate: Option<Deflate>,
+    /// Boxed: a connection without compression pays one pointer.
+    deflate: Option<Box<Deflate>>,
     cur: FrameHeader,
     /// Opcode of the message in progress (0: none).
     msg_op: u8,
@@ -120,7 +121,7 @@ impl Endpoint {
             st: MsgState {
                 role,
                 limits,
-                deflate,
+                deflate: deflate.map(Box::new),
                 cur: FrameHeader {
                     fin: true,
                     rsv: 0,
@@ -152,7 +153,7 @@ impl Endpoint {
 
     /// The compression state, when negotiated.
     pub fn deflate(&mut self) -> Option<&mut Deflate> {
-        self.st.deflate.as_mut()
+        self.st.deflate.as_deref_mut()
     }
 
     /// Feeds `input`; `scratch` is a reusable buffer (one per shard will do). Returns the bytes
