@@ -3,6 +3,7 @@
 //! defaults.
 
 mod bench_http;
+mod bench_ws;
 mod serve_http;
 
 use shardnet::*;
@@ -45,6 +46,8 @@ usage:
                   [--tls [--tls-ca FILE | --insecure] [--server-name NAME]]
   shardnet bench-http [--url URL] [--conns N] [--duration SECS] [--pipeline D]
                   [--method M] [--shards N] [--tls-ca FILE | --insecure]
+  shardnet bench-ws [--url ws://HOST:PORT/PATH] [--conns N] [--size BYTES] [--duration SECS]
+                  [--deflate] [--shards N] [--tls-ca FILE | --insecure]
 
 echo   echo server on TcpServer; one stats line per second (default 127.0.0.1:5555, every CPU)
 http   HTTP/1.1 server on HttpServer (default 127.0.0.1:8080): static files under DIR (no escape
@@ -54,6 +57,9 @@ http   HTTP/1.1 server on HttpServer (default 127.0.0.1:8080): static files unde
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
        exits non-zero on any mismatch or lost connection (and stops early if the server closes
        every connection)
+bench-ws    WebSocket load generator on WebSocketAgent (default ws://127.0.0.1:8080/ws, 100 conns,
+       64 B): one binary message in flight per connection, every echoed byte checked; a table
+       and a RESULT line; non-zero exit on any mismatch, failed upgrade or unexpected close
 bench-http  HTTP/1.1 load generator on HttpAgent (default http://127.0.0.1:8080/, 64 conns,
        pipeline 1): live req/s, a table (req/s, p50/p99/p99.9), a RESULT line; exits non-zero on
        any non-2xx answer, parse error, failed connect or unexpected close
@@ -114,6 +120,7 @@ fn run() -> AnyResult<i32> {
     let mut model = "push";
     let mut http = serve_http::HttpOpts::default();
     let mut bh = bench_http::BenchHttpOpts::default();
+    let mut bw = bench_ws::BenchWsOpts::default();
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) if first => cmd = v.string()?,
@@ -141,6 +148,7 @@ fn run() -> AnyResult<i32> {
                 echo.shards = Some(n);
                 bench.shards = Some(n);
                 bh.shards = Some(n);
+                bw.shards = Some(n);
                 http.shards = Some(n);
             }
             Long("duration") => {
@@ -148,6 +156,7 @@ fn run() -> AnyResult<i32> {
                 echo.duration = Some(d);
                 bench.duration = d;
                 bh.duration = d;
+                bw.duration = d;
                 http.duration = Some(d);
             }
             Long("model") => {
@@ -176,20 +185,30 @@ fn run() -> AnyResult<i32> {
             Long("tls-ca") => {
                 bench.tls_ca = Some(parser.value()?.string()?);
                 bh.tls_ca = bench.tls_ca.clone();
+                bw.tls_ca = bench.tls_ca.clone();
             }
             Long("insecure") => {
                 bench.insecure = true;
                 bh.insecure = true;
+                bw.insecure = true;
             }
-            Long("url") => bh.url = parser.value()?.string()?,
+            Long("url") => {
+                bh.url = parser.value()?.string()?;
+                bw.url = bh.url.clone();
+            }
+            Long("deflate") => bw.deflate = true,
             Long("pipeline") => bh.pipeline = parser.value()?.parse()?,
             Long("method") => bh.method = parser.value()?.string()?,
             Long("server-name") => bench.server_name = Some(parser.value()?.string()?),
             Long("conns") => {
                 bench.conns = parser.value()?.parse()?;
                 bh.conns = bench.conns;
+                bw.conns = bench.conns;
             }
-            Long("size") => bench.size = parser.value()?.parse()?,
+            Long("size") => {
+                bench.size = parser.value()?.parse()?;
+                bw.size = bench.size;
+            }
             Long("depth") => bench.depth = parser.value()?.parse()?,
             Long("mode") => {
                 bench.stream = match parser.value()?.string()?.as_str() {
@@ -222,6 +241,7 @@ fn run() -> AnyResult<i32> {
         "http" => serve_http::run_http(http, &INTERRUPTED),
         "bench" => run_bench(bench),
         "bench-http" => bench_http::run(bh, &INTERRUPTED),
+        "bench-ws" => bench_ws::run(bw, &INTERRUPTED),
         o => Err(format!("unknown command {o}").into()),
     }
 }

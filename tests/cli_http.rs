@@ -114,3 +114,66 @@ fn echo_request_answers_the_target_as_received() {
     assert_eq!(code, "200");
     assert!(out.ends_with("\r\n\r\nPOST /a/../b%20c?x=1&y"), "{out}");
 }
+
+fn run_bench(cmd: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shardnet"))
+        .arg(cmd)
+        .args(args)
+        .args(["--shards", "1", "--duration", "1"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `--ws-echo` beside the files, loaded by `bench-ws` (plain and with permessage-deflate) and
+/// by python `websockets`; `bench-http` against `--echo-request`, and its non-zero exit on 404s.
+#[test]
+fn ws_echo_and_the_load_generators() {
+    let (_s, port) = start(&["--echo-request", "--ws-echo", "/ws"]);
+    for extra in [&[][..], &["--deflate"][..]] {
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        let mut args = vec!["--url", &url, "--conns", "8", "--size", "300"];
+        args.extend_from_slice(extra);
+        let (ok, out) = run_bench("bench-ws", &args);
+        assert!(ok, "{out}");
+        let result = out.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+        assert!(result.contains("conns=8 size=300"), "{result}");
+        assert!(result.contains("mismatches=0"), "{result}");
+        let msgs: u64 = result
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("msgs="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(msgs > 100, "{result}");
+    }
+    // An upgrade to another path is refused: bench-ws fails.
+    let url = format!("ws://127.0.0.1:{port}/elsewhere");
+    let (ok, _) = run_bench("bench-ws", &["--url", &url, "--conns", "2"]);
+    assert!(!ok);
+    // Plain HTTP still answers beside the WebSocket endpoint.
+    let (code, body) = curl(&[&format!("http://127.0.0.1:{port}/plain?x=1")]);
+    assert_eq!(code, "200");
+    assert!(body.ends_with("GET /plain?x=1"), "{body}");
+    let url = format!("http://127.0.0.1:{port}/x");
+    let (ok, out) = run_bench(
+        "bench-http",
+        &["--url", &url, "--conns", "8", "--pipeline", "4"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("non_2xx=0 parse_errors=0"), "{out}");
+}
+
+#[test]
+fn bench_http_fails_on_errors() {
+    let dir = std::env::temp_dir().join(format!("shardnet-cli-404-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_s, port) = start(&["--root", dir.to_str().unwrap()]);
+    let url = format!("http://127.0.0.1:{port}/missing");
+    let (ok, out) = run_bench("bench-http", &["--url", &url, "--conns", "4"]);
+    assert!(!ok, "404s must fail the bench: {out}");
+    assert!(out.contains("non_2xx="), "{out}");
+}

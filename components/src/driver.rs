@@ -521,7 +521,21 @@ impl ShardCtx {
 
     /// Closes `conn` with `on_close(op, errno)` after one more try at writing its queue.
     pub(crate) fn close_with(&self, conn: ConnId, op: SocketOperation, errno: i32) {
-        self.flush(conn);
+        let flushing = {
+            let mut st = self.st.borrow_mut();
+            match st.table.get(conn) {
+                Some(rec) => {
+                    // The peer may still be sending (it is why we close): linger, so that the
+                    // last frame is not destroyed by a reset.
+                    rec.set(flags::LINGER);
+                    rec.has(flags::FLUSHING)
+                }
+                None => return,
+            }
+        };
+        if !flushing {
+            self.flush(conn);
+        }
         self.schedule_close(conn, op, errno);
         self.kick();
     }
@@ -668,11 +682,9 @@ impl ShardCtx {
                 // SAFETY: the record owned this fd; closing it also removes it from epoll.
                 let fd = unsafe { OwnedFd::from_raw_fd(rec.fd) };
                 let linger = self.core.cfg.lingering_close;
-                // A graceful disconnect while the peer may still send: linger (the peer's
-                // end-of-stream, an error or a forced close do not).
-                if op == SocketOperation::Close
-                    && errno == 0
-                    && !linger.is_zero()
+                // A graceful disconnect (or a layer's protocol-error close) while the peer may
+                // still send: linger (the peer's end-of-stream or a forced close do not).
+                if !linger.is_zero()
                     && rec.has(flags::LINGER)
                     && !rec.has(flags::EOF_READ)
                     && !rec.has(flags::READ_CLOSED)

@@ -89,6 +89,15 @@ impl FileStream {
         }
     }
 
+    /// Files waiting in the tail (each counted as streaming).
+    pub(crate) fn files_waiting(&self) -> usize {
+        self.tail
+            .borrow()
+            .iter()
+            .filter(|p| matches!(p, Pending::File { .. }))
+            .count()
+    }
+
     /// Files counted as streaming: this one and those waiting in its tail.
     fn counted(&self) -> usize {
         1 + self

@@ -149,6 +149,8 @@ pub(crate) struct ShardState {
     shard: ShardId,
     limits: Limits,
     conns: RefCell<shardnet_runtime::ConnMap<ConnState>>,
+    /// The connection whose bytes are being fed (its entry is out of `conns`).
+    feeding: std::cell::Cell<Option<ConnId>>,
 }
 
 thread_local! {
@@ -164,6 +166,7 @@ impl ShardState {
             shard,
             limits,
             conns: RefCell::new(Default::default()),
+            feeding: std::cell::Cell::new(None),
         });
         SHARDS.with(|v| {
             let mut v = v.borrow_mut();
@@ -234,7 +237,9 @@ impl ShardState {
             close_after: false,
             upgrade: None,
         };
+        let outer = self.feeding.replace(Some(conn));
         let fed = c.dec.feed(data, &mut d);
+        self.feeding.set(outer);
         let (failed, close_after, upgrade) = (d.failed, d.close_after, d.upgrade);
         let result = match fed {
             Err(e) => {
@@ -686,7 +691,8 @@ fn record(s: &ShardState, conn: ConnId, p: Pending) {
     let present = s.conns.borrow().contains_key(&conn);
     if present {
         s.sent(conn, p);
-    } else {
+    } else if s.feeding.get() == Some(conn) {
         DURING.with(|d| d.borrow_mut().push((conn, p)));
     }
+    // Otherwise the connection is gone (a request that raced its close): nothing to match.
 }

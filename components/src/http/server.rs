@@ -364,16 +364,19 @@ impl HttpServer {
         path: &std::path::Path,
     ) -> Result<()> {
         let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
         let mut head = Vec::with_capacity(256);
-        write_response_head(&mut head, status, None, headers, Some(len))
-            .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
-        if len == 0 {
+        if file.metadata()?.len() == 0 {
+            write_response_head(&mut head, status, None, headers, Some(0))
+                .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
             return self.emit(conn, &[&head], true);
         }
         // SAFETY: a read-only map; a file truncated by another process while it streams could
         // fault, the documented caveat of mapping files (HP-Socket maps them the same way).
         let map = unsafe { memmap2::Mmap::map(&file)? };
+        // The length announced is the length mapped (a file growing meanwhile cannot make the
+        // body longer than its Content-Length).
+        write_response_head(&mut head, status, None, headers, Some(map.len() as u64))
+            .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
         if map.len() <= super::file_stream::CHUNK {
             return self.emit(conn, &[&head, &map], true);
         }

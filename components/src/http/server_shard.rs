@@ -50,8 +50,9 @@ pub(crate) struct Shared {
     conns: RefCell<shardnet_runtime::ConnMap<ConnHttp>>,
     pub(crate) server: HttpServer,
     pub(crate) streams: Rc<Streams>,
-    /// Connections with a complete request whose answer has not been sent: not idle.
-    awaiting: RefCell<shardnet_runtime::ConnMap<()>>,
+    /// Connections with complete requests whose answers have not been sent (how many): not
+    /// idle.
+    awaiting: RefCell<shardnet_runtime::ConnMap<u32>>,
     /// The shard's listener, which resumes held connections.
     end: RefCell<Option<Weak<dyn StreamEnd>>>,
 }
@@ -82,8 +83,11 @@ impl Shared {
     pub(crate) fn answered(&self, conn: ConnId) {
         ANSWERS.with(|a| a.set(a.get() + 1));
         let mut w = self.awaiting.borrow_mut();
-        if !w.is_empty() {
-            w.remove(&conn);
+        if let Some(n) = w.get_mut(&conn) {
+            *n -= 1;
+            if *n == 0 {
+                w.remove(&conn);
+            }
         }
     }
 
@@ -114,10 +118,17 @@ impl Shared {
     ) -> crate::Result<()> {
         let streaming = &self.server.streaming;
         if let Some(s) = self.streams.get(conn) {
-            if !counted {
-                streaming.fetch_add(1, Ordering::Relaxed);
+            let r = s.push_tail(Pending::File { head, map }, self.max_pending());
+            match (&r, counted) {
+                (Ok(()), false) => {
+                    streaming.fetch_add(1, Ordering::Relaxed);
+                }
+                (Err(_), true) => {
+                    streaming.fetch_sub(1, Ordering::Relaxed);
+                }
+                _ => {}
             }
-            return s.push_tail(Pending::File { head, map }, self.max_pending());
+            return r;
         }
         let Some(end) = self.end.borrow().clone() else {
             return Err(crate::Error::NotConnected);
@@ -376,7 +387,7 @@ impl<L: HttpServerListener> BodyHandler for Dispatch<'_, L> {
         let r = self.l.on_message_complete(self.s, self.conn, info);
         if ANSWERS.with(|a| a.get()) == answers && r != HandleResult::Error {
             // Not answered inside the callback: owed (the keep-alive sweeper must wait).
-            self.sh.awaiting.borrow_mut().insert(self.conn, ());
+            *self.sh.awaiting.borrow_mut().entry(self.conn).or_insert(0) += 1;
         }
         if !keep_alive && r != HandleResult::Error {
             // The connection ends with this exchange: pipelined requests after it are not
@@ -506,14 +517,25 @@ impl<L: HttpServerListener> StreamEnd for Inner<L> {
             match p {
                 Pending::Bytes(b) => {
                     if server.tcp.send(conn, &b).is_err() {
+                        // The connection is failing: the files still waiting are not sent.
+                        server
+                            .streaming
+                            .fetch_sub(s.files_waiting(), Ordering::Relaxed);
                         return;
                     }
                 }
                 Pending::File { head, map } => {
                     // Counted when it was queued behind this one.
-                    if self.shared.start_file(conn, head, map, true).is_ok() {
-                        if let Some(next) = self.shared.streams.get(conn) {
-                            next.inherit(&s);
+                    match self.shared.start_file(conn, head, map, true) {
+                        Ok(()) => match self.shared.streams.get(conn) {
+                            Some(next) => next.inherit(&s),
+                            // Sent whole at once: what waited behind it follows.
+                            None => continue,
+                        },
+                        Err(_) => {
+                            server
+                                .streaming
+                                .fetch_sub(s.files_waiting(), Ordering::Relaxed);
                         }
                     }
                     return;

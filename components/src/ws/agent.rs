@@ -165,6 +165,7 @@ impl WebSocketAgent {
         if let Some(sh) = WsShared::local(core.id, conn) {
             return sh.send(core, conn, op, data, raw);
         }
+        super::conns::check_room(core, conn, data.len())?;
         let (data, core2) = (data.to_vec(), core.clone());
         let core_id = core.id;
         core.send_hooked(
@@ -172,7 +173,8 @@ impl WebSocketAgent {
             &[],
             Box::new(move || {
                 if let Some(sh) = WsShared::local(core_id, conn) {
-                    if sh.send(&core2, conn, op, &data, raw).is_err() {
+                    let r = sh.send(&core2, conn, op, &data, raw);
+                    if matches!(r, Err(crate::Error::QueueFull(_))) {
                         let _ = core2.disconnect(conn, true);
                     }
                 }

@@ -146,7 +146,9 @@ impl WsShared {
                 }
                 if op == opcode::CLOSE {
                     t.close_sent_at = shardnet_shard::clock_ms().max(1);
-                    t.peer_closed
+                    // The server ends TCP once both close frames passed (RFC 6455 §7.1.1); a
+                    // client waits for it (bounded by the close sweeper).
+                    t.peer_closed && self.role == Role::Server
                 } else {
                     false
                 }
@@ -162,6 +164,18 @@ impl WsShared {
             r
         })
     }
+}
+
+/// A send from another thread is framed on the owner shard, so its bytes are not reserved when
+/// posted: refuse it here when the connection's queue could not take it (`QueueFull`, as a send
+/// on the shard would), instead of failing later where nobody sees the error.
+pub(crate) fn check_room(core: &Core, conn: ConnId, len: usize) -> Result<()> {
+    let max = core.cfg.max_pending_bytes;
+    let pending = core.pending(conn).ok_or(crate::Error::NotFound)?;
+    if max != 0 && pending.saturating_add(len + 14) > max {
+        return Err(crate::Error::QueueFull(max));
+    }
+    Ok(())
 }
 
 /// Drops connections whose peer did not answer our close frame within `close_timeout`.

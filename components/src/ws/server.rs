@@ -151,6 +151,7 @@ impl WebSocketServer {
             return sh.send(core, conn, op, data, raw);
         }
         // From another thread: framed (and compressed) on the connection's shard, in order.
+        super::conns::check_room(core, conn, data.len())?;
         let (data, me) = (data.to_vec(), self.clone());
         let core_id = core.id;
         core.send_hooked(
@@ -158,7 +159,10 @@ impl WebSocketServer {
             &[],
             Box::new(move || {
                 if let Some(sh) = WsShared::local(core_id, conn) {
-                    if sh.send(&me.http.tcp.core, conn, op, &data, raw).is_err() {
+                    let r = sh.send(&me.http.tcp.core, conn, op, &data, raw);
+                    if matches!(r, Err(crate::Error::QueueFull(_))) {
+                        // The queue filled while this waited in the inbox: the peer is not
+                        // reading; a message cannot be dropped silently.
                         let _ = me.http.disconnect(conn, true);
                     }
                 }
