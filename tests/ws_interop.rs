@@ -429,3 +429,49 @@ fn refusals_and_protocol_errors() {
     s.stop();
     s.wait().unwrap();
 }
+
+/// `broadcast` from another thread to connections on two shards: plain ones (tungstenite)
+/// share one frame per shard, compressed ones (our agent with permessage-deflate) get theirs.
+#[test]
+fn broadcast_reaches_plain_and_compressed_connections() {
+    let (s, l, port) = echo_server();
+    let mut plain: Vec<_> = (0..30)
+        .map(|_| {
+            tungstenite::connect(format!("ws://127.0.0.1:{port}/room"))
+                .unwrap()
+                .0
+        })
+        .collect();
+    let got = Arc::new(Got::default());
+    let agent = WebSocketAgent::builder()
+        .shards(1)
+        .deflate(Some(DeflateConfig::default()))
+        .start(got.clone())
+        .unwrap();
+    for _ in 0..10 {
+        agent
+            .connect(&format!("ws://127.0.0.1:{port}/room"), &[])
+            .unwrap();
+    }
+    assert!(wait_until(10, || l.opens.lock().unwrap().len() == 40));
+    assert!(wait_until(10, || got.opened.lock().unwrap().len() == 10));
+    let all = l.opens.lock().unwrap().clone();
+    let shards: std::collections::HashSet<_> = all.iter().map(|c| c.shard()).collect();
+    assert_eq!(shards.len(), 2, "connections on both shards");
+    let text = "news for everyone ".repeat(20);
+    assert_eq!(s.broadcast(&all, Message::Text(&text)), 40);
+    for ws in plain.iter_mut() {
+        assert_eq!(ws.read().unwrap().into_text().unwrap().as_str(), text);
+    }
+    assert!(wait_until(10, || got.msgs.lock().unwrap().len() == 10));
+    assert!(got
+        .msgs
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(t, m)| *t && m == text.as_bytes()));
+    agent.stop();
+    agent.wait().unwrap();
+    s.stop();
+    s.wait().unwrap();
+}

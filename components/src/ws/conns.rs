@@ -166,6 +166,35 @@ impl WsShared {
     }
 }
 
+impl WsShared {
+    /// [`super::WebSocketServer::broadcast`] on this shard: `frame` (built once, unmasked,
+    /// uncompressed) to every connection in `conns` that has no compression; those with it get
+    /// `payload` framed (compressed) for them. Returns how many accepted it.
+    pub(crate) fn broadcast(
+        &self,
+        core: &Core,
+        conns: &[ConnId],
+        op: u8,
+        payload: &[u8],
+        frame: &[u8],
+    ) -> usize {
+        let mut sent = 0;
+        for &c in conns {
+            let plain = match self.tx.borrow().get(&c) {
+                Some(t) if t.close_sent_at == 0 => t.deflate.is_none(),
+                _ => continue,
+            };
+            let ok = if plain {
+                core.send(c, &[frame]).is_ok()
+            } else {
+                self.send(core, c, op, payload, None).is_ok()
+            };
+            sent += usize::from(ok);
+        }
+        sent
+    }
+}
+
 /// A send from another thread is framed on the owner shard, so its bytes are not reserved when
 /// posted: refuse it here when the connection's queue could not take it (`QueueFull`, as a send
 /// on the shard would), instead of failing later where nobody sees the error.

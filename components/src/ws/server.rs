@@ -196,6 +196,53 @@ impl WebSocketServer {
         }
         self.send_op(conn, op, data, Some((fin, rsv)))
     }
+    /// Sends one message to many connections (a chat room, a game lobby). The frame is built
+    /// once per shard and its bytes handed to each connection there; only connections that
+    /// negotiated compression get their own (their deflate context differs). Connections on
+    /// other shards are reached with one inbox command per shard, not one per connection.
+    /// Returns how many connections the message was queued for (on other shards: handed to
+    /// their shard).
+    pub fn broadcast(&self, conns: &[ConnId], msg: Message<'_>) -> usize {
+        let (op, data) = match msg {
+            Message::Text(t) => (opcode::TEXT, t.as_bytes()),
+            Message::Binary(b) => (opcode::BINARY, b),
+        };
+        let core = &self.http.tcp.core;
+        let mut by_shard: Vec<Vec<ConnId>> = vec![Vec::new(); core.links.len()];
+        for &c in conns {
+            if let Some(v) = by_shard.get_mut(c.shard().0) {
+                v.push(c);
+            }
+        }
+        let mut frame = Vec::with_capacity(data.len() + 10);
+        shardnet_protocols::ws::write_frame(&mut frame, true, 0, op, data, None);
+        let frame: Arc<[u8]> = frame.into();
+        let mut sent = 0;
+        for group in by_shard.into_iter().filter(|g| !g.is_empty()) {
+            let first = group[0];
+            if let Some(sh) = WsShared::local(core.id, first) {
+                sent += sh.broadcast(core, &group, op, data, &frame);
+                continue;
+            }
+            let (core2, frame2, payload) = (core.clone(), frame.clone(), data.to_vec());
+            let core_id = core.id;
+            let n = group.len();
+            let posted = core.send_hooked(
+                first,
+                &[],
+                Box::new(move || {
+                    if let Some(sh) = WsShared::local(core_id, group[0]) {
+                        sh.broadcast(&core2, &group, op, &payload, &frame2);
+                    }
+                }),
+            );
+            if posted.is_ok() {
+                sent += n;
+            }
+        }
+        sent
+    }
+
     /// Starts the close handshake: a close frame with `code` and `reason`; the connection
     /// closes when the peer answers, or after `close_timeout`.
     pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> Result<()> {
