@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::pct;
+
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Options of `bench-http`.
@@ -175,14 +177,6 @@ impl HttpClientListener<HttpAgent> for Bench {
         self.publish();
         HandleResult::Ok
     }
-}
-
-fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 /// Runs the bench; the exit status is non-zero on any non-2xx answer, parse error, failed

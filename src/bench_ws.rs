@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::pct;
+
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Options of `bench-ws`.
@@ -153,13 +155,6 @@ impl WebSocketClientListener for Bench {
         self.publish();
         HandleResult::Ok
     }
-}
-
-fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
 /// Runs the bench.

@@ -564,6 +564,7 @@ impl AgentListener for BenchListener {
     }
 }
 
+/// Percentile `p` of round trips sorted in µs, in ms (shared by the three load generators).
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

@@ -1,14 +1,12 @@
 //! WebSocketAgent: WebSocket client connections over an [`HttpAgent`]: the upgrade request
 //! sent when the connection is ready, the `101` checked, then frames masked with fresh keys.
 
-use super::conns::WsShared;
+use super::conns::{WsEvents, WsShared};
 use super::server::WsConfig;
 use crate::http::{HttpAgent, HttpAgentBuilder, HttpClientListener, ResponseInfo};
 use crate::{HandleResult, Result, SocketOperation};
 use shardnet_protocols::http::{HeadAction, ResponseHead, UpgradeKind, UrlParts};
-use shardnet_protocols::ws::{
-    handshake, opcode, DeflateConfig, FrameHeader, Message, Role, WsHandler,
-};
+use shardnet_protocols::ws::{handshake, opcode, DeflateConfig, FrameHeader, Message, Role};
 use shardnet_runtime::{ConnId, ShardId};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -293,65 +291,33 @@ impl<L> ClientShard<L> {
     }
 }
 
-struct Dispatch<'a, L> {
+/// The client listener as the shared receive path sees it.
+struct Ev<'a, L> {
     l: &'a L,
     ws: &'a WebSocketAgent,
-    sh: &'a WsShared,
-    conn: ConnId,
-    result: HandleResult,
-    peer_close: Option<Option<u16>>,
 }
 
-impl<L: WebSocketClientListener> WsHandler for Dispatch<'_, L> {
-    fn on_frame_header(&mut self, h: &FrameHeader) {
-        if self.l.on_ws_message_header(self.ws, self.conn, h) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+impl<L: WebSocketClientListener> WsEvents for Ev<'_, L> {
+    fn frame_header(&self, conn: ConnId, h: &FrameHeader) -> HandleResult {
+        self.l.on_ws_message_header(self.ws, conn, h)
     }
-    fn on_frame_payload(&mut self, data: &[u8]) {
-        if self.l.on_ws_message_body(self.ws, self.conn, data) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn frame_body(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_ws_message_body(self.ws, conn, data)
     }
-    fn on_frame_end(&mut self) {
-        if self.l.on_ws_message_complete(self.ws, self.conn) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn frame_end(&self, conn: ConnId) -> HandleResult {
+        self.l.on_ws_message_complete(self.ws, conn)
     }
-    fn on_message(&mut self, m: Message<'_>) -> bool {
-        if self.result == HandleResult::Error {
-            return false;
-        }
-        if self.l.on_message(self.ws, self.conn, m) == HandleResult::Error {
-            self.result = HandleResult::Error;
-            return false;
-        }
-        true
+    fn message(&self, conn: ConnId, m: Message<'_>) -> HandleResult {
+        self.l.on_message(self.ws, conn, m)
     }
-    fn on_ping(&mut self, data: &[u8]) {
-        let _ = self
-            .sh
-            .send(&self.ws.http.core, self.conn, opcode::PONG, data, None);
-        if self.l.on_ping(self.ws, self.conn, data) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn ping(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_ping(self.ws, conn, data)
     }
-    fn on_pong(&mut self, data: &[u8]) {
-        if self.l.on_pong(self.ws, self.conn, data) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn pong(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_pong(self.ws, conn, data)
     }
-    fn on_close(&mut self, code: Option<u16>, reason: &str) {
-        self.l.on_ws_close(self.ws, self.conn, code, reason);
-        self.peer_close = Some(code);
-    }
-}
-
-fn errno_for(code: u16) -> i32 {
-    match code {
-        1007 => libc::EILSEQ,
-        1009 => libc::EMSGSIZE,
-        _ => libc::EPROTO,
+    fn ws_close(&self, conn: ConnId, code: Option<u16>, reason: &str) {
+        self.l.on_ws_close(self.ws, conn, code, reason)
     }
 }
 
@@ -418,54 +384,11 @@ impl<L: WebSocketClientListener> HttpClientListener<HttpAgent> for ClientShard<L
     }
 
     fn on_upgraded_data(&self, a: &HttpAgent, conn: ConnId, data: &[u8]) -> HandleResult {
-        let ws = self.ws(a);
-        let Some(mut ep) = self.sh.rx.borrow_mut().remove(&conn) else {
-            return HandleResult::Ok;
-        };
-        let mut scratch = self.sh.scratch.take();
-        let mut d = Dispatch {
+        let ev = Ev {
             l: &self.l,
-            ws,
-            sh: &self.sh,
-            conn,
-            result: HandleResult::Ok,
-            peer_close: None,
+            ws: self.ws(a),
         };
-        let fed = ep.feed(data, &mut scratch, &mut d);
-        let (result, peer_close) = (d.result, d.peer_close);
-        self.sh.scratch.replace(scratch);
-        let core = &a.core;
-        match fed {
-            Err(e) => {
-                let mut p = e.code.to_be_bytes().to_vec();
-                p.extend_from_slice(e.reason.as_bytes());
-                let _ = self.sh.send(core, conn, opcode::CLOSE, &p, None);
-                let _ = core.close_with(conn, SocketOperation::Receive, errno_for(e.code));
-                HandleResult::Ok
-            }
-            Ok(_) => {
-                if let Some(code) = peer_close {
-                    let answered = {
-                        let mut tx = self.sh.tx.borrow_mut();
-                        match tx.get_mut(&conn) {
-                            Some(t) => {
-                                t.peer_closed = true;
-                                t.close_sent_at != 0
-                            }
-                            None => true,
-                        }
-                    };
-                    if !answered {
-                        // Echo the close; the server ends TCP (the sweeper bounds the wait).
-                        let p = code.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default();
-                        let _ = self.sh.send(core, conn, opcode::CLOSE, &p, None);
-                    }
-                } else {
-                    self.sh.rx.borrow_mut().insert(conn, ep);
-                }
-                result
-            }
-        }
+        self.sh.feed(&a.core, conn, data, &ev)
     }
 
     fn on_close(

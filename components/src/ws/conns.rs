@@ -4,7 +4,10 @@
 use super::server::WsConfig;
 use crate::core::Core;
 use crate::Result;
-use shardnet_protocols::ws::{opcode, write_frame, Deflate, Endpoint, Role};
+use crate::{HandleResult, SocketOperation};
+use shardnet_protocols::ws::{
+    opcode, write_frame, Deflate, Endpoint, FrameHeader, Message, Role, WsHandler,
+};
 use shardnet_runtime::{ConnId, ShardId};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -240,4 +243,143 @@ fn spawn_close_sweeper(sh: Weak<WsShared>, core: Arc<Core>) {
         }
     })
     .detach();
+}
+
+/// A role's listener seen from the shared receive path: the server's and the agent's
+/// listeners each implement this once (`ws/shard.rs`, `ws/agent.rs`).
+pub(crate) trait WsEvents {
+    fn frame_header(&self, conn: ConnId, h: &FrameHeader) -> HandleResult;
+    fn frame_body(&self, conn: ConnId, data: &[u8]) -> HandleResult;
+    fn frame_end(&self, conn: ConnId) -> HandleResult;
+    fn message(&self, conn: ConnId, m: Message<'_>) -> HandleResult;
+    fn ping(&self, conn: ConnId, data: &[u8]) -> HandleResult;
+    fn pong(&self, conn: ConnId, data: &[u8]) -> HandleResult;
+    fn ws_close(&self, conn: ConnId, code: Option<u16>, reason: &str);
+}
+
+/// The endpoint's events, turned into the listener's (pongs answered here).
+struct Dispatch<'a> {
+    ev: &'a dyn WsEvents,
+    sh: &'a WsShared,
+    core: &'a Core,
+    conn: ConnId,
+    result: HandleResult,
+    peer_close: Option<Option<u16>>,
+}
+
+impl Dispatch<'_> {
+    fn check(&mut self, r: HandleResult) {
+        if r == HandleResult::Error {
+            self.result = HandleResult::Error;
+        }
+    }
+}
+
+impl WsHandler for Dispatch<'_> {
+    fn on_frame_header(&mut self, h: &FrameHeader) {
+        let r = self.ev.frame_header(self.conn, h);
+        self.check(r);
+    }
+    fn on_frame_payload(&mut self, data: &[u8]) {
+        let r = self.ev.frame_body(self.conn, data);
+        self.check(r);
+    }
+    fn on_frame_end(&mut self) {
+        let r = self.ev.frame_end(self.conn);
+        self.check(r);
+    }
+    fn on_message(&mut self, m: Message<'_>) -> bool {
+        if self.result == HandleResult::Error {
+            return false;
+        }
+        let r = self.ev.message(self.conn, m);
+        self.check(r);
+        self.result != HandleResult::Error
+    }
+    fn on_ping(&mut self, data: &[u8]) {
+        let _ = self.sh.send(self.core, self.conn, opcode::PONG, data, None);
+        let r = self.ev.ping(self.conn, data);
+        self.check(r);
+    }
+    fn on_pong(&mut self, data: &[u8]) {
+        let r = self.ev.pong(self.conn, data);
+        self.check(r);
+    }
+    fn on_close(&mut self, code: Option<u16>, reason: &str) {
+        self.ev.ws_close(self.conn, code, reason);
+        self.peer_close = Some(code);
+    }
+}
+
+/// The errno `on_close` reports for a close code we sent because of the peer.
+fn errno_for(code: u16) -> i32 {
+    match code {
+        1007 => libc::EILSEQ,
+        1009 => libc::EMSGSIZE,
+        _ => libc::EPROTO,
+    }
+}
+
+impl WsShared {
+    /// Bytes of `conn` after the upgrade (either role): fed to its endpoint, events to `ev`.
+    /// A protocol error sends the close frame with its code and ends the connection
+    /// (`close_with(Receive, errno)`); the peer's close frame is echoed, and a server whose
+    /// close was already answered ends TCP.
+    pub(crate) fn feed(
+        &self,
+        core: &Core,
+        conn: ConnId,
+        data: &[u8],
+        ev: &dyn WsEvents,
+    ) -> HandleResult {
+        let Some(mut ep) = self.rx.borrow_mut().remove(&conn) else {
+            return HandleResult::Ok; // closing: what follows is not read
+        };
+        let mut scratch = self.scratch.take();
+        let mut d = Dispatch {
+            ev,
+            sh: self,
+            core,
+            conn,
+            result: HandleResult::Ok,
+            peer_close: None,
+        };
+        let fed = ep.feed(data, &mut scratch, &mut d);
+        let (result, peer_close) = (d.result, d.peer_close);
+        if scratch.capacity() > 256 << 10 {
+            scratch = Vec::new();
+        }
+        self.scratch.replace(scratch);
+        match fed {
+            Err(e) => {
+                let mut p = e.code.to_be_bytes().to_vec();
+                p.extend_from_slice(e.reason.as_bytes());
+                let _ = self.send(core, conn, opcode::CLOSE, &p, None);
+                let _ = core.close_with(conn, SocketOperation::Receive, errno_for(e.code));
+                HandleResult::Ok
+            }
+            Ok(_) => {
+                let Some(code) = peer_close else {
+                    self.rx.borrow_mut().insert(conn, ep);
+                    return result;
+                };
+                let answered = match self.tx.borrow_mut().get_mut(&conn) {
+                    Some(t) => {
+                        t.peer_closed = true;
+                        t.close_sent_at != 0
+                    }
+                    None => true,
+                };
+                if !answered {
+                    // Echo the code (RFC 6455 §5.5.1); an empty close gets an empty one. A
+                    // server then ends TCP (in `send`); a client waits for it.
+                    let p = code.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default();
+                    let _ = self.send(core, conn, opcode::CLOSE, &p, None);
+                } else if self.role == Role::Server {
+                    let _ = core.disconnect(conn, false);
+                }
+                result
+            }
+        }
+    }
 }

@@ -1,13 +1,13 @@
 //! The per-shard half of [`WebSocketServer`]: the HTTP listener that answers upgrades, owns
 //! the connections' WebSocket endpoints and frames what is sent.
 
-use super::conns::WsShared;
+use super::conns::{WsEvents, WsShared};
 use super::server::{HttpHandler, UpgradeDecision, WebSocketListener, WebSocketServer, WsConfig};
 use crate::http::handler::HandlerListener;
 use crate::http::{HttpServer, HttpServerListener, RequestInfo};
 use crate::{HandleResult, SocketOperation};
 use shardnet_protocols::http::{HeadAction, RequestHead, UpgradeKind};
-use shardnet_protocols::ws::{handshake, opcode, FrameHeader, Message, Role, WsHandler};
+use shardnet_protocols::ws::{handshake, FrameHeader, Message, Role};
 use shardnet_runtime::{ConnId, ShardId};
 use std::cell::OnceCell;
 use std::net::SocketAddr;
@@ -52,67 +52,33 @@ impl<L: WebSocketListener> WsShard<L> {
     }
 }
 
-/// The endpoint's events, turned into the listener's.
-struct Dispatch<'a, L> {
+/// The server listener as the shared receive path sees it.
+struct Ev<'a, L> {
     l: &'a L,
     ws: &'a WebSocketServer,
-    sh: &'a WsShared,
-    conn: ConnId,
-    result: HandleResult,
-    peer_close: Option<Option<u16>>,
 }
 
-impl<L: WebSocketListener> WsHandler for Dispatch<'_, L> {
-    fn on_frame_header(&mut self, h: &FrameHeader) {
-        if self.l.on_ws_message_header(self.ws, self.conn, h) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+impl<L: WebSocketListener> WsEvents for Ev<'_, L> {
+    fn frame_header(&self, conn: ConnId, h: &FrameHeader) -> HandleResult {
+        self.l.on_ws_message_header(self.ws, conn, h)
     }
-    fn on_frame_payload(&mut self, data: &[u8]) {
-        if self.l.on_ws_message_body(self.ws, self.conn, data) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn frame_body(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_ws_message_body(self.ws, conn, data)
     }
-    fn on_frame_end(&mut self) {
-        if self.l.on_ws_message_complete(self.ws, self.conn) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn frame_end(&self, conn: ConnId) -> HandleResult {
+        self.l.on_ws_message_complete(self.ws, conn)
     }
-    fn on_message(&mut self, m: Message<'_>) -> bool {
-        if self.result == HandleResult::Error {
-            return false;
-        }
-        if self.l.on_message(self.ws, self.conn, m) == HandleResult::Error {
-            self.result = HandleResult::Error;
-            return false;
-        }
-        true
+    fn message(&self, conn: ConnId, m: Message<'_>) -> HandleResult {
+        self.l.on_message(self.ws, conn, m)
     }
-    fn on_ping(&mut self, data: &[u8]) {
-        let _ = self
-            .sh
-            .send(&self.ws.http.tcp.core, self.conn, opcode::PONG, data, None);
-        if self.l.on_ping(self.ws, self.conn, data) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn ping(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_ping(self.ws, conn, data)
     }
-    fn on_pong(&mut self, data: &[u8]) {
-        if self.l.on_pong(self.ws, self.conn, data) == HandleResult::Error {
-            self.result = HandleResult::Error;
-        }
+    fn pong(&self, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_pong(self.ws, conn, data)
     }
-    fn on_close(&mut self, code: Option<u16>, reason: &str) {
-        self.l.on_ws_close(self.ws, self.conn, code, reason);
-        self.peer_close = Some(code);
-    }
-}
-
-/// The errno `on_close` reports for a close code we sent because of the peer.
-fn errno_for(code: u16) -> i32 {
-    match code {
-        1007 => libc::EILSEQ,
-        1009 => libc::EMSGSIZE,
-        _ => libc::EPROTO,
+    fn ws_close(&self, conn: ConnId, code: Option<u16>, reason: &str) {
+        self.l.on_ws_close(self.ws, conn, code, reason)
     }
 }
 
@@ -198,62 +164,11 @@ impl<L: WebSocketListener> HttpServerListener for WsShard<L> {
     }
 
     fn on_upgraded_data(&self, s: &HttpServer, conn: ConnId, data: &[u8]) -> HandleResult {
-        let ws = self.ws(s);
-        let Some(mut ep) = self.sh.rx.borrow_mut().remove(&conn) else {
-            return HandleResult::Ok; // closing: what follows is not read
-        };
-        let mut scratch = self.sh.scratch.take();
-        let mut d = Dispatch {
+        let ev = Ev {
             l: &self.l,
-            ws,
-            sh: &self.sh,
-            conn,
-            result: HandleResult::Ok,
-            peer_close: None,
+            ws: self.ws(s),
         };
-        let fed = ep.feed(data, &mut scratch, &mut d);
-        let (result, peer_close) = (d.result, d.peer_close);
-        if scratch.capacity() > 256 << 10 {
-            scratch = Vec::new();
-        }
-        self.sh.scratch.replace(scratch);
-        match fed {
-            Err(e) => {
-                // The peer broke the protocol: our close frame with its code, then the end.
-                let mut p = e.code.to_be_bytes().to_vec();
-                p.extend_from_slice(e.reason.as_bytes());
-                let _ = self.sh.send(&s.tcp.core, conn, opcode::CLOSE, &p, None);
-                let _ = s
-                    .tcp
-                    .core
-                    .close_with(conn, SocketOperation::Receive, errno_for(e.code));
-                HandleResult::Ok
-            }
-            Ok(_) => {
-                if let Some(code) = peer_close {
-                    let answered = {
-                        let mut tx = self.sh.tx.borrow_mut();
-                        match tx.get_mut(&conn) {
-                            Some(t) => {
-                                t.peer_closed = true;
-                                t.close_sent_at != 0
-                            }
-                            None => true,
-                        }
-                    };
-                    if answered {
-                        let _ = s.tcp.disconnect(conn, false);
-                    } else {
-                        // Echo the code (RFC 6455 §5.5.1); an empty close gets an empty one.
-                        let p = code.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default();
-                        let _ = self.sh.send(&s.tcp.core, conn, opcode::CLOSE, &p, None);
-                    }
-                } else {
-                    self.sh.rx.borrow_mut().insert(conn, ep);
-                }
-                result
-            }
-        }
+        self.sh.feed(&s.tcp.core, conn, data, &ev)
     }
 
     fn on_close(
