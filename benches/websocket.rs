@@ -33,31 +33,6 @@ struct WsConn {
     dead: bool,
 }
 
-/// Opens a WebSocket connection: the upgrade request, then the `101` head.
-fn handshake(port: u16) -> io::Result<std::net::TcpStream> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_nodelay(true)?;
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )?;
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut b)? == 0 {
-            return Err(io::Error::other("closed during the handshake"));
-        }
-        head.push(b[0]);
-    }
-    if !head.starts_with(b"HTTP/1.1 101") {
-        return Err(io::Error::other(format!(
-            "upgrade refused: {}",
-            String::from_utf8_lossy(&head)
-        )));
-    }
-    Ok(s)
-}
-
 fn header(out: &mut Vec<u8>, masked: bool, len: usize) {
     out.push(0x82);
     let m = if masked { 0x80 } else { 0 };
@@ -85,7 +60,7 @@ fn run_one(kind: ServerKind, size: usize, secs: f64) -> Result<Run, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut conns = Vec::with_capacity(CONNS);
     for i in 0..CONNS {
-        let s = handshake(server.port).map_err(|e| format!("{}: {e}", kind.name()))?;
+        let s = ws_upgrade(server.port).map_err(|e| format!("{}: {e}", kind.name()))?;
         s.set_nonblocking(true).map_err(|e| e.to_string())?;
         let mut stream = MioStream::from_std(s);
         poll.registry()
@@ -336,7 +311,11 @@ fn main() {
     }
     let csv_path = write_csv("websocket", &csv);
     let svg = results_dir().join("websocket.svg");
-    match chart(&svg, &bars) {
+    match bar_chart(
+        &svg,
+        "WebSocket echo, 100 connections: thousand messages/s (higher is better)",
+        &bars,
+    ) {
         Ok(()) => println!("wrote {} and {}", csv_path.display(), svg.display()),
         Err(e) => eprintln!("chart failed: {e}"),
     }
@@ -351,31 +330,4 @@ fn main() {
     if failed > 0 {
         std::process::exit(1);
     }
-}
-
-/// A bar chart of msgs/s per (size, server).
-fn chart(path: &std::path::Path, bars: &[(String, f64)]) -> Result<(), Box<dyn std::error::Error>> {
-    use plotters::prelude::*;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let max = bars.iter().map(|b| b.1).fold(1.0, f64::max) / 1000.0;
-    let mut c = ChartBuilder::on(&root)
-        .caption(
-            "WebSocket echo, 100 connections: thousand messages/s (higher is better)",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0..bars.len(), 0.0..max * 1.15)?;
-    c.configure_mesh()
-        .x_labels(bars.len())
-        .x_label_formatter(&|i| bars.get(*i).map(|b| b.0.clone()).unwrap_or_default())
-        .draw()?;
-    c.draw_series(bars.iter().enumerate().map(|(i, b)| {
-        let color = if b.0.contains("shardnet") { BLUE } else { RED };
-        Rectangle::new([(i, 0.0), (i + 1, b.1 / 1000.0)], color.mix(0.7).filled())
-    }))?;
-    root.present()?;
-    Ok(())
 }

@@ -833,6 +833,17 @@ impl ServerChild {
         }
     }
 
+    /// Writes one line to the child's stdin (a command to a child that reads them).
+    pub fn send_line(&mut self, line: &str) -> io::Result<()> {
+        let w = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("stdin closed"))?;
+        w.write_all(line.as_bytes())?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -1528,4 +1539,59 @@ impl NoiseMeter {
             }
         )
     }
+}
+
+/// Opens a WebSocket connection to `127.0.0.1:port` (no extensions offered): the upgrade
+/// request, then the `101` head read byte by byte so no frame is consumed with it.
+pub fn ws_upgrade(port: u16) -> io::Result<TcpStream> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_nodelay(true)?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )?;
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b)? == 0 {
+            return Err(io::Error::other("closed during the handshake"));
+        }
+        head.push(b[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(io::Error::other(format!(
+            "upgrade refused: {}",
+            String::from_utf8_lossy(&head)
+        )));
+    }
+    Ok(s)
+}
+
+/// A bar chart of `bars` (label, value; shown in thousands) titled `caption`; shardnet's bars
+/// blue, the others red.
+pub fn bar_chart(
+    path: &std::path::Path,
+    caption: &str,
+    bars: &[(String, f64)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max = bars.iter().map(|b| b.1).fold(1.0, f64::max) / 1000.0;
+    let mut c = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0..bars.len(), 0.0..max * 1.15)?;
+    c.configure_mesh()
+        .x_labels(bars.len())
+        .x_label_formatter(&|i| bars.get(*i).map(|b| b.0.clone()).unwrap_or_default())
+        .draw()?;
+    c.draw_series(bars.iter().enumerate().map(|(i, b)| {
+        let color = if b.0.contains("shardnet") { BLUE } else { RED };
+        Rectangle::new([(i, 0.0), (i + 1, b.1 / 1000.0)], color.mix(0.7).filled())
+    }))?;
+    root.present()?;
+    Ok(())
 }

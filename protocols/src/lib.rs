@@ -13,10 +13,16 @@
 //!   response writers.
 //! - [`ws`]: WebSocket (RFC 6455) frames, validation, reassembly, incremental UTF-8, the
 //!   handshake, and permessage-deflate (RFC 7692).
+//! - [`kcp`]: KCP, the ARQ under HP-Socket's reliable UDP, wire-compatible with `ikcp.c`.
+//! - [`arq`]: HP-Socket's ARQ session: its 12-byte handshake, then KCP with HP's settings.
+//! - [`udp`]: HP-Socket's UDP control datagrams (heartbeat, close) and datagram rules.
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod arq;
 pub mod http;
+pub mod kcp;
 pub mod pack;
+pub mod udp;
 pub mod ws;

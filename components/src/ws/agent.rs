@@ -275,7 +275,8 @@ struct ClientShard<L> {
     l: L,
     sh: Rc<WsShared>,
     /// The key of each upgrade request sent and not answered.
-    keys: RefCell<shardnet_runtime::ConnMap<String>>,
+    /// Per connection awaiting its `101`: the key sent and the subprotocols offered.
+    keys: RefCell<shardnet_runtime::ConnMap<(String, Vec<String>)>>,
     pending: Arc<Mutex<HashMap<ConnId, Upgrade>>>,
     tls: bool,
     handle: OnceCell<WebSocketAgent>,
@@ -338,7 +339,9 @@ impl<L: WebSocketClientListener> HttpClientListener<HttpAgent> for ClientShard<L
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        self.keys.borrow_mut().insert(conn, key);
+        self.keys
+            .borrow_mut()
+            .insert(conn, (key.clone(), up.protocols.clone()));
         if a.send_get(conn, &up.target, &refs).is_err() {
             return HandleResult::Error;
         }
@@ -351,7 +354,7 @@ impl<L: WebSocketClientListener> HttpClientListener<HttpAgent> for ClientShard<L
         conn: ConnId,
         head: &ResponseHead<'_>,
     ) -> HeadAction {
-        let Some(key) = self.keys.borrow_mut().remove(&conn) else {
+        let Some((key, offered)) = self.keys.borrow_mut().remove(&conn) else {
             return HeadAction::Error;
         };
         if head.status != 101 {
@@ -363,7 +366,8 @@ impl<L: WebSocketClientListener> HttpClientListener<HttpAgent> for ClientShard<L
             );
             return HeadAction::Error;
         }
-        match handshake::check_accept(head.headers, &key, self.sh.cfg.deflate.as_ref()) {
+        let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
+        match handshake::check_accept(head.headers, &key, &offered, self.sh.cfg.deflate.as_ref()) {
             Ok(deflate) => {
                 self.sh.open(conn, deflate);
                 HeadAction::Continue

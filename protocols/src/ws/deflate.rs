@@ -274,14 +274,18 @@ impl Deflate {
     }
 
     /// Whether a message of `len` bytes is worth compressing.
+    ///
+    /// Never with an 8-bit window: zlib's raw deflate cannot make one (it widens 8 to 9,
+    /// whose back-references a peer inflating with 256 bytes would reject), so under that
+    /// limit this side sends its messages uncompressed, which RFC 7692 allows per message.
     pub fn worth(&self, len: usize) -> bool {
-        len >= self.params.min_size
+        len >= self.params.min_size && self.our_bits() > 8
     }
 
     /// Compresses one whole message into `out` (appended), without the sync-flush tail.
     pub fn compress(&mut self, msg: &[u8], out: &mut Vec<u8>) {
-        // zlib cannot make raw deflate with an 8-bit window; 9 is within any limit of 8..=15
-        // for the decoder (RFC 7692 §7.1.2.1 lets the peer's inflater use a larger window).
+        // `worth` keeps 8-bit windows away (zlib cannot honour them); max(9) only guards
+        // a caller that compresses anyway from zlib's refusal.
         let bits = self.our_bits().max(9);
         let level = self.params.level;
         let c = self.comp.get_or_insert_with(|| {

@@ -171,13 +171,16 @@ pub fn request_headers(
     h
 }
 
-/// Checks the server's `101` answer to a request made with `key`; returns the negotiated
-/// permessage-deflate parameters (None: not negotiated).
+/// Checks the server's `101` answer to a request made with `key` that offered `protocols`;
+/// returns the negotiated permessage-deflate parameters (None: not negotiated). A
+/// `Sec-WebSocket-Protocol` the client did not offer fails the handshake (RFC 6455 §4.1).
 pub fn check_accept(
     headers: &[httparse::Header<'_>],
     key: &str,
+    protocols: &[&str],
     deflate_offered: Option<&DeflateConfig>,
 ) -> Result<Option<DeflateParams>, &'static str> {
+    let mut protocol_seen = false;
     let mut accept_ok = false;
     let mut upgrade = false;
     let mut connection = false;
@@ -191,6 +194,12 @@ pub fn check_accept(
             upgrade |= has_token(f.value, "websocket");
         } else if n.eq_ignore_ascii_case("connection") {
             connection |= has_token(f.value, "upgrade");
+        } else if n.eq_ignore_ascii_case("sec-websocket-protocol") {
+            let v = std::str::from_utf8(f.value).map_err(|_| "bad Sec-WebSocket-Protocol")?;
+            if protocol_seen || !protocols.contains(&v.trim()) {
+                return Err("a subprotocol the client did not offer");
+            }
+            protocol_seen = true;
         } else if n.eq_ignore_ascii_case("sec-websocket-extensions") {
             let cfg = deflate_offered.ok_or("an extension the client did not offer")?;
             let v = std::str::from_utf8(f.value).map_err(|_| "bad Sec-WebSocket-Extensions")?;

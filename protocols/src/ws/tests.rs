@@ -286,6 +286,65 @@ fn deflate_negotiation() {
         .check_response("permessage-deflate; server_no_context_takeover")
         .is_ok());
     assert!(cfg.check_response("permessage-deflate; foo").is_err());
+    // An 8-bit window is accepted (we can inflate it) but this side then sends uncompressed:
+    // zlib cannot keep its back-references within 256 bytes.
+    let p = cfg
+        .accept_offer("permessage-deflate; server_max_window_bits=8")
+        .unwrap();
+    assert_eq!(p.response(), "permessage-deflate; server_max_window_bits=8");
+    assert!(!Deflate::new(p, Role::Server).worth(1000));
+    assert!(Deflate::new(p, Role::Client).worth(1000));
+    let p = cfg
+        .check_response("permessage-deflate; client_max_window_bits=8")
+        .unwrap();
+    assert!(!Deflate::new(p, Role::Client).worth(1000));
+    assert!(Deflate::new(p, Role::Server).worth(1000));
+}
+
+#[test]
+fn client_checks_the_servers_answer() {
+    let key = handshake::client_key([7; 16]);
+    let accept = handshake::accept_key(key.as_bytes());
+    let check = |extra: &[(&str, &str)], offered: &[&str]| {
+        let mut h = vec![
+            httparse::Header {
+                name: "Upgrade",
+                value: b"websocket",
+            },
+            httparse::Header {
+                name: "Connection",
+                value: b"Upgrade",
+            },
+            httparse::Header {
+                name: "Sec-WebSocket-Accept",
+                value: accept.as_bytes(),
+            },
+        ];
+        for (n, v) in extra {
+            h.push(httparse::Header {
+                name: n,
+                value: v.as_bytes(),
+            });
+        }
+        handshake::check_accept(&h, &key, offered, None).map(|d| d.is_none())
+    };
+    assert_eq!(check(&[], &[]), Ok(true));
+    assert_eq!(
+        check(&[("Sec-WebSocket-Protocol", "chat")], &["v2", "chat"]),
+        Ok(true)
+    );
+    assert!(check(&[("Sec-WebSocket-Protocol", "chat")], &[]).is_err());
+    assert!(check(&[("Sec-WebSocket-Protocol", "other")], &["chat"]).is_err());
+    assert!(check(
+        &[
+            ("Sec-WebSocket-Protocol", "chat"),
+            ("Sec-WebSocket-Protocol", "chat")
+        ],
+        &["chat"]
+    )
+    .is_err());
+    // An extension answered although none was offered.
+    assert!(check(&[("Sec-WebSocket-Extensions", "permessage-deflate")], &[]).is_err());
 }
 
 #[test]
