@@ -7,8 +7,9 @@
 //! [`Cmd`] to the owning shard's inbox: without blocking from a shard thread (a full inbox is
 //! [`Error::Backpressure`]), waiting for room from a foreign thread.
 
-use crate::driver::{self, ShardCtx};
+use crate::engine::Lifecycle;
 use crate::pull::{FetchResult, PullStats, PullStore};
+use crate::tcp::driver::{self, ShardCtx};
 use crate::{Error, Result, ServiceState, TcpConfig};
 use shardnet_runtime::{
     ConnId, InboxReceiver, InboxSender, Runtime, SendError, ShardId, ShardLoad,
@@ -17,8 +18,8 @@ use shardnet_shard::{ShardStats, SlotDirectory, SlotState, StatsSnapshot};
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Work posted to a shard's driver by other threads.
 pub(crate) enum Cmd {
@@ -84,17 +85,18 @@ pub const MAX_SMALL_FILE: u64 = 4 << 20;
 
 static NEXT_COMPONENT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A process-unique component id (keys the per-thread driver lookups).
+pub(crate) fn next_component_id() -> u64 {
+    NEXT_COMPONENT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 pub(crate) struct Core {
     pub id: u64,
     pub runtime: Runtime,
     pub cfg: TcpConfig,
     pub links: Vec<ShardLink>,
     pub load: ShardLoad,
-    state: AtomicU8,
-    stopping: AtomicBool,
-    running: AtomicUsize,
-    done: Mutex<bool>,
-    done_cv: Condvar,
+    pub life: Lifecycle,
     pub listen_addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -124,100 +126,50 @@ impl Core {
             rxs.push(rx);
         }
         let core = Arc::new(Core {
-            id: NEXT_COMPONENT_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_component_id(),
             runtime,
             cfg,
             links,
             load: ShardLoad::new(n),
-            state: AtomicU8::new(ServiceState::Starting as u8),
-            stopping: AtomicBool::new(false),
-            running: AtomicUsize::new(n),
-            done: Mutex::new(false),
-            done_cv: Condvar::new(),
+            life: Lifecycle::new(n),
             listen_addr: Mutex::new(None),
         });
         (core, rxs)
     }
 
     pub fn state(&self) -> ServiceState {
-        match self.state.load(Ordering::Acquire) {
-            0 => ServiceState::Starting,
-            1 => ServiceState::Started,
-            2 => ServiceState::Stopping,
-            _ => ServiceState::Stopped,
-        }
+        self.life.state()
     }
 
     pub fn set_started(&self) {
-        let _ = self.state.compare_exchange(
-            ServiceState::Starting as u8,
-            ServiceState::Started as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        self.life.set_started()
     }
 
     pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        self.life.is_stopping()
     }
 
     /// Starts the shutdown and returns at once (safe inside callbacks).
     pub fn stop(&self) {
-        if self.stopping.swap(true, Ordering::AcqRel) {
-            return;
+        if self.life.begin_stop() {
+            for l in &self.links {
+                l.inbox.wake();
+            }
         }
-        let _ = self
-            .state
-            .fetch_max(ServiceState::Stopping as u8, Ordering::AcqRel);
-        for l in &self.links {
-            l.inbox.wake();
-        }
-    }
-
-    /// Called by each driver when it has closed everything; true for the last one.
-    pub fn driver_finished(&self) -> bool {
-        self.running.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// A driver could not start: count it as finished so `wait()` still returns.
     pub fn driver_failed(&self) {
         self.stop();
-        if self.driver_finished() {
-            self.mark_stopped();
+        if self.life.driver_finished() {
+            self.life.mark_stopped();
         }
-    }
-
-    pub fn mark_stopped(&self) {
-        self.state
-            .store(ServiceState::Stopped as u8, Ordering::Release);
-        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.done_cv.notify_all();
     }
 
     /// Waits until the component has stopped (or `timeout` passed; returns whether stopped).
     pub fn wait(&self, timeout: Option<std::time::Duration>) -> Result<bool> {
-        if self.runtime.current_shard().is_some() {
-            return Err(Error::WouldDeadlock);
-        }
-        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        while !*done {
-            match deadline {
-                None => done = self.done_cv.wait(done).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let now = std::time::Instant::now();
-                    if now >= d {
-                        return Ok(false);
-                    }
-                    done = self
-                        .done_cv
-                        .wait_timeout(done, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-            }
-        }
-        Ok(true)
+        self.life
+            .wait(self.runtime.current_shard().is_some(), timeout)
     }
 
     fn link(&self, conn: ConnId) -> Result<&ShardLink> {

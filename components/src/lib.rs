@@ -30,19 +30,17 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod agent;
-mod client;
 mod config;
 mod core;
-mod driver;
+mod engine;
 mod error;
 pub mod http;
-mod linger;
 pub mod listener;
 /// HP-Socket's Pack framing (the sans-IO codec lives in `shardnet-protocols`).
 pub use shardnet_protocols::pack;
 mod pull;
-mod server;
+mod tcp;
+use tcp::{agent, client, server};
 pub mod tls;
 pub mod ws;
 
@@ -52,9 +50,7 @@ pub use config::{
     ReceiveModel, ReuseAddress, TcpConfig, TlsSettings, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_MAX_PENDING_BYTES,
 };
-pub use driver::{
-    ACCEPT_BATCH, FLUSH_BUDGET, INBOX_BATCH, READ_BUDGET, SCRATCH_MIN, TURNS_PER_YIELD,
-};
+pub use engine::{INBOX_BATCH, TURNS_PER_YIELD};
 pub use error::{Error, Result};
 pub use listener::{
     AgentListener, ClientListener, HandleResult, ServerListener, ServiceState, SocketOperation,
@@ -62,3 +58,4 @@ pub use listener::{
 };
 pub use pull::{FetchResult, PullStats};
 pub use server::{TcpServer, TcpServerBuilder};
+pub use tcp::driver::{ACCEPT_BATCH, FLUSH_BUDGET, READ_BUDGET, SCRATCH_MIN};

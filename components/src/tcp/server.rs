@@ -2,7 +2,7 @@
 
 use crate::config::config_setters;
 use crate::core::Core;
-use crate::driver::{self, Events, ShardCtx};
+use crate::tcp::driver::{self, Events, ShardCtx};
 use crate::{
     Error, HandleResult, Result, ServerListener, ServiceState, SocketOperation, TcpConfig,
 };

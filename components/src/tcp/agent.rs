@@ -3,8 +3,8 @@
 
 use crate::config::config_setters;
 use crate::core::{Cmd, Core};
-use crate::driver::{self, Events, ShardCtx};
 use crate::server::{conn_methods, runtime_for};
+use crate::tcp::driver::{self, Events, ShardCtx};
 use crate::{AgentListener, Error, HandleResult, Result, ServiceState, SocketOperation, TcpConfig};
 use shardnet_runtime::{ConnId, ConnectPlacement, Runtime, ShardId};
 use shardnet_shard::StatsSnapshot;

@@ -6,7 +6,7 @@
 use crate::agent::{connect_core, resolve_host, start_agent_core};
 use crate::config::config_setters;
 use crate::core::Core;
-use crate::driver::Events;
+use crate::tcp::driver::Events;
 use crate::{
     ClientListener, Error, HandleResult, Result, ServiceState, SocketOperation, TcpConfig,
 };
