@@ -42,6 +42,7 @@ mod pull;
 mod tcp;
 use tcp::{agent, client, server};
 pub mod tls;
+pub mod udp;
 pub mod ws;
 
 pub use agent::{TcpAgent, TcpAgentBuilder};

@@ -11,6 +11,7 @@
 
 pub mod conn_id;
 pub mod cpus;
+pub mod datagram;
 pub mod inbox;
 pub mod poller;
 pub mod router;

@@ -1,0 +1,791 @@
+//! The UDP transport of the shard engine: one socket per shard (a server's are bound with
+//! SO_REUSEPORT to one address, so the kernel keeps each peer on one shard; a client's is
+//! connected), a logical connection per peer address, datagrams in with `recvmmsg` and out with
+//! `sendmmsg` (the answers a turn's callbacks make leave together), HP's heartbeat and close
+//! datagrams ([`shardnet_protocols::udp`]) and, for ARQ, one [`ArqSession`] per connection
+//! whose timers sit in one ordered set per shard.
+//!
+//! # The path of one datagram
+//! epoll says the socket is readable → [`RecvBatch::recv`] fills up to `recv_batch` datagrams →
+//! for each, [`shardnet_protocols::udp::server_action`] against the peer table: a heartbeat is
+//! answered, the close datagram closes, an oversize one closes the connection (or is ignored
+//! from a new address), data goes to `on_receive` (ARQ: through the session, whole messages
+//! only) → the sends made meanwhile were queued in the shard's [`SendBatch`] → one `sendmmsg`
+//! at the end of the I/O step.
+
+use super::core::{UdpCmd, UdpCore};
+use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
+use crate::{Error, Result};
+use shardnet_protocols::arq::{handshake::ConvIds, ArqConfig, ArqSession, Received};
+use shardnet_protocols::udp::{
+    self as rules, ClientHeartbeat, Existing, HeartbeatAction, ServerAction,
+};
+use shardnet_runtime::datagram::{RecvBatch, SendBatch};
+use shardnet_runtime::{ConnId, ConnMap, InboxReceiver, Poller, ShardId};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Receive batches per turn before other work gets a turn (each up to `recv_batch` datagrams).
+pub const RECV_BATCHES_PER_TURN: usize = 8;
+const SOCKET_TOKEN: u64 = 1;
+
+/// The callbacks a UDP driver makes, with the component's handle bound.
+pub(crate) trait UdpEvents {
+    /// Server: a new address (Error refuses it). Client: the socket is ready (`on_connect`).
+    fn accept(&self, conn: ConnId, peer: SocketAddr) -> HandleResult;
+    fn handshake(&self, conn: ConnId) -> HandleResult;
+    fn receive(&self, conn: ConnId, data: &[u8]) -> HandleResult;
+    fn send(&self, conn: ConnId, data: &[u8]);
+    fn close(&self, conn: ConnId, op: SocketOperation, errno: i32);
+    fn shutdown(&self);
+}
+
+/// What the shard's socket is for.
+pub(crate) enum Role {
+    /// Accepts any address; answers heartbeats; closes silent peers.
+    Server,
+    /// Connected to one server; sends heartbeats.
+    Client { peer: SocketAddr },
+}
+
+thread_local! {
+    static LOCAL: RefCell<Vec<(u64, Rc<UdpShard>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The UDP driver of component `component` if the calling thread is its shard `shard`.
+pub(crate) fn local(component: u64, shard: ShardId) -> Option<Rc<UdpShard>> {
+    LOCAL.with(|l| {
+        l.borrow()
+            .iter()
+            .find(|(id, s)| *id == component && s.shard == shard)
+            .map(|(_, s)| s.clone())
+    })
+}
+
+struct Peer {
+    addr: SocketAddr,
+    last_heard: u64,
+    closing: bool,
+    /// ARQ: the session (None while lent to a callback's turn, or without ARQ).
+    arq: Option<Box<ArqSession>>,
+    /// ARQ sends made while the session was lent out; applied when it comes back.
+    deferred: Vec<Vec<u8>>,
+    /// ARQ: the session's next tick (shard clock, ms; 0 = none) as filed in `timers`.
+    due: u64,
+}
+
+struct State {
+    by_addr: HashMap<SocketAddr, ConnId>,
+    peers: ConnMap<Peer>,
+    /// Scheduled closes: (conn, operation, errno, send the close datagram).
+    closing: VecDeque<(ConnId, SocketOperation, i32, bool)>,
+    free_slots: Vec<u32>,
+    next_slot: u32,
+    seq: u64,
+    readable: bool,
+    next_sweep: u64,
+    /// ARQ session ticks, ordered by due time.
+    timers: BTreeSet<(u64, ConnId)>,
+}
+
+/// One UDP component's state on one shard.
+pub(crate) struct UdpShard {
+    shard: ShardId,
+    core: Arc<UdpCore>,
+    fd: OwnedFd,
+    role: Role,
+    heartbeat: Cell<Option<ClientHeartbeat>>,
+    events: Rc<dyn UdpEvents>,
+    poller: RefCell<Poller>,
+    st: RefCell<State>,
+    out: RefCell<SendBatch>,
+    rx: RefCell<RecvBatch>,
+    now: Cell<u64>,
+    /// ARQ: datagram assembly and message reassembly (one per shard).
+    scratch: RefCell<Vec<u8>>,
+    convs: Cell<ConvIds>,
+    arq: Option<ArqConfig>,
+}
+
+fn ms32(ms: u64) -> u32 {
+    ms as u32
+}
+
+impl UdpShard {
+    pub(crate) fn new(
+        shard: ShardId,
+        core: Arc<UdpCore>,
+        fd: OwnedFd,
+        role: Role,
+        events: Rc<dyn UdpEvents>,
+    ) -> std::io::Result<Rc<UdpShard>> {
+        let poller = Poller::new(64)?;
+        poller.add_readable(fd.as_raw_fd(), SOCKET_TOKEN)?;
+        let now = shardnet_shard::clock_ms();
+        let cfg = &core.cfg;
+        let seed = (now as u32) ^ ((shard.0 as u32) << 24);
+        let sh = Rc::new(UdpShard {
+            shard,
+            rx: RefCell::new(RecvBatch::new(cfg.recv_batch, cfg.max_datagram + 1)),
+            arq: cfg.arq_effective(),
+            heartbeat: Cell::new(None),
+            core,
+            fd,
+            role,
+            events,
+            poller: RefCell::new(poller),
+            st: RefCell::new(State {
+                by_addr: HashMap::new(),
+                peers: ConnMap::default(),
+                closing: VecDeque::new(),
+                free_slots: Vec::new(),
+                next_slot: 0,
+                seq: 0,
+                readable: true,
+                next_sweep: now,
+                timers: BTreeSet::new(),
+            }),
+            out: RefCell::new(SendBatch::new()),
+            now: Cell::new(now),
+            scratch: RefCell::new(Vec::new()),
+            convs: Cell::new(ConvIds::new(seed)),
+        });
+        LOCAL.with(|l| l.borrow_mut().push((sh.core.id, sh.clone())));
+        Ok(sh)
+    }
+
+    fn kick(&self) {
+        self.core.links[self.shard.0].inbox.wake();
+    }
+
+    fn queue(&self, to: &SocketAddr, parts: &[&[u8]]) {
+        self.out.borrow_mut().push(to, parts);
+    }
+
+    /// Sends the queued datagrams.
+    fn flush_out(&self) -> bool {
+        let mut out = self.out.borrow_mut();
+        if out.is_empty() {
+            return false;
+        }
+        // An error drops the datagram it hit (e.g. EMSGSIZE); the rest go on.
+        for _ in 0..4 {
+            match out.flush(self.fd.as_raw_fd()) {
+                Ok(_) => break,
+                Err(_) => continue,
+            }
+        }
+        true
+    }
+
+    // ----- connections --------------------------------------------------------------------------
+
+    /// Opens a connection for `addr` (calls `accept`); None if refused.
+    fn open(&self, addr: SocketAddr) -> Option<ConnId> {
+        let conn = {
+            let mut st = self.st.borrow_mut();
+            let slot = match st.free_slots.pop() {
+                Some(s) => s,
+                None => {
+                    if st.next_slot as usize >= ConnId::MAX_SLOTS {
+                        return None;
+                    }
+                    st.next_slot += 1;
+                    st.next_slot - 1
+                }
+            };
+            st.seq += 1;
+            ConnId::new(self.shard, slot, st.seq)
+        };
+        if self.events.accept(conn, addr) == HandleResult::Error {
+            self.st.borrow_mut().free_slots.push(conn.slot());
+            return None;
+        }
+        let now = self.now.get();
+        let arq = self.arq.map(|cfg| {
+            let mut c = self.convs.get();
+            let conv = c.next();
+            self.convs.set(c);
+            Box::new(ArqSession::new(cfg, conv, ms32(now)))
+        });
+        {
+            let mut st = self.st.borrow_mut();
+            st.by_addr.insert(addr, conn);
+            st.peers.insert(
+                conn,
+                Peer {
+                    addr,
+                    last_heard: now,
+                    closing: false,
+                    arq: None,
+                    deferred: Vec::new(),
+                    due: 0,
+                },
+            );
+        }
+        self.core.links[self.shard.0]
+            .peers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(conn, addr);
+        self.core.open.fetch_add(1, Ordering::AcqRel);
+        match arq {
+            Some(session) => {
+                // The first handshake packet leaves at once.
+                self.with_session(conn, Some(session), |s, sh, scratch, out| {
+                    s.tick(ms32(sh.now.get()), scratch, out).map(|_| ())
+                });
+            }
+            None => {
+                if self.events.handshake(conn) == HandleResult::Error {
+                    self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR, true);
+                }
+            }
+        }
+        Some(conn)
+    }
+
+    /// Schedules `on_close` (once); `notify`: send the close datagram first.
+    fn schedule_close(&self, conn: ConnId, op: SocketOperation, errno: i32, notify: bool) {
+        let mut st = self.st.borrow_mut();
+        let Some(p) = st.peers.get_mut(&conn) else {
+            return;
+        };
+        if p.closing {
+            return;
+        }
+        p.closing = true;
+        st.closing.push_back((conn, op, errno, notify));
+    }
+
+    fn run_closes(&self) -> bool {
+        let mut any = false;
+        loop {
+            let item = self.st.borrow_mut().closing.pop_front();
+            let Some((conn, op, errno, notify)) = item else {
+                break;
+            };
+            any = true;
+            let peer = {
+                let mut st = self.st.borrow_mut();
+                let Some(p) = st.peers.remove(&conn) else {
+                    continue;
+                };
+                st.by_addr.remove(&p.addr);
+                if p.due != 0 {
+                    st.timers.remove(&(p.due, conn));
+                }
+                p
+            };
+            if notify {
+                self.queue(&peer.addr, &[&rules::CLOSE_DATAGRAM]);
+            }
+            self.core.links[self.shard.0]
+                .peers
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&conn);
+            self.core.open.fetch_sub(1, Ordering::AcqRel);
+            self.events.close(conn, op, errno);
+            self.st.borrow_mut().free_slots.push(conn.slot());
+        }
+        any
+    }
+
+    /// Runs `f` with the connection's ARQ session lent out (sends made by callbacks meanwhile
+    /// are deferred), then files the session back with its next tick. `session`: a new one.
+    fn with_session(
+        &self,
+        conn: ConnId,
+        session: Option<Box<ArqSession>>,
+        f: impl FnOnce(
+            &mut ArqSession,
+            &UdpShard,
+            &mut Vec<u8>,
+            &mut dyn FnMut(&[u8]),
+        ) -> std::result::Result<(), shardnet_protocols::arq::ArqError>,
+    ) {
+        let (mut s, addr) = {
+            let mut st = self.st.borrow_mut();
+            let Some(p) = st.peers.get_mut(&conn) else {
+                return;
+            };
+            let Some(s) = session.or_else(|| p.arq.take()) else {
+                return;
+            };
+            (s, p.addr)
+        };
+        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        let mut result = f(&mut s, self, &mut scratch, &mut |d: &[u8]| {
+            self.queue(&addr, &[d])
+        });
+        // Sends the callbacks made while the session was out, in order.
+        loop {
+            let deferred = match self.st.borrow_mut().peers.get_mut(&conn) {
+                Some(p) => std::mem::take(&mut p.deferred),
+                None => break,
+            };
+            if deferred.is_empty() || result.is_err() {
+                break;
+            }
+            for m in deferred {
+                if let Err(e) = s.send(&m, &mut scratch, &mut |d: &[u8]| self.queue(&addr, &[d])) {
+                    result = Err(e);
+                    break;
+                }
+                self.events.send(conn, &m);
+            }
+        }
+        *self.scratch.borrow_mut() = scratch;
+        let failed = result.is_err();
+        if let Err(e) = result {
+            self.schedule_close(conn, SocketOperation::Receive, e.errno(), true);
+        }
+        let now = self.now.get();
+        let due32 = s.next_deadline(ms32(now));
+        let due = now + (due32.wrapping_sub(ms32(now)) as i32).max(0) as u64;
+        let mut st = self.st.borrow_mut();
+        let State { peers, timers, .. } = &mut *st;
+        if let Some(p) = peers.get_mut(&conn) {
+            // A failed session closes this turn: no more ticks.
+            if failed {
+                if p.due != 0 {
+                    timers.remove(&(p.due, conn));
+                    p.due = 0;
+                }
+            } else if p.due != due {
+                if p.due != 0 {
+                    timers.remove(&(p.due, conn));
+                }
+                timers.insert((due, conn));
+                p.due = due;
+            }
+            p.arq = Some(s);
+        }
+    }
+
+    // ----- the handle's operations (on the owner shard) -------------------------------------
+
+    pub(crate) fn send(&self, conn: ConnId, parts: &[&[u8]]) -> Result<()> {
+        let addr = {
+            let st = self.st.borrow();
+            match st.peers.get(&conn) {
+                Some(p) if !p.closing => p.addr,
+                Some(_) => return Err(Error::NotConnected),
+                None => return Err(Error::NotFound),
+            }
+        };
+        if self.arq.is_some() {
+            let msg = parts.concat();
+            let lent = {
+                let mut st = self.st.borrow_mut();
+                let p = st.peers.get_mut(&conn).expect("checked above");
+                match &p.arq {
+                    Some(s) if !s.is_ready() => return Err(Error::NotConnected),
+                    Some(_) => false,
+                    None => {
+                        p.deferred.push(msg.clone());
+                        true
+                    }
+                }
+            };
+            if !lent {
+                let mut r = Ok(());
+                self.with_session(conn, None, |s, _, scratch, out| {
+                    r = s
+                        .send(&msg, scratch, out)
+                        .map_err(|e| Error::InvalidParam(e.to_string()));
+                    Ok(())
+                });
+                r?;
+                self.events.send(conn, &msg);
+            }
+        } else {
+            let max = self.core.cfg.max_queued_bytes;
+            if self.out.borrow().bytes_len() + parts.iter().map(|p| p.len()).sum::<usize>() > max {
+                return Err(Error::QueueFull(max));
+            }
+            self.queue(&addr, parts);
+            if parts.len() == 1 {
+                self.events.send(conn, parts[0]);
+            } else {
+                self.events.send(conn, &parts.concat());
+            }
+        }
+        self.kick();
+        Ok(())
+    }
+
+    pub(crate) fn disconnect(&self, conn: ConnId) -> Result<()> {
+        if !self.st.borrow().peers.contains_key(&conn) {
+            return Err(Error::NotFound);
+        }
+        self.schedule_close(conn, SocketOperation::Close, 0, true);
+        self.kick();
+        Ok(())
+    }
+
+    pub(crate) fn arq_flush(&self, conn: ConnId) -> Result<()> {
+        if self.arq.is_none() {
+            return Err(Error::InvalidParam("not an ARQ component".into()));
+        }
+        self.with_session(conn, None, |s, _, scratch, out| {
+            s.flush(scratch, out);
+            Ok(())
+        });
+        self.kick();
+        Ok(())
+    }
+
+    pub(crate) fn arq_drop_unsent(&self, conn: ConnId) -> Result<usize> {
+        let mut st = self.st.borrow_mut();
+        let p = st.peers.get_mut(&conn).ok_or(Error::NotFound)?;
+        let mut n = p.deferred.len();
+        p.deferred.clear();
+        if let Some(s) = p.arq.as_mut() {
+            n += s.drop_unsent();
+        }
+        Ok(n)
+    }
+
+    /// ARQ: messages' segments waiting to be sent or acknowledged.
+    pub(crate) fn arq_waiting(&self, conn: ConnId) -> Option<usize> {
+        let st = self.st.borrow();
+        let p = st.peers.get(&conn)?;
+        Some(p.arq.as_ref().map_or(0, |s| s.waiting()) + p.deferred.len())
+    }
+
+    /// Client: opens its one connection (the server's address).
+    pub(crate) fn connect(&self, peer: SocketAddr) -> Option<ConnId> {
+        let now = self.now.get();
+        let cfg = &self.core.cfg;
+        self.heartbeat.set(Some(ClientHeartbeat::new(
+            now,
+            cfg.detect_interval.as_millis() as u32,
+            cfg.detect_attempts,
+        )));
+        self.open(peer)
+    }
+
+    // ----- datagrams in -----------------------------------------------------------------------
+
+    fn on_datagram(&self, from: SocketAddr, data: &[u8]) {
+        let (known, open) = {
+            let st = self.st.borrow();
+            let conn = st.by_addr.get(&from).copied();
+            (conn, self.core.open.load(Ordering::Acquire))
+        };
+        if let Role::Client { peer } = self.role {
+            if from != peer {
+                return; // a connected socket only gets its peer's datagrams; be sure
+            }
+        }
+        let cfg = &self.core.cfg;
+        let action = rules::server_action(
+            data,
+            cfg.max_datagram,
+            known.is_some(),
+            open,
+            cfg.max_connections,
+        );
+        let (conn, what) = match action {
+            ServerAction::Ignore => return,
+            ServerAction::Refuse => {
+                self.queue(&from, &[&rules::CLOSE_DATAGRAM]);
+                return;
+            }
+            ServerAction::Open(what) => {
+                if matches!(self.role, Role::Client { .. }) {
+                    return;
+                }
+                match self.open(from) {
+                    Some(c) => (c, what),
+                    None => return,
+                }
+            }
+            ServerAction::Existing(what) => (known.expect("known"), what),
+        };
+        let now = self.now.get();
+        {
+            let mut st = self.st.borrow_mut();
+            match st.peers.get_mut(&conn) {
+                Some(p) if !p.closing => p.last_heard = now,
+                _ => return,
+            }
+        }
+        if let Some(h) = self.heartbeat.get().as_mut() {
+            h.heard();
+            self.heartbeat.set(Some(*h));
+        }
+        match what {
+            Existing::AnswerHeartbeat => {
+                if matches!(self.role, Role::Server) {
+                    self.queue(&from, &[]);
+                }
+            }
+            Existing::PeerClosed => self.schedule_close(conn, SocketOperation::Close, 0, false),
+            Existing::TooLarge(_) => {
+                self.schedule_close(conn, SocketOperation::Receive, libc::EMSGSIZE, true)
+            }
+            Existing::Receive(bytes) => {
+                if self.arq.is_some() {
+                    self.arq_input(conn, bytes);
+                } else if self.events.receive(conn, bytes) == HandleResult::Error {
+                    self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR, true);
+                }
+            }
+        }
+    }
+
+    fn arq_input(&self, conn: ConnId, bytes: &[u8]) {
+        let events = self.events.clone();
+        self.with_session(conn, None, |s, sh, scratch, out| {
+            let now = ms32(sh.now.get());
+            let r = s.on_datagram(now, bytes, scratch, out, &mut |m| {
+                events.receive(conn, m) != HandleResult::Error
+            })?;
+            if r == Received::Ready && events.handshake(conn) == HandleResult::Error {
+                return Err(shardnet_protocols::arq::ArqError::Refused);
+            }
+            Ok(())
+        });
+    }
+
+    fn read_some(&self) -> bool {
+        let mut work = false;
+        for _ in 0..RECV_BATCHES_PER_TURN {
+            if !self.st.borrow().readable {
+                break;
+            }
+            let mut rx = self.rx.borrow_mut();
+            let n = match rx.recv(self.fd.as_raw_fd()) {
+                Ok(n) => n,
+                Err(e) => {
+                    // A client's connected socket reports ICMP errors here (ECONNREFUSED).
+                    drop(rx);
+                    self.socket_error(e);
+                    work = true;
+                    continue;
+                }
+            };
+            if n == 0 {
+                self.st.borrow_mut().readable = false;
+                break;
+            }
+            work = true;
+            let full = n == rx.capacity();
+            for i in 0..n {
+                let Some(d) = rx.get(i) else { break };
+                let Some(from) = d.from else { continue };
+                self.on_datagram(from, d.data);
+            }
+            drop(rx);
+            if !full {
+                self.st.borrow_mut().readable = false;
+                break;
+            }
+        }
+        work
+    }
+
+    fn socket_error(&self, e: std::io::Error) {
+        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+        if let Role::Client { .. } = self.role {
+            let conns: Vec<ConnId> = self.st.borrow().peers.keys().copied().collect();
+            for c in conns {
+                self.schedule_close(c, SocketOperation::Receive, errno, false);
+            }
+        }
+    }
+
+    // ----- timers ---------------------------------------------------------------------------
+
+    fn expire(&self) {
+        let now = self.now.get();
+        // ARQ ticks that are due (taken first: a tick may file the next one at `now`, which
+        // waits for the next turn).
+        let due: Vec<ConnId> = {
+            let mut st = self.st.borrow_mut();
+            let State { peers, timers, .. } = &mut *st;
+            let mut v = Vec::new();
+            while let Some(&(at, conn)) = timers.first() {
+                if at > now {
+                    break;
+                }
+                timers.remove(&(at, conn));
+                if let Some(p) = peers.get_mut(&conn) {
+                    p.due = 0;
+                }
+                v.push(conn);
+            }
+            v
+        };
+        for conn in due {
+            self.with_session(conn, None, |s, sh, scratch, out| {
+                s.tick(ms32(sh.now.get()), scratch, out)
+            });
+        }
+        // Heartbeats: the client's clock, or the server's silent-peer sweep.
+        let cfg = &self.core.cfg;
+        let interval = cfg.detect_interval.as_millis() as u32;
+        if let Some(mut h) = self.heartbeat.get() {
+            let action = h.poll(now);
+            self.heartbeat.set(Some(h));
+            let peer = self
+                .st
+                .borrow()
+                .peers
+                .iter()
+                .next()
+                .map(|(c, p)| (*c, p.addr));
+            if let Some((conn, addr)) = peer {
+                match action {
+                    HeartbeatAction::Send => self.queue(&addr, &[]),
+                    HeartbeatAction::Dead => {
+                        self.schedule_close(conn, SocketOperation::Close, libc::ETIMEDOUT, false)
+                    }
+                    HeartbeatAction::Wait => {}
+                }
+            }
+        } else if interval != 0 && cfg.detect_attempts != 0 {
+            let mut st = self.st.borrow_mut();
+            if now >= st.next_sweep {
+                st.next_sweep = now + u64::from(interval / 4).max(10);
+                let dead: Vec<ConnId> = st
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| {
+                        !p.closing
+                            && rules::server_peer_expired(
+                                p.last_heard,
+                                now,
+                                interval,
+                                cfg.detect_attempts,
+                            )
+                    })
+                    .map(|(c, _)| *c)
+                    .collect();
+                drop(st);
+                for c in dead {
+                    self.schedule_close(c, SocketOperation::Close, libc::ETIMEDOUT, false);
+                }
+            }
+        }
+    }
+
+    fn handle(&self, cmd: UdpCmd) {
+        match cmd {
+            UdpCmd::Send { conn, data } => {
+                let _ = self.send(conn, &[&data]);
+            }
+            UdpCmd::Disconnect { conn } => {
+                let _ = self.disconnect(conn);
+            }
+            UdpCmd::Flush { conn } => {
+                let _ = self.arq_flush(conn);
+            }
+            UdpCmd::DropUnsent { conn } => {
+                let _ = self.arq_drop_unsent(conn);
+            }
+        }
+    }
+}
+
+impl crate::engine::Transport for UdpShard {
+    type Cmd = UdpCmd;
+
+    fn lifecycle(&self) -> &crate::engine::Lifecycle {
+        &self.core.life
+    }
+
+    fn scratch_len(&self) -> usize {
+        0 // datagrams land in the shard's RecvBatch
+    }
+
+    fn begin_turn(&self) {
+        self.now.set(shardnet_shard::clock_ms());
+    }
+
+    fn command(&self, cmd: UdpCmd) {
+        self.handle(cmd);
+    }
+
+    fn end_commands(&self) {}
+
+    fn io(&self, _scratch: &mut [u8]) -> bool {
+        let mut work = false;
+        let polled = self.poller.borrow_mut().poll_now(|ev| {
+            if ev.readable || ev.read_closed {
+                self.st.borrow_mut().readable = true;
+            }
+        });
+        if let Ok(n) = polled {
+            work |= n > 0;
+        }
+        work |= self.read_some();
+        work |= self.flush_out();
+        work
+    }
+
+    fn timers_and_closes(&self) -> bool {
+        self.expire();
+        let work = self.run_closes();
+        self.flush_out() || work
+    }
+
+    fn busy(&self) -> bool {
+        self.st.borrow().readable || !self.out.borrow().is_empty()
+    }
+
+    fn next_wakeup(&self) -> u64 {
+        let st = self.st.borrow();
+        let mut next = st.timers.first().map_or(u64::MAX, |t| t.0);
+        if let Some(h) = self.heartbeat.get() {
+            next = next.min(h.next_deadline().unwrap_or(u64::MAX));
+        } else if self.core.cfg.detect_attempts != 0 && !st.peers.is_empty() {
+            next = next.min(st.next_sweep);
+        }
+        next
+    }
+
+    fn has_local_work(&self) -> bool {
+        !self.st.borrow().closing.is_empty() || !self.out.borrow().is_empty()
+    }
+
+    fn poll_io(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poller.borrow_mut().poll_wakeup(cx)
+    }
+
+    fn close_all(&self, inbox: &InboxReceiver<UdpCmd>) {
+        while inbox.try_recv().is_some() {}
+        self.now.set(shardnet_shard::clock_ms());
+        let conns: Vec<ConnId> = self.st.borrow().peers.keys().copied().collect();
+        for c in conns {
+            // HP sends the close datagram to every peer on stop (a client to its server).
+            self.schedule_close(c, SocketOperation::Close, 0, true);
+        }
+        self.run_closes();
+        self.flush_out();
+    }
+
+    fn finished(&self, last: bool) {
+        LOCAL.with(|l| l.borrow_mut().retain(|(id, _)| *id != self.core.id));
+        if last {
+            self.events.shutdown();
+        }
+    }
+}
+
+/// Starts this shard's driver task.
+pub(crate) fn run(
+    sh: Rc<UdpShard>,
+    inbox: InboxReceiver<UdpCmd>,
+) -> impl std::future::Future<Output = ()> {
+    crate::engine::run(sh, inbox)
+}

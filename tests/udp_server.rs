@@ -1,0 +1,247 @@
+//! UdpServer against plain std sockets as peers: 1,000 peers over 2 shards echoing, heartbeats,
+//! HP's close datagram both ways, oversize datagrams, the connection limit, the silent-peer
+//! timeout, sends from another thread, and stop.
+
+use shardnet::udp::{UdpServer, UdpServerListener};
+use shardnet::{ConnId, HandleResult, SocketOperation};
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CLOSE: [u8; 16] = [
+    0xBE, 0xB6, 0x1F, 0xEB, 0xDA, 0x52, 0x46, 0xBA, 0x92, 0x33, 0x59, 0xDB, 0xBF, 0xE6, 0xC8, 0xE4,
+];
+
+#[derive(Default)]
+struct Echo {
+    accepted: Mutex<Vec<(ConnId, SocketAddr)>>,
+    handshakes: Mutex<Vec<ConnId>>,
+    closes: Mutex<Vec<(ConnId, SocketOperation, i32)>>,
+    received: Mutex<HashMap<ConnId, usize>>,
+}
+
+impl UdpServerListener for Echo {
+    fn on_accept(&self, _: &UdpServer, conn: ConnId, peer: SocketAddr) -> HandleResult {
+        self.accepted.lock().unwrap().push((conn, peer));
+        HandleResult::Ok
+    }
+    fn on_handshake(&self, _: &UdpServer, conn: ConnId) -> HandleResult {
+        self.handshakes.lock().unwrap().push(conn);
+        HandleResult::Ok
+    }
+    fn on_receive(&self, s: &UdpServer, conn: ConnId, data: &[u8]) -> HandleResult {
+        *self.received.lock().unwrap().entry(conn).or_default() += 1;
+        if data == b"refuse" {
+            return HandleResult::Error;
+        }
+        if data != b"quiet" {
+            s.send(conn, data).unwrap();
+        }
+        HandleResult::Ok
+    }
+    fn on_close(
+        &self,
+        _: &UdpServer,
+        conn: ConnId,
+        op: SocketOperation,
+        errno: i32,
+    ) -> HandleResult {
+        self.closes.lock().unwrap().push((conn, op, errno));
+        HandleResult::Ok
+    }
+}
+
+fn peer(server: SocketAddr) -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.connect(server).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+fn recv(s: &UdpSocket) -> Vec<u8> {
+    let mut b = [0u8; 65_536];
+    let n = s.recv(&mut b).expect("a datagram");
+    b[..n].to_vec()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(10), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn start(l: Arc<Echo>, b: shardnet::udp::UdpServerBuilder) -> (UdpServer, SocketAddr) {
+    let s = b.shards(2).start("127.0.0.1:0", l).unwrap();
+    let a = s.listen_addr().unwrap();
+    (s, a)
+}
+
+#[test]
+fn a_thousand_peers_echo_over_two_shards() {
+    let l = Arc::new(Echo::default());
+    let (server, addr) = start(l.clone(), UdpServer::builder());
+    let peers: Vec<UdpSocket> = (0..1000).map(|_| peer(addr)).collect();
+    for round in 0..3u8 {
+        for (i, p) in peers.iter().enumerate() {
+            p.send(format!("{round}:{i}:hello").as_bytes()).unwrap();
+        }
+        for (i, p) in peers.iter().enumerate() {
+            assert_eq!(recv(p), format!("{round}:{i}:hello").as_bytes());
+        }
+    }
+    assert_eq!(l.accepted.lock().unwrap().len(), 1000);
+    assert_eq!(l.handshakes.lock().unwrap().len(), 1000);
+    assert_eq!(server.connection_count(), 1000);
+    // Both shards got peers (the kernel spreads SO_REUSEPORT by 4-tuple hash).
+    let shards: std::collections::HashSet<usize> = l
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(c, _)| c.shard().0)
+        .collect();
+    assert_eq!(shards.len(), 2);
+    // Each accepted address is a peer's, and remote_addr agrees (from this thread).
+    let mine: std::collections::HashSet<SocketAddr> =
+        peers.iter().map(|p| p.local_addr().unwrap()).collect();
+    for (c, a) in l.accepted.lock().unwrap().iter() {
+        assert!(mine.contains(a));
+        assert_eq!(server.remote_addr(*c), Some(*a));
+    }
+    // Sends from a foreign thread reach the right peer.
+    let (c, a) = l.accepted.lock().unwrap()[17];
+    server.send(c, b"from afar").unwrap();
+    let p = peers.iter().find(|p| p.local_addr().unwrap() == a).unwrap();
+    assert_eq!(recv(p), b"from afar");
+    // Stop: every peer gets the close datagram, every connection closes once with (Close, 0).
+    server.stop();
+    server.wait().unwrap();
+    for p in &peers {
+        assert_eq!(recv(p), CLOSE);
+    }
+    let closes = l.closes.lock().unwrap();
+    assert_eq!(closes.len(), 1000);
+    assert!(closes
+        .iter()
+        .all(|c| c.1 == SocketOperation::Close && c.2 == 0));
+}
+
+#[test]
+fn heartbeats_close_datagrams_and_oversize() {
+    let l = Arc::new(Echo::default());
+    let (server, addr) = start(l.clone(), UdpServer::builder().max_datagram(1000));
+    // A 0-byte datagram opens a connection and is answered with a 0-byte datagram.
+    let a = peer(addr);
+    a.send(&[]).unwrap();
+    assert_eq!(recv(&a), b"");
+    assert_eq!(l.accepted.lock().unwrap().len(), 1);
+    // The close datagram closes (Close, 0) without an answer.
+    a.send(&CLOSE).unwrap();
+    wait_for("close", || l.closes.lock().unwrap().len() == 1);
+    assert_eq!(l.closes.lock().unwrap()[0].1, SocketOperation::Close);
+    assert_eq!(l.closes.lock().unwrap()[0].2, 0);
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        a.recv(&mut [0u8; 64]).is_err(),
+        "nothing answers a close datagram"
+    );
+    // 17 bytes that start like the close datagram are data.
+    let mut not_close = CLOSE.to_vec();
+    not_close.push(0);
+    let b = peer(addr);
+    b.send(&not_close).unwrap();
+    assert_eq!(recv(&b), not_close);
+    // An oversize first datagram is ignored (no connection); on a connection it closes it
+    // with EMSGSIZE and the peer gets the close datagram.
+    let c = peer(addr);
+    c.send(&[7u8; 1001]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(l.accepted.lock().unwrap().len(), 2);
+    c.send(&[7u8; 1000]).unwrap();
+    assert_eq!(recv(&c), vec![7u8; 1000]);
+    c.send(&[7u8; 1001]).unwrap();
+    assert_eq!(recv(&c), CLOSE);
+    wait_for("oversize close", || {
+        l.closes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|x| x.1 == SocketOperation::Receive && x.2 == libc::EMSGSIZE)
+    });
+    // A callback error closes with (Receive, ECANCELED) and sends the close datagram; the
+    // other peers are undisturbed.
+    let d = peer(addr);
+    d.send(b"refuse").unwrap();
+    assert_eq!(recv(&d), CLOSE);
+    b.send(b"still here").unwrap();
+    assert_eq!(recv(&b), b"still here");
+    // The server's disconnect sends the close datagram.
+    let conn_b = l
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|x| x.1 == b.local_addr().unwrap())
+        .unwrap()
+        .0;
+    server.disconnect(conn_b).unwrap();
+    assert_eq!(recv(&b), CLOSE);
+    wait_for("disconnect", || {
+        l.closes.lock().unwrap().iter().any(|x| x.0 == conn_b)
+    });
+    // Closed once each.
+    let closes = l.closes.lock().unwrap().clone();
+    let mut ids: Vec<_> = closes.iter().map(|c| c.0).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), closes.len());
+    server.stop();
+    server.wait().unwrap();
+}
+
+#[test]
+fn connection_limit_and_silent_peers() {
+    let l = Arc::new(Echo::default());
+    let (server, addr) = start(
+        l.clone(),
+        UdpServer::builder()
+            .max_connections(2)
+            .detect(Duration::from_millis(100), 2),
+    );
+    let a = peer(addr);
+    let b = peer(addr);
+    a.send(b"a").unwrap();
+    assert_eq!(recv(&a), b"a");
+    b.send(b"b").unwrap();
+    assert_eq!(recv(&b), b"b");
+    // The third address gets the close datagram and no connection.
+    let c = peer(addr);
+    c.send(b"c").unwrap();
+    assert_eq!(recv(&c), CLOSE);
+    assert_eq!(l.accepted.lock().unwrap().len(), 2);
+    // `b` keeps talking (heartbeats); `a` goes silent and is closed after 2 × 100 ms with
+    // (Close, ETIMEDOUT) and no datagram.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(500) {
+        b.send(&[]).unwrap();
+        assert_eq!(recv(&b), b"");
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let closes = l.closes.lock().unwrap().clone();
+    assert_eq!(closes.len(), 1, "{closes:?}");
+    assert_eq!(closes[0].1, SocketOperation::Close);
+    assert_eq!(closes[0].2, libc::ETIMEDOUT);
+    assert_eq!(server.remote_addr(closes[0].0), None);
+    a.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(a.recv(&mut [0u8; 64]).is_err(), "a timeout sends nothing");
+    // A slot is free again: a new address is accepted.
+    c.send(b"c2").unwrap();
+    assert_eq!(recv(&c), b"c2");
+    server.stop();
+    server.wait().unwrap();
+}
