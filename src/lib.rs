@@ -40,6 +40,7 @@ pub use shardnet_shard::{SendPolicy, StatsSnapshot};
 
 /// The lower layers, for users who build their own components.
 pub mod layers {
+    pub use shardnet_protocols as protocols;
     pub use shardnet_runtime as runtime;
     pub use shardnet_shard as shard;
 }

@@ -3,8 +3,10 @@
 //! defaults.
 
 mod bench_http;
+mod bench_udp;
 mod bench_ws;
 mod serve_http;
+mod udp_echo;
 
 use shardnet::*;
 use std::cell::RefCell;
@@ -44,6 +46,8 @@ usage:
                   [--mode pingpong|stream] [--depth N] [--shards N]
                   [--model push|pack] [--pack-flag F] [--max-pack-size N]
                   [--tls [--tls-ca FILE | --insecure] [--server-name NAME]]
+  shardnet udp-echo [--listen ADDR] [--arq] [--shards N] [--duration SECS]
+  shardnet bench --udp [--arq] [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
   shardnet bench-http [--url URL] [--conns N] [--duration SECS] [--pipeline D]
                   [--method M] [--shards N] [--tls-ca FILE | --insecure]
   shardnet bench-ws [--url ws://HOST:PORT/PATH] [--conns N] [--size BYTES] [--duration SECS]
@@ -57,6 +61,11 @@ http   HTTP/1.1 server on HttpServer (default 127.0.0.1:8080): static files unde
 bench  load generator on TcpAgent; checks every echoed byte, prints a table and a RESULT line;
        exits non-zero on any mismatch or lost connection (and stops early if the server closes
        every connection)
+udp-echo    UdpServer echo (default 127.0.0.1:5556); --arq: HP's reliable UDP (12-byte handshake +
+       KCP), every message echoed
+bench --udp UDP load generator (default target 127.0.0.1:5556, 100 peers, 64 B): one datagram
+       in flight per peer, every echoed byte checked, losses counted (a datagram not echoed in
+       250 ms); --arq: HP's handshake + KCP per peer, in order, nothing may be lost
 bench-ws    WebSocket load generator on WebSocketAgent (default ws://127.0.0.1:8080/ws, 100 conns,
        64 B): one binary message in flight per connection, every echoed byte checked; a table
        and a RESULT line; non-zero exit on any mismatch, failed upgrade or unexpected close
@@ -121,13 +130,23 @@ fn run() -> AnyResult<i32> {
     let mut http = serve_http::HttpOpts::default();
     let mut bh = bench_http::BenchHttpOpts::default();
     let mut bw = bench_ws::BenchWsOpts::default();
+    let mut udp_echo = udp_echo::UdpEchoOpts {
+        listen: None,
+        arq: false,
+        shards: None,
+        duration: None,
+    };
+    let (mut udp, mut arq, mut target_set) = (false, false, false);
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) if first => cmd = v.string()?,
             Long("listen") => {
                 echo.listen = parser.value()?.string()?;
                 http.listen = Some(echo.listen.clone());
+                udp_echo.listen = Some(echo.listen.clone());
             }
+            Long("udp") => udp = true,
+            Long("arq") => arq = true,
             Long("root") => http.root = Some(parser.value()?.string()?.into()),
             Long("echo-request") => http.echo_request = true,
             Long("ws-echo") => http.ws_echo = Some(parser.value()?.string()?),
@@ -150,6 +169,7 @@ fn run() -> AnyResult<i32> {
                 bh.shards = Some(n);
                 bw.shards = Some(n);
                 http.shards = Some(n);
+                udp_echo.shards = Some(n);
             }
             Long("duration") => {
                 let d: f64 = parser.value()?.parse()?;
@@ -158,6 +178,7 @@ fn run() -> AnyResult<i32> {
                 bh.duration = d;
                 bw.duration = d;
                 http.duration = Some(d);
+                udp_echo.duration = Some(d);
             }
             Long("model") => {
                 model = match parser.value()?.string()?.as_str() {
@@ -172,7 +193,10 @@ fn run() -> AnyResult<i32> {
             Long("max-pack-size") => {
                 pack.max_pack_size = parse_num(&parser.value()?.string()?)? as u32
             }
-            Long("target") => bench.target = parser.value()?.string()?,
+            Long("target") => {
+                bench.target = parser.value()?.string()?;
+                target_set = true;
+            }
             Long("tls-cert") => {
                 echo.tls_cert = Some(parser.value()?.string()?);
                 http.tls_cert = echo.tls_cert.clone();
@@ -239,6 +263,24 @@ fn run() -> AnyResult<i32> {
     match cmd.as_str() {
         "echo" => run_echo(echo),
         "http" => serve_http::run_http(http, &INTERRUPTED),
+        "udp-echo" => {
+            udp_echo.arq = arq;
+            udp_echo::run(udp_echo, &INTERRUPTED)
+        }
+        "bench" if udp => bench_udp::run(
+            bench_udp::BenchUdpOpts {
+                target: if target_set {
+                    bench.target
+                } else {
+                    "127.0.0.1:5556".into()
+                },
+                conns: bench.conns,
+                size: bench.size,
+                duration: bench.duration,
+                arq,
+            },
+            &INTERRUPTED,
+        ),
         "bench" => run_bench(bench),
         "bench-http" => bench_http::run(bh, &INTERRUPTED),
         "bench-ws" => bench_ws::run(bw, &INTERRUPTED),

@@ -186,6 +186,12 @@ pub enum ServerKind {
     TokioTungstenite,
     /// shardnet `WebSocketServer` with permessage-deflate on (idle-memory row).
     ShardnetWsDeflate,
+    /// shardnet `UdpServer` echoing every datagram, one shard (recvmmsg/sendmmsg).
+    ShardnetUdp,
+    /// tokio `UdpSocket` on current_thread: `recv_from` then `send_to`, one datagram at a time.
+    TokioUdp,
+    /// shardnet `UdpServer` with HP's ARQ (handshake + KCP) echoing every message, one shard.
+    ShardnetArq,
 }
 
 impl ServerKind {
@@ -210,6 +216,9 @@ impl ServerKind {
             ServerKind::ShardnetWs => "shardnet-ws",
             ServerKind::TokioTungstenite => "tokio-tungstenite",
             ServerKind::ShardnetWsDeflate => "shardnet-ws-deflate",
+            ServerKind::ShardnetUdp => "shardnet-udp",
+            ServerKind::TokioUdp => "tokio-udp",
+            ServerKind::ShardnetArq => "shardnet-arq",
         }
     }
 
@@ -224,6 +233,9 @@ impl ServerKind {
                 ServerKind::ShardnetWs,
                 ServerKind::TokioTungstenite,
                 ServerKind::ShardnetWsDeflate,
+                ServerKind::ShardnetUdp,
+                ServerKind::TokioUdp,
+                ServerKind::ShardnetArq,
             ])
             .find(|k| k.name() == s)
     }
@@ -273,6 +285,9 @@ pub fn maybe_serve() {
             ServerKind::ShardnetWs => serve_shardnet_ws(port, false),
             ServerKind::ShardnetWsDeflate => serve_shardnet_ws(port, true),
             ServerKind::TokioTungstenite => serve_tokio_tungstenite(port),
+            ServerKind::ShardnetUdp => serve_shardnet_udp(port, false),
+            ServerKind::ShardnetArq => serve_shardnet_udp(port, true),
+            ServerKind::TokioUdp => serve_tokio_udp(port),
         };
         if let Err(e) = r {
             eprintln!("{} server failed: {e}", kind.name());
@@ -454,6 +469,64 @@ fn serve_tokio_tungstenite(port: u16) -> AnyResult<()> {
                     }
                 }
             });
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), io::Error>(())
+    })?;
+    Ok(())
+}
+
+struct UdpEcho;
+
+impl shardnet::udp::UdpServerListener for UdpEcho {
+    fn on_receive(
+        &self,
+        s: &shardnet::udp::UdpServer,
+        conn: shardnet::ConnId,
+        data: &[u8],
+    ) -> shardnet::HandleResult {
+        match s.send(conn, data) {
+            Ok(()) => shardnet::HandleResult::Ok,
+            Err(_) => shardnet::HandleResult::Error,
+        }
+    }
+    fn on_close(
+        &self,
+        _: &shardnet::udp::UdpServer,
+        _: shardnet::ConnId,
+        _: shardnet::SocketOperation,
+        _: i32,
+    ) -> shardnet::HandleResult {
+        shardnet::HandleResult::Ok
+    }
+}
+
+fn serve_shardnet_udp(port: u16, arq: bool) -> AnyResult<()> {
+    let rt = shardnet::Runtime::builder()
+        .shards(1)
+        .cpus([SERVER_CPU])
+        .build()?;
+    let mut b = shardnet::udp::UdpServer::builder().runtime(rt);
+    if arq {
+        b = b.arq(shardnet::udp::ArqConfig::default());
+    }
+    let server = b.start(&format!("127.0.0.1:{port}"), std::sync::Arc::new(UdpEcho))?;
+    announce_ready(server.listen_addr().map(|a| a.port()).unwrap_or(port));
+    server.wait()?;
+    Ok(())
+}
+
+fn serve_tokio_udp(port: u16) -> AnyResult<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let s = tokio::net::UdpSocket::bind(("127.0.0.1", port)).await?;
+        announce_ready(s.local_addr()?.port());
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let (n, from) = s.recv_from(&mut buf).await?;
+            s.send_to(&buf[..n], from).await?;
         }
         #[allow(unreachable_code)]
         Ok::<(), io::Error>(())

@@ -96,14 +96,16 @@ fn drive(
         if !echo {
             while session.is_ready() && sent < to_send && session.waiting() < 64 {
                 session
-                    .send(&msg(sent), &mut scratch, &mut |d: &[u8]| {
+                    .send(now(), &msg(sent), &mut scratch, &mut |d: &[u8]| {
                         out.push(d.to_vec())
                     })
                     .unwrap();
                 sent += 1;
             }
         }
-        let wait = session.next_deadline(now()).wrapping_sub(now()) as i32;
+        let wait = session
+            .next_deadline(now())
+            .map_or(5, |d| d.wrapping_sub(now()) as i32);
         sock.set_read_timeout(Some(Duration::from_millis(wait.clamp(1, 5) as u64)))
             .unwrap();
         if let Ok(n) = sock.recv(&mut buf) {
@@ -127,7 +129,9 @@ fn drive(
                 for m in delivered {
                     if echo {
                         session
-                            .send(&m, &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))
+                            .send(now(), &m, &mut scratch, &mut |d: &[u8]| {
+                                out.push(d.to_vec())
+                            })
                             .unwrap();
                     }
                     got.push(m);
@@ -135,7 +139,10 @@ fn drive(
             }
         }
         let t = now();
-        if (session.next_deadline(t).wrapping_sub(t) as i32) <= 0 {
+        if session
+            .next_deadline(t)
+            .is_some_and(|d| d.wrapping_sub(t) as i32 <= 0)
+        {
             session
                 .tick(t, &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))
                 .unwrap();

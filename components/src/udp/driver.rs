@@ -335,7 +335,10 @@ impl UdpShard {
                 break;
             }
             for m in deferred {
-                if let Err(e) = s.send(&m, &mut scratch, &mut |d: &[u8]| self.queue(&addr, &[d])) {
+                let now = ms32(self.now.get());
+                if let Err(e) = s.send(now, &m, &mut scratch, &mut |d: &[u8]| {
+                    self.queue(&addr, &[d])
+                }) {
                     result = Err(e);
                     break;
                 }
@@ -348,22 +351,22 @@ impl UdpShard {
             self.schedule_close(conn, SocketOperation::Receive, e.errno(), true);
         }
         let now = self.now.get();
-        let due32 = s.next_deadline(ms32(now));
-        let due = now + (due32.wrapping_sub(ms32(now)) as i32).max(0) as u64;
+        // 0 = no tick needed (an idle ready session): no timer until the next datagram or send.
+        let due = s.next_deadline(ms32(now)).map_or(0, |d| {
+            now + (d.wrapping_sub(ms32(now)) as i32).max(0) as u64
+        });
         let mut st = self.st.borrow_mut();
         let State { peers, timers, .. } = &mut *st;
         if let Some(p) = peers.get_mut(&conn) {
             // A failed session closes this turn: no more ticks.
-            if failed {
-                if p.due != 0 {
-                    timers.remove(&(p.due, conn));
-                    p.due = 0;
-                }
-            } else if p.due != due {
+            let due = if failed { 0 } else { due };
+            if p.due != due {
                 if p.due != 0 {
                     timers.remove(&(p.due, conn));
                 }
-                timers.insert((due, conn));
+                if due != 0 {
+                    timers.insert((due, conn));
+                }
                 p.due = due;
             }
             p.arq = Some(s);
@@ -397,9 +400,10 @@ impl UdpShard {
             };
             if !lent {
                 let mut r = Ok(());
+                let now = ms32(shardnet_shard::clock_ms());
                 self.with_session(conn, None, |s, _, scratch, out| {
                     r = s
-                        .send(&msg, scratch, out)
+                        .send(now, &msg, scratch, out)
                         .map_err(|e| Error::InvalidParam(e.to_string()));
                     Ok(())
                 });
@@ -435,8 +439,9 @@ impl UdpShard {
         if self.arq.is_none() {
             return Err(Error::InvalidParam("not an ARQ component".into()));
         }
+        let now = ms32(shardnet_shard::clock_ms());
         self.with_session(conn, None, |s, _, scratch, out| {
-            s.flush(scratch, out);
+            s.flush(now, scratch, out);
             Ok(())
         });
         self.kick();

@@ -254,8 +254,17 @@ impl ArqSession {
         Ok(())
     }
 
-    /// When [`ArqSession::tick`] is next due.
-    pub fn next_deadline(&self, now: u32) -> u32 {
+    /// When [`ArqSession::tick`] is next due; None when no tick is needed until the next
+    /// datagram or send (a ready session whose KCP is idle): 10,000 idle sessions cost no
+    /// timer work.
+    pub fn next_deadline(&self, now: u32) -> Option<u32> {
+        if self.ready && self.peer_complete && !self.kcp.needs_update() {
+            return None;
+        }
+        Some(self.next_tick(now))
+    }
+
+    fn next_tick(&self, now: u32) -> u32 {
         let hs = || {
             let timeout = self
                 .created
@@ -362,10 +371,11 @@ impl ArqSession {
         Ok(Received::Messages(n))
     }
 
-    /// Queues one message and flushes at once (HP's Send). Refused before the handshake
-    /// completes and over `max_message`.
+    /// Queues one message and flushes at once (HP's Send) at time `now`. Refused before the
+    /// handshake completes and over `max_message`.
     pub fn send(
         &mut self,
+        now: u32,
         msg: &[u8],
         scratch: &mut Vec<u8>,
         out: &mut dyn FnMut(&[u8]),
@@ -377,13 +387,15 @@ impl ArqSession {
             return Err(ArqError::MessageTooLarge);
         }
         self.kcp.send(msg)?;
+        self.kcp.set_now(now);
         self.kcp.flush(scratch, out);
         Ok(())
     }
 
-    /// Flushes KCP now (beyond HP: on demand, e.g. after queueing several messages).
-    pub fn flush(&mut self, scratch: &mut Vec<u8>, out: &mut dyn FnMut(&[u8])) {
+    /// Flushes KCP at time `now` (beyond HP: on demand, e.g. after queueing several messages).
+    pub fn flush(&mut self, now: u32, scratch: &mut Vec<u8>, out: &mut dyn FnMut(&[u8])) {
         if self.ready {
+            self.kcp.set_now(now);
             self.kcp.flush(scratch, out);
         }
     }

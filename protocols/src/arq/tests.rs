@@ -58,7 +58,7 @@ fn handshake_states_answer_like_hp() {
     assert_eq!(sent.len(), 1);
     s.tick(60, &mut scratch, &mut collect(&mut sent)).unwrap();
     assert_eq!(sent.len(), 2);
-    assert_eq!(s.next_deadline(60), 180);
+    assert_eq!(s.next_deadline(60), Some(180));
     // The peer's {0, 200, 0}: peer learnt, answered at once with {0, 100, 200}.
     sent.clear();
     let r = s
@@ -170,7 +170,7 @@ fn handshake_states_answer_like_hp() {
         Err(ArqError::InvalidData)
     );
     assert_eq!(
-        t.send(b"x", &mut scratch, &mut |_| {}),
+        t.send(0, b"x", &mut scratch, &mut |_| {}),
         Err(ArqError::NotReady)
     );
 }
@@ -183,7 +183,7 @@ fn handshake_times_out() {
     let mut t = 1_000;
     let err = loop {
         match s.tick(t, &mut scratch, &mut |_| n += 1) {
-            Ok(()) => t = s.next_deadline(t),
+            Ok(()) => t = s.next_deadline(t).expect("handshaking"),
             Err(e) => break e,
         }
     };
@@ -244,19 +244,19 @@ fn run(loss_per_mille: u64, msgs: usize) -> u32 {
             if side == 1 {
                 // The server echoes.
                 for m in &delivered {
-                    me.send(m, &mut scratch, &mut collect(&mut outgoing))
+                    me.send(t, m, &mut scratch, &mut collect(&mut outgoing))
                         .unwrap();
                 }
                 got.extend(delivered);
             } else {
                 echoed.extend(delivered);
                 while me.is_ready() && sent < msgs && me.waiting() < 64 {
-                    me.send(&want[sent], &mut scratch, &mut collect(&mut outgoing))
+                    me.send(t, &want[sent], &mut scratch, &mut collect(&mut outgoing))
                         .unwrap();
                     sent += 1;
                 }
             }
-            if me.next_deadline(t) == t || t.is_multiple_of(60) {
+            if me.next_deadline(t) == Some(t) || t.is_multiple_of(60) {
                 me.tick(t, &mut scratch, &mut collect(&mut outgoing))
                     .expect("tick error");
             }
@@ -305,10 +305,10 @@ fn received_message_limit_and_refusal() {
     })
     .unwrap();
     let mut wire = Vec::new();
-    a.send(&[9; 5000], &mut scratch, &mut collect(&mut wire))
+    a.send(0, &[9; 5000], &mut scratch, &mut collect(&mut wire))
         .unwrap();
     assert_eq!(
-        b.send(&[9; 5000], &mut scratch, &mut |_| {}),
+        b.send(0, &[9; 5000], &mut scratch, &mut |_| {}),
         Err(ArqError::MessageTooLarge)
     );
     let mut res = Ok(Received::Handshake);
@@ -331,7 +331,8 @@ fn received_message_limit_and_refusal() {
         true
     })
     .unwrap();
-    a2.send(b"no", &mut scratch, &mut collect(&mut w2)).unwrap();
+    a2.send(0, b"no", &mut scratch, &mut collect(&mut w2))
+        .unwrap();
     assert_eq!(
         c.on_datagram(1, &w2[0], &mut scratch, &mut |_| {}, &mut |_| false),
         Err(ArqError::Refused)

@@ -257,6 +257,16 @@ impl Kcp {
         self.dead
     }
 
+    /// Whether [`Kcp::update`] has anything to do: data queued or unacknowledged, acks to send,
+    /// or a window to probe. An idle session needs no timer until the next input or send.
+    pub fn needs_update(&self) -> bool {
+        !self.snd_queue.is_empty()
+            || !self.snd_buf.is_empty()
+            || !self.acks.is_empty()
+            || self.rmt_wnd == 0
+            || self.probe != 0
+    }
+
     /// Whether nothing is queued in either direction (no data held for the peer or the user).
     pub fn is_idle(&self) -> bool {
         self.snd_queue.is_empty()
@@ -672,6 +682,12 @@ impl Kcp {
             self.cwnd = 1;
             self.incr = self.mss;
         }
+    }
+
+    /// Records the time without flushing: what [`Kcp::flush`] stamps segments with. A session
+    /// without timer ticks while idle must call this before a flush.
+    pub fn set_now(&mut self, now: u32) {
+        self.current = now;
     }
 
     /// The clock tick (`ikcp_update`): records `now` and flushes when the interval is due.
