@@ -7,7 +7,9 @@
 //! connects and ~1 s after every connection was touched; reported as bytes per connection.
 //!
 //! `SHARDNET_IDLE_CONNS` changes the 10,000; `SHARDNET_BENCH_ROUNDS` (default 3) the
-//! repetitions (systems alternate; medians reported).
+//! repetitions (systems alternate; medians reported); `SHARDNET_BENCH_SERVERS=a,b` a subset.
+//! The `shardnet-udp` and `shardnet-arq` rows hold 10,000 UDP peers instead (one socket each;
+//! ARQ: the handshake complete on both sides and one message echoed and acknowledged).
 
 mod common;
 
@@ -35,6 +37,8 @@ fn measure(kind: ServerKind, n: usize) -> Result<(Run, u64), String> {
         ServerKind::ShardnetHttp => args.push("--http".into()),
         ServerKind::ShardnetWs => args.push("--ws".into()),
         ServerKind::ShardnetWsDeflate => args.push("--ws-deflate".into()),
+        ServerKind::ShardnetUdp => args.push("--udp".into()),
+        ServerKind::ShardnetArq => args.push("--arq".into()),
         _ => {}
     }
     let mut holder =
@@ -82,7 +86,13 @@ fn main() {
             ServerKind::ShardnetHttp,
             ServerKind::ShardnetWs,
             ServerKind::ShardnetWsDeflate,
+            ServerKind::ShardnetUdp,
+            ServerKind::ShardnetArq,
         ])
+        .filter(|k| {
+            std::env::var("SHARDNET_BENCH_SERVERS")
+                .map_or(true, |list| list.split(',').any(|n| n.trim() == k.name()))
+        })
         .collect();
     let mut runs: Vec<Vec<Run>> = (0..servers.len()).map(|_| Vec::new()).collect();
     let (mut mismatches, mut failed) = (0u64, 0u64);

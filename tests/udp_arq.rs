@@ -244,6 +244,13 @@ fn handshake_on_the_wire_timeout_and_bad_datagrams() {
     raw.connect(addr).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     raw.send(&[]).unwrap();
+    // Until the handshake completes, sends (from any thread) are refused, not lost.
+    wait_for("connection", 5, || server.connection_count() == 1);
+    let conn = server.connection_ids()[0];
+    assert!(matches!(
+        server.send(conn, b"early"),
+        Err(shardnet::Error::NotConnected)
+    ));
     let mut got = Vec::new();
     let mut b = [0u8; 2048];
     let t = Instant::now();

@@ -307,6 +307,10 @@ pub fn maybe_serve() {
             Hold::Ws { deflate: true }
         } else if std::env::args().any(|a| a == "--ws") {
             Hold::Ws { deflate: false }
+        } else if std::env::args().any(|a| a == "--udp") {
+            Hold::Datagram { arq: false }
+        } else if std::env::args().any(|a| a == "--arq") {
+            Hold::Datagram { arq: true }
         } else {
             Hold::Echo
         };
@@ -734,10 +738,16 @@ enum Hold {
     /// A WebSocket handshake (offering permessage-deflate without context takeover when
     /// `deflate`), then one 64-byte binary message echoed.
     Ws { deflate: bool },
+    /// UDP peers (one socket each): one 64-byte datagram echoed; with `arq`, HP's handshake
+    /// completed on both sides and one 64-byte message echoed and acknowledged.
+    Datagram { arq: bool },
 }
 
 fn hold_connections(port: u16, n: usize, mode: Hold) -> AnyResult<()> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    if let Hold::Datagram { arq } = mode {
+        return hold_datagram_peers(addr, n, arq);
+    }
     let mut conns = Vec::with_capacity(n);
     let mut mismatches = 0u64;
     let mut buf = [0u8; 64];
@@ -793,6 +803,7 @@ fn hold_connections(port: u16, n: usize, mode: Hold) -> AnyResult<()> {
                     mismatches += 1;
                 }
             }
+            Hold::Datagram { .. } => unreachable!("handled above"),
             Hold::Echo => {
                 let msg = pattern_at(i, 0, 64);
                 s.write_all(msg)?;
@@ -1666,5 +1677,139 @@ pub fn bar_chart(
         Rectangle::new([(i, 0.0), (i + 1, b.1 / 1000.0)], color.mix(0.7).filled())
     }))?;
     root.present()?;
+    Ok(())
+}
+
+/// `--hold N --udp|--arq`: N UDP peers, 500 at a time driven until their exchange is done
+/// (ARQ: both handshakes complete, the echo received and acknowledged, nothing left to send),
+/// then all held silent until stdin closes.
+fn hold_datagram_peers(addr: SocketAddr, n: usize, arq: bool) -> AnyResult<()> {
+    use shardnet::layers::protocols::arq::{ArqConfig, ArqSession};
+    use std::net::UdpSocket;
+    let start = Instant::now();
+    let clock = || start.elapsed().as_millis() as u32;
+    let mut held: Vec<UdpSocket> = Vec::with_capacity(n);
+    let mut mismatches = 0u64;
+    let mut scratch = Vec::new();
+    let mut buf = [0u8; 2048];
+    let mut next = 0;
+    while next < n {
+        let batch: Vec<usize> = (next..n.min(next + 500)).collect();
+        next += batch.len();
+        struct P {
+            sock: UdpSocket,
+            session: Option<ArqSession>,
+            msg: &'static [u8],
+            sent: bool,
+            echoed: bool,
+        }
+        let mut ps = Vec::with_capacity(batch.len());
+        for &i in &batch {
+            let sock = UdpSocket::bind("127.0.0.1:0")?;
+            sock.connect(addr)?;
+            sock.set_nonblocking(true)?;
+            let msg = pattern_at(i, 0, 64);
+            let mut p = P {
+                sock,
+                session: arq.then(|| {
+                    ArqSession::new(ArqConfig::default(), 0x4000_0000 + i as u32, clock())
+                }),
+                msg,
+                sent: false,
+                echoed: false,
+            };
+            let mut out: Vec<Vec<u8>> = Vec::new();
+            match &mut p.session {
+                Some(s) => s.tick(clock(), &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))?,
+                None => {
+                    out.push(msg.to_vec());
+                    p.sent = true;
+                }
+            }
+            for d in out {
+                p.sock.send(&d)?;
+            }
+            ps.push(p);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut busy = false;
+            for p in ps.iter_mut() {
+                let mut out: Vec<Vec<u8>> = Vec::new();
+                while let Ok(k) = p.sock.recv(&mut buf) {
+                    busy = true;
+                    match &mut p.session {
+                        Some(s) => {
+                            let mut got = Vec::new();
+                            s.on_datagram(
+                                clock(),
+                                &buf[..k],
+                                &mut scratch,
+                                &mut |d: &[u8]| out.push(d.to_vec()),
+                                &mut |m: &[u8]| {
+                                    got.push(m.to_vec());
+                                    true
+                                },
+                            )?;
+                            for m in got {
+                                p.echoed = true;
+                                if m != p.msg {
+                                    mismatches += 1;
+                                }
+                            }
+                        }
+                        None => {
+                            p.echoed = true;
+                            if &buf[..k] != p.msg {
+                                mismatches += 1;
+                            }
+                        }
+                    }
+                }
+                if let Some(s) = &mut p.session {
+                    if s.is_ready() && !p.sent {
+                        s.send(clock(), p.msg, &mut scratch, &mut |d: &[u8]| {
+                            out.push(d.to_vec())
+                        })?;
+                        p.sent = true;
+                    }
+                    let t = clock();
+                    if s.next_deadline(t)
+                        .is_some_and(|d| d.wrapping_sub(t) as i32 <= 0)
+                    {
+                        s.tick(t, &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))?;
+                    }
+                }
+                for d in out {
+                    p.sock.send(&d)?;
+                }
+            }
+            let done = ps.iter().all(|p| {
+                p.echoed
+                    && p.session
+                        .as_ref()
+                        .is_none_or(|s| s.next_deadline(clock()).is_none())
+            });
+            if done {
+                break;
+            }
+            if Instant::now() > deadline {
+                mismatches += ps.iter().filter(|p| !p.echoed).count() as u64;
+                break;
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        // The server hears our last acknowledgements and handshake packets before we go quiet.
+        std::thread::sleep(Duration::from_millis(150));
+        held.extend(ps.into_iter().map(|p| p.sock));
+    }
+    println!("HELD {n} {mismatches}");
+    io::stdout().flush()?;
+    let mut sink = [0u8; 64];
+    let mut stdin = io::stdin();
+    while matches!(stdin.read(&mut sink), Ok(k) if k > 0) {}
+    drop(held);
     Ok(())
 }

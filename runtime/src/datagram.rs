@@ -189,6 +189,8 @@ pub struct SendBatch {
     bytes: Vec<u8>,
     items: Vec<(libc::sockaddr_storage, libc::socklen_t, usize, usize)>,
     sent: usize,
+    /// Bytes of the datagrams not sent yet.
+    waiting: usize,
 }
 
 impl SendBatch {
@@ -205,6 +207,7 @@ impl SendBatch {
             self.bytes.extend_from_slice(p);
         }
         self.items.push((ss, len, start, self.bytes.len() - start));
+        self.waiting += self.bytes.len() - start;
     }
 
     /// Datagrams waiting.
@@ -219,7 +222,7 @@ impl SendBatch {
 
     /// Bytes waiting.
     pub fn bytes_len(&self) -> usize {
-        self.items[self.sent..].iter().map(|i| i.3).sum()
+        self.waiting
     }
 
     /// Sends what is queued on `fd` (unconnected: each datagram to its address), 1024 per
@@ -263,11 +266,15 @@ impl SendBatch {
                 if e.raw_os_error() == Some(libc::EAGAIN) {
                     break;
                 }
+                self.waiting -= self.items[self.sent].3;
                 self.sent += 1;
                 self.reset_if_done();
                 return Err(e);
             }
             total += r as usize;
+            for it in &self.items[self.sent..self.sent + r as usize] {
+                self.waiting -= it.3;
+            }
             self.sent += r as usize;
             if (r as usize) < batch {
                 break;

@@ -15,8 +15,8 @@ pub struct UdpConfig {
     pub detect_interval: Duration,
     /// Heartbeat misses before a close (HP's DetectAttempts, default 3; 0 = no detection).
     pub detect_attempts: u32,
-    /// Most open connections per component (0 = no limit). A new address beyond it gets the
-    /// close datagram.
+    /// Most open connections per component (HP's default 10,000; 0 = no limit). A new
+    /// address beyond it gets the close datagram.
     pub max_connections: usize,
     /// Datagrams received per `recvmmsg` (default 64).
     pub recv_batch: usize,
@@ -37,7 +37,7 @@ impl Default for UdpConfig {
             max_datagram: DEFAULT_MAX_DATAGRAM,
             detect_interval: Duration::from_millis(u64::from(DEFAULT_DETECT_INTERVAL_MS)),
             detect_attempts: DEFAULT_DETECT_ATTEMPTS,
-            max_connections: 0,
+            max_connections: 10_000,
             recv_batch: 64,
             max_queued_bytes: 8 << 20,
             dual_stack: true,

@@ -26,8 +26,9 @@ pub(crate) enum UdpCmd {
 
 pub(crate) struct UdpLink {
     pub inbox: InboxSender<UdpCmd>,
-    /// Open connections of the shard and their peers (written on open/close only).
-    pub peers: RwLock<ConnMap<SocketAddr>>,
+    /// Open connections of the shard: their peers, and whether they are ready for sends
+    /// (ARQ: the handshake completed). Written on open, ready and close only.
+    pub peers: RwLock<ConnMap<(SocketAddr, bool)>>,
 }
 
 pub(crate) struct UdpCore {
@@ -111,15 +112,16 @@ impl UdpCore {
             return Err(Error::IllegalState(ServiceState::Stopping));
         }
         let link = self.links.get(conn.shard().0).ok_or(Error::NotFound)?;
-        if !link
+        match link
             .peers
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&conn)
+            .get(&conn)
         {
-            return Err(Error::NotFound);
+            None => Err(Error::NotFound),
+            Some((_, false)) => Err(Error::NotConnected),
+            Some((_, true)) => Ok(()),
         }
-        Ok(())
     }
 
     /// One datagram (ARQ: one message) made of `parts`.
@@ -177,7 +179,7 @@ impl UdpCore {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&conn)
-            .copied()
+            .map(|v| v.0)
     }
 
     pub fn connection_count(&self) -> usize {

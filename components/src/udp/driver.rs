@@ -76,6 +76,9 @@ struct Peer {
     arq: Option<Box<ArqSession>>,
     /// ARQ sends made while the session was lent out; applied when it comes back.
     deferred: Vec<Vec<u8>>,
+    /// ARQ: `drop_unsent` / `flush` asked for while the session was lent out.
+    pending_drop: bool,
+    pending_flush: bool,
     /// ARQ: the session's next tick (shard clock, ms; 0 = none) as filed in `timers`.
     due: u64,
 }
@@ -107,6 +110,8 @@ pub(crate) struct UdpShard {
     out: RefCell<SendBatch>,
     rx: RefCell<RecvBatch>,
     now: Cell<u64>,
+    /// Sends wait for room in the socket's buffer until then (shard clock; 0 = not blocked).
+    blocked_until: Cell<u64>,
     /// ARQ: datagram assembly and message reassembly (one per shard).
     scratch: RefCell<Vec<u8>>,
     convs: Cell<ConvIds>,
@@ -153,6 +158,7 @@ impl UdpShard {
             }),
             out: RefCell::new(SendBatch::new()),
             now: Cell::new(now),
+            blocked_until: Cell::new(0),
             scratch: RefCell::new(Vec::new()),
             convs: Cell::new(ConvIds::new(seed)),
         });
@@ -170,16 +176,27 @@ impl UdpShard {
 
     /// Sends the queued datagrams.
     fn flush_out(&self) -> bool {
-        let mut out = self.out.borrow_mut();
-        if out.is_empty() {
-            return false;
-        }
-        // An error drops the datagram it hit (e.g. EMSGSIZE); the rest go on.
-        for _ in 0..4 {
-            match out.flush(self.fd.as_raw_fd()) {
-                Ok(_) => break,
-                Err(_) => continue,
+        let mut errors = Vec::new();
+        {
+            let mut out = self.out.borrow_mut();
+            if out.is_empty() {
+                return false;
             }
+            // An error drops the datagram it hit (e.g. EMSGSIZE); the rest go on.
+            for _ in 0..4 {
+                match out.flush(self.fd.as_raw_fd()) {
+                    Ok(_) => break,
+                    Err(e) => errors.push(e),
+                }
+            }
+            // The socket's buffer is full (EAGAIN): retry after a millisecond rather than spin.
+            let blocked = !out.is_empty();
+            self.blocked_until
+                .set(if blocked { self.now.get() + 1 } else { 0 });
+        }
+        // A connected client's socket reports ICMP errors (ECONNREFUSED) on send too.
+        for e in errors {
+            self.socket_error(e);
         }
         true
     }
@@ -225,15 +242,18 @@ impl UdpShard {
                     closing: false,
                     arq: None,
                     deferred: Vec::new(),
+                    pending_drop: false,
+                    pending_flush: false,
                     due: 0,
                 },
             );
         }
+        // Ready for other threads' sends at once, or (ARQ) when the handshake completes.
         self.core.links[self.shard.0]
             .peers
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(conn, addr);
+            .insert(conn, (addr, arq.is_none()));
         self.core.open.fetch_add(1, Ordering::AcqRel);
         match arq {
             Some(session) => {
@@ -325,6 +345,16 @@ impl UdpShard {
         let mut result = f(&mut s, self, &mut scratch, &mut |d: &[u8]| {
             self.queue(&addr, &[d])
         });
+        // A `drop_unsent` made while the session was out applies to what it held then.
+        let drop_now = self
+            .st
+            .borrow_mut()
+            .peers
+            .get_mut(&conn)
+            .is_some_and(|p| std::mem::take(&mut p.pending_drop));
+        if drop_now {
+            s.drop_unsent();
+        }
         // Sends the callbacks made while the session was out, in order.
         loop {
             let deferred = match self.st.borrow_mut().peers.get_mut(&conn) {
@@ -344,6 +374,19 @@ impl UdpShard {
                 }
                 self.events.send(conn, &m);
             }
+        }
+        let flush_now = self
+            .st
+            .borrow_mut()
+            .peers
+            .get_mut(&conn)
+            .is_some_and(|p| std::mem::take(&mut p.pending_flush));
+        if flush_now && result.is_ok() {
+            s.flush(
+                ms32(shardnet_shard::clock_ms()),
+                &mut scratch,
+                &mut |d: &[u8]| self.queue(&addr, &[d]),
+            );
         }
         *self.scratch.borrow_mut() = scratch;
         let failed = result.is_err();
@@ -385,6 +428,11 @@ impl UdpShard {
             }
         };
         if self.arq.is_some() {
+            // A bound on what waits for a slow peer (or one whose window is closed).
+            let limit = (self.core.cfg.max_queued_bytes / 1024).max(256);
+            if self.arq_waiting(conn).unwrap_or(0) >= limit {
+                return Err(Error::QueueFull(self.core.cfg.max_queued_bytes));
+            }
             let msg = parts.concat();
             let lent = {
                 let mut st = self.st.borrow_mut();
@@ -439,6 +487,15 @@ impl UdpShard {
         if self.arq.is_none() {
             return Err(Error::InvalidParam("not an ARQ component".into()));
         }
+        {
+            let mut st = self.st.borrow_mut();
+            let p = st.peers.get_mut(&conn).ok_or(Error::NotFound)?;
+            if p.arq.is_none() {
+                // Lent to a callback of this connection: flushed when it comes back.
+                p.pending_flush = true;
+                return Ok(());
+            }
+        }
         let now = ms32(shardnet_shard::clock_ms());
         self.with_session(conn, None, |s, _, scratch, out| {
             s.flush(now, scratch, out);
@@ -453,8 +510,10 @@ impl UdpShard {
         let p = st.peers.get_mut(&conn).ok_or(Error::NotFound)?;
         let mut n = p.deferred.len();
         p.deferred.clear();
-        if let Some(s) = p.arq.as_mut() {
-            n += s.drop_unsent();
+        match p.arq.as_mut() {
+            Some(s) => n += s.drop_unsent(),
+            // Lent to a callback of this connection: dropped when it comes back.
+            None => p.pending_drop = true,
         }
         Ok(n)
     }
@@ -550,16 +609,29 @@ impl UdpShard {
 
     fn arq_input(&self, conn: ConnId, bytes: &[u8]) {
         let events = self.events.clone();
+        let mut ready = false;
         self.with_session(conn, None, |s, sh, scratch, out| {
             let now = ms32(sh.now.get());
             let r = s.on_datagram(now, bytes, scratch, out, &mut |m| {
                 events.receive(conn, m) != HandleResult::Error
             })?;
-            if r == Received::Ready && events.handshake(conn) == HandleResult::Error {
-                return Err(shardnet_protocols::arq::ArqError::Refused);
-            }
+            ready = r == Received::Ready;
             Ok(())
         });
+        if ready {
+            if let Some(v) = self.core.links[self.shard.0]
+                .peers
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&conn)
+            {
+                v.1 = true;
+            }
+            // As without ARQ (and TCP): an `on_handshake` error closes with (Close, ECANCELED).
+            if self.events.handshake(conn) == HandleResult::Error {
+                self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR, true);
+            }
+        }
     }
 
     fn read_some(&self) -> bool {
@@ -662,6 +734,14 @@ impl UdpShard {
             let mut st = self.st.borrow_mut();
             if now >= st.next_sweep {
                 st.next_sweep = now + u64::from(interval / 4).max(10);
+                // ARQ sessions with no timer filed are idle: give their queues' memory back.
+                for p in st.peers.values_mut() {
+                    if p.due == 0 {
+                        if let Some(s) = p.arq.as_mut() {
+                            s.trim();
+                        }
+                    }
+                }
                 let dead: Vec<ConnId> = st
                     .peers
                     .iter()
@@ -714,7 +794,11 @@ impl crate::engine::Transport for UdpShard {
     }
 
     fn begin_turn(&self) {
-        self.now.set(shardnet_shard::clock_ms());
+        let now = shardnet_shard::clock_ms();
+        self.now.set(now);
+        if self.blocked_until.get() != 0 && now >= self.blocked_until.get() {
+            self.blocked_until.set(0);
+        }
     }
 
     fn command(&self, cmd: UdpCmd) {
@@ -745,22 +829,31 @@ impl crate::engine::Transport for UdpShard {
     }
 
     fn busy(&self) -> bool {
-        self.st.borrow().readable || !self.out.borrow().is_empty()
+        self.st.borrow().readable
+            || (!self.out.borrow().is_empty() && self.blocked_until.get() == 0)
     }
 
     fn next_wakeup(&self) -> u64 {
         let st = self.st.borrow();
         let mut next = st.timers.first().map_or(u64::MAX, |t| t.0);
+        let cfg = &self.core.cfg;
         if let Some(h) = self.heartbeat.get() {
             next = next.min(h.next_deadline().unwrap_or(u64::MAX));
-        } else if self.core.cfg.detect_attempts != 0 && !st.peers.is_empty() {
+        } else if cfg.detect_attempts != 0
+            && cfg.detect_interval.as_millis() != 0
+            && !st.peers.is_empty()
+        {
             next = next.min(st.next_sweep);
+        }
+        if self.blocked_until.get() != 0 {
+            next = next.min(self.blocked_until.get());
         }
         next
     }
 
     fn has_local_work(&self) -> bool {
-        !self.st.borrow().closing.is_empty() || !self.out.borrow().is_empty()
+        !self.st.borrow().closing.is_empty()
+            || (!self.out.borrow().is_empty() && self.blocked_until.get() == 0)
     }
 
     fn poll_io(&self, cx: &mut Context<'_>) -> Poll<()> {
@@ -768,15 +861,27 @@ impl crate::engine::Transport for UdpShard {
     }
 
     fn close_all(&self, inbox: &InboxReceiver<UdpCmd>) {
-        while inbox.try_recv().is_some() {}
         self.now.set(shardnet_shard::clock_ms());
+        // What other threads posted before the stop still goes out, then the closes.
+        while let Some(cmd) = inbox.try_recv() {
+            self.handle(cmd);
+        }
         let conns: Vec<ConnId> = self.st.borrow().peers.keys().copied().collect();
         for c in conns {
             // HP sends the close datagram to every peer on stop (a client to its server).
             self.schedule_close(c, SocketOperation::Close, 0, true);
         }
         self.run_closes();
-        self.flush_out();
+        // Every close datagram leaves (HP sends one to each peer on stop): wait for room in
+        // the socket's buffer, up to a second.
+        let deadline = shardnet_shard::clock_ms() + 1_000;
+        while self.flush_out() && !self.out.borrow().is_empty() {
+            if shardnet_shard::clock_ms() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            self.now.set(shardnet_shard::clock_ms());
+        }
     }
 
     fn finished(&self, last: bool) {

@@ -166,13 +166,19 @@ impl UdpServerBuilder {
         let handle = UdpServer { core: core.clone() };
         let factory = Arc::new(factory);
         let mut replies = Vec::new();
+        let mut first_err = None;
         for (i, rx) in rxs.into_iter().enumerate() {
+            if first_err.is_some() {
+                // An earlier shard could not be reached: this one never runs a driver.
+                core.driver_failed();
+                continue;
+            }
             let sock = socks[i].take().expect("one socket per shard");
             let h = handle.clone();
             let f = factory.clone();
             let (tx, reply) = crossbeam_channel::bounded::<Result<()>>(1);
             replies.push(reply);
-            runtime.run_on(ShardId(i), move || {
+            let started = runtime.run_on(ShardId(i), move || {
                 let shard = ShardId(i);
                 let l = f(shard);
                 if l.on_prepare_listen(&h, sock.as_fd(), bound) == HandleResult::Error {
@@ -191,9 +197,12 @@ impl UdpServerBuilder {
                         h.core.driver_failed();
                     }
                 }
-            })?;
+            });
+            if let Err(e) = started {
+                first_err = Some(Error::from(e));
+                core.driver_failed();
+            }
         }
-        let mut first_err = None;
         for r in replies {
             match r.recv() {
                 Ok(Ok(())) => {}

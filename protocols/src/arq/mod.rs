@@ -203,6 +203,11 @@ impl ArqSession {
         self.kcp.drop_unsent()
     }
 
+    /// Frees the memory of empty KCP queues (for sessions idle a while; see [`Kcp::trim`]).
+    pub fn trim(&mut self) {
+        self.kcp.trim();
+    }
+
     /// The KCP state (read-only), for statistics.
     pub fn kcp(&self) -> &Kcp {
         &self.kcp
@@ -327,6 +332,8 @@ impl ArqSession {
             }
             if p.peer_conv == self.self_conv {
                 self.ready = true;
+                // (HP returns here before noting the flag; noting it saves a round of resends.)
+                self.peer_complete |= p.complete;
                 // Start KCP's clock now, so a send from `on_handshake` leaves at once.
                 self.kcp.update(now, scratch, out);
                 return Ok(Received::Ready);
@@ -334,10 +341,26 @@ impl ArqSession {
                 return Err(ArqError::Reset);
             }
         }
+        let newly_complete = p.complete && !self.peer_complete;
         if p.complete {
             self.peer_complete = true;
         }
-        self.do_handshake(now, out)?;
+        if self.ready && (!p.complete || newly_complete) {
+            // A ready side answers at once with {1, self, peer} a peer that is not ready yet,
+            // or the first packet that shows it ready: an answer held back by our own back-off
+            // (as HP does) could let the peer's handshake time out. Later packets from a
+            // complete peer get the rate-limited answer below, so two ready sides never
+            // answer each other in a loop.
+            let p = Packet {
+                complete: true,
+                self_conv: self.self_conv,
+                peer_conv: self.peer_conv,
+            };
+            out(&p.encode());
+        } else {
+            // As HP's ReceiveHandShake: resend if due; its timeout is the tick's to enforce.
+            let _ = self.do_handshake(now, out);
+        }
         Ok(Received::Handshake)
     }
 

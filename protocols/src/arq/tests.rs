@@ -73,12 +73,12 @@ fn handshake_states_answer_like_hp() {
     assert_eq!(r, Received::Handshake);
     assert_eq!(sent, vec![pkt(false, 100, 200).to_vec()]);
     assert!(!s.is_ready());
-    // The peer's {1, 200, 100}: ready (on_handshake), peer complete not yet recorded.
+    // The peer's {0, 200, 100}: ready (on_handshake); the peer is not complete yet.
     sent.clear();
     let r = s
         .on_datagram(
             80,
-            &pkt(true, 200, 100),
+            &pkt(false, 200, 100),
             &mut scratch,
             &mut collect(&mut sent),
             &mut |_| true,
@@ -89,10 +89,11 @@ fn handshake_states_answer_like_hp() {
     // The next tick sends {1, 100, 200} (the peer has not been seen complete from this state).
     s.tick(200, &mut scratch, &mut collect(&mut sent)).unwrap();
     assert!(sent.contains(&pkt(true, 100, 200).to_vec()));
-    // A ready side that sees flag 1 marks the peer complete and answers {1, self, peer}.
+    // A ready side that sees flag 1 marks the peer complete and answers {1, self, peer} at once
+    // (even within its back-off).
     sent.clear();
     s.on_datagram(
-        400,
+        300,
         &pkt(true, 200, 100),
         &mut scratch,
         &mut collect(&mut sent),

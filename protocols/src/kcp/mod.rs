@@ -267,6 +267,24 @@ impl Kcp {
             || self.probe != 0
     }
 
+    /// Frees the queues' memory where they are empty (they keep their capacity otherwise). For
+    /// sessions idle a while: an active one would only allocate it again.
+    pub fn trim(&mut self) {
+        for q in [
+            &mut self.snd_queue,
+            &mut self.snd_buf,
+            &mut self.rcv_queue,
+            &mut self.rcv_buf,
+        ] {
+            if q.is_empty() && q.capacity() != 0 {
+                *q = VecDeque::new();
+            }
+        }
+        if self.acks.is_empty() && self.acks.capacity() != 0 {
+            self.acks = Vec::new();
+        }
+    }
+
     /// Whether nothing is queued in either direction (no data held for the peer or the user).
     pub fn is_idle(&self) -> bool {
         self.snd_queue.is_empty()
@@ -362,6 +380,8 @@ impl Kcp {
     }
 
     fn update_ack(&mut self, rtt: i32) {
+        // The echoed timestamp comes from the peer: bound what it can do to the arithmetic.
+        let rtt = rtt.clamp(0, RTO_MAX as i32);
         if self.rx_srtt == 0 {
             self.rx_srtt = rtt;
             self.rx_rttval = rtt / 2;

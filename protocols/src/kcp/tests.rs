@@ -331,3 +331,35 @@ fn check_schedules_the_next_update() {
     w.update(u32::MAX - 10, &mut scratch, &mut |_| {});
     assert_eq!(w.check(u32::MAX - 10), (u32::MAX - 10).wrapping_add(60));
 }
+
+#[test]
+fn forged_ack_timestamps_do_not_break_the_rto() {
+    // The peer echoes whatever `ts` it likes in an ACK: the RTT arithmetic stays bounded.
+    let cfg = KcpConfig::default();
+    let mut k = Kcp::new(1, &cfg);
+    let mut scratch = Vec::new();
+    k.update(1_000, &mut scratch, &mut |_| {});
+    k.send(b"x").unwrap();
+    k.flush(&mut scratch, &mut |_| {});
+    for ts in [0u32, 1, 0x8000_0001, u32::MAX, 999] {
+        let mut d = Vec::new();
+        Header {
+            conv: 1,
+            cmd: cmd::ACK,
+            frg: 0,
+            wnd: 128,
+            ts,
+            sn: 0,
+            una: 0,
+            len: 0,
+        }
+        .write(&mut d);
+        k.input(1_000 + (ts % 7), &d).unwrap();
+    }
+    assert_eq!(k.waiting(), 0);
+    // A later message is sent with a timeout within KCP's bounds.
+    k.send(b"y").unwrap();
+    k.update(2_000, &mut scratch, &mut |_| {});
+    let next = k.check(2_001);
+    assert!(next > 2_001 && next <= 2_001 + 60, "{next}");
+}
