@@ -22,6 +22,8 @@ pub(crate) enum UdpCmd {
     Flush { conn: ConnId },
     /// ARQ: drop its messages not yet sent.
     DropUnsent { conn: ConnId },
+    /// UdpNode: one datagram to an address.
+    SendTo { to: SocketAddr, data: Vec<u8> },
 }
 
 pub(crate) struct UdpLink {

@@ -6,21 +6,21 @@
 //! whose timers sit in one ordered set per shard.
 //!
 //! # The path of one datagram
-//! epoll says the socket is readable → [`RecvBatch::recv`] fills up to `recv_batch` datagrams →
+//! epoll says the socket is readable → `recvmmsg` (`DatagramSocket::read`) fills up to `recv_batch` datagrams →
 //! for each, [`shardnet_protocols::udp::server_action`] against the peer table: a heartbeat is
 //! answered, the close datagram closes, an oversize one closes the connection (or is ignored
 //! from a new address), data goes to `on_receive` (ARQ: through the session, whole messages
-//! only) → the sends made meanwhile were queued in the shard's [`SendBatch`] → one `sendmmsg`
+//! only) → the sends made meanwhile were queued in the shard's `SendBatch` → one `sendmmsg`
 //! at the end of the I/O step.
 
 use super::core::{UdpCmd, UdpCore};
+use super::socket::DatagramSocket;
 use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
 use crate::{Error, Result};
 use shardnet_protocols::arq::{handshake::ConvIds, ArqConfig, ArqSession, Received};
 use shardnet_protocols::udp::{
     self as rules, ClientHeartbeat, Existing, HeartbeatAction, ServerAction,
 };
-use shardnet_runtime::datagram::{RecvBatch, SendBatch};
 use shardnet_runtime::{ConnId, ConnMap, InboxReceiver, Poller, ShardId};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -31,8 +31,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// Receive batches per turn before other work gets a turn (each up to `recv_batch` datagrams).
-pub const RECV_BATCHES_PER_TURN: usize = 8;
 const SOCKET_TOKEN: u64 = 1;
 
 /// The callbacks a UDP driver makes, with the component's handle bound.
@@ -91,7 +89,6 @@ struct State {
     free_slots: Vec<u32>,
     next_slot: u32,
     seq: u64,
-    readable: bool,
     next_sweep: u64,
     /// ARQ session ticks, ordered by due time.
     timers: BTreeSet<(u64, ConnId)>,
@@ -101,17 +98,13 @@ struct State {
 pub(crate) struct UdpShard {
     shard: ShardId,
     core: Arc<UdpCore>,
-    fd: OwnedFd,
+    sock: DatagramSocket,
     role: Role,
     heartbeat: Cell<Option<ClientHeartbeat>>,
     events: Rc<dyn UdpEvents>,
     poller: RefCell<Poller>,
     st: RefCell<State>,
-    out: RefCell<SendBatch>,
-    rx: RefCell<RecvBatch>,
     now: Cell<u64>,
-    /// Sends wait for room in the socket's buffer until then (shard clock; 0 = not blocked).
-    blocked_until: Cell<u64>,
     /// ARQ: datagram assembly and message reassembly (one per shard).
     scratch: RefCell<Vec<u8>>,
     convs: Cell<ConvIds>,
@@ -137,11 +130,10 @@ impl UdpShard {
         let seed = (now as u32) ^ ((shard.0 as u32) << 24);
         let sh = Rc::new(UdpShard {
             shard,
-            rx: RefCell::new(RecvBatch::new(cfg.recv_batch, cfg.max_datagram + 1)),
+            sock: DatagramSocket::new(fd, cfg.recv_batch, cfg.max_datagram),
             arq: cfg.arq_effective(),
             heartbeat: Cell::new(None),
             core,
-            fd,
             role,
             events,
             poller: RefCell::new(poller),
@@ -152,13 +144,10 @@ impl UdpShard {
                 free_slots: Vec::new(),
                 next_slot: 0,
                 seq: 0,
-                readable: true,
                 next_sweep: now,
                 timers: BTreeSet::new(),
             }),
-            out: RefCell::new(SendBatch::new()),
             now: Cell::new(now),
-            blocked_until: Cell::new(0),
             scratch: RefCell::new(Vec::new()),
             convs: Cell::new(ConvIds::new(seed)),
         });
@@ -171,34 +160,17 @@ impl UdpShard {
     }
 
     fn queue(&self, to: &SocketAddr, parts: &[&[u8]]) {
-        self.out.borrow_mut().push(to, parts);
+        self.sock.queue(to, parts);
     }
 
     /// Sends the queued datagrams.
     fn flush_out(&self) -> bool {
-        let mut errors = Vec::new();
-        {
-            let mut out = self.out.borrow_mut();
-            if out.is_empty() {
-                return false;
-            }
-            // An error drops the datagram it hit (e.g. EMSGSIZE); the rest go on.
-            for _ in 0..4 {
-                match out.flush(self.fd.as_raw_fd()) {
-                    Ok(_) => break,
-                    Err(e) => errors.push(e),
-                }
-            }
-            // The socket's buffer is full (EAGAIN): retry after a millisecond rather than spin.
-            let blocked = !out.is_empty();
-            self.blocked_until
-                .set(if blocked { self.now.get() + 1 } else { 0 });
-        }
+        let (any, errors) = self.sock.flush(self.now.get());
         // A connected client's socket reports ICMP errors (ECONNREFUSED) on send too.
         for e in errors {
             self.socket_error(e);
         }
-        true
+        any
     }
 
     // ----- connections --------------------------------------------------------------------------
@@ -460,7 +432,7 @@ impl UdpShard {
             }
         } else {
             let max = self.core.cfg.max_queued_bytes;
-            if self.out.borrow().bytes_len() + parts.iter().map(|p| p.len()).sum::<usize>() > max {
+            if self.sock.queued_bytes() + parts.iter().map(|p| p.len()).sum::<usize>() > max {
                 return Err(Error::QueueFull(max));
             }
             self.queue(&addr, parts);
@@ -635,38 +607,10 @@ impl UdpShard {
     }
 
     fn read_some(&self) -> bool {
-        let mut work = false;
-        for _ in 0..RECV_BATCHES_PER_TURN {
-            if !self.st.borrow().readable {
-                break;
-            }
-            let mut rx = self.rx.borrow_mut();
-            let n = match rx.recv(self.fd.as_raw_fd()) {
-                Ok(n) => n,
-                Err(e) => {
-                    // A client's connected socket reports ICMP errors here (ECONNREFUSED).
-                    drop(rx);
-                    self.socket_error(e);
-                    work = true;
-                    continue;
-                }
-            };
-            if n == 0 {
-                self.st.borrow_mut().readable = false;
-                break;
-            }
-            work = true;
-            let full = n == rx.capacity();
-            for i in 0..n {
-                let Some(d) = rx.get(i) else { break };
-                let Some(from) = d.from else { continue };
-                self.on_datagram(from, d.data);
-            }
-            drop(rx);
-            if !full {
-                self.st.borrow_mut().readable = false;
-                break;
-            }
+        let (work, err) = self.sock.read(|from, data| self.on_datagram(from, data));
+        if let Some(e) = err {
+            // A client's connected socket reports ICMP errors here (ECONNREFUSED).
+            self.socket_error(e);
         }
         work
     }
@@ -778,6 +722,7 @@ impl UdpShard {
             UdpCmd::DropUnsent { conn } => {
                 let _ = self.arq_drop_unsent(conn);
             }
+            UdpCmd::SendTo { .. } => {} // a UdpNode's command; never posted to a connection shard
         }
     }
 }
@@ -796,9 +741,7 @@ impl crate::engine::Transport for UdpShard {
     fn begin_turn(&self) {
         let now = shardnet_shard::clock_ms();
         self.now.set(now);
-        if self.blocked_until.get() != 0 && now >= self.blocked_until.get() {
-            self.blocked_until.set(0);
-        }
+        self.sock.begin_turn(now);
     }
 
     fn command(&self, cmd: UdpCmd) {
@@ -811,7 +754,7 @@ impl crate::engine::Transport for UdpShard {
         let mut work = false;
         let polled = self.poller.borrow_mut().poll_now(|ev| {
             if ev.readable || ev.read_closed {
-                self.st.borrow_mut().readable = true;
+                self.sock.mark_readable();
             }
         });
         if let Ok(n) = polled {
@@ -829,8 +772,7 @@ impl crate::engine::Transport for UdpShard {
     }
 
     fn busy(&self) -> bool {
-        self.st.borrow().readable
-            || (!self.out.borrow().is_empty() && self.blocked_until.get() == 0)
+        self.sock.wants_turn()
     }
 
     fn next_wakeup(&self) -> u64 {
@@ -845,15 +787,14 @@ impl crate::engine::Transport for UdpShard {
         {
             next = next.min(st.next_sweep);
         }
-        if self.blocked_until.get() != 0 {
-            next = next.min(self.blocked_until.get());
+        if self.sock.blocked_until() != 0 {
+            next = next.min(self.sock.blocked_until());
         }
         next
     }
 
     fn has_local_work(&self) -> bool {
-        !self.st.borrow().closing.is_empty()
-            || (!self.out.borrow().is_empty() && self.blocked_until.get() == 0)
+        !self.st.borrow().closing.is_empty() || self.sock.has_output()
     }
 
     fn poll_io(&self, cx: &mut Context<'_>) -> Poll<()> {
@@ -874,14 +815,7 @@ impl crate::engine::Transport for UdpShard {
         self.run_closes();
         // Every close datagram leaves (HP sends one to each peer on stop): wait for room in
         // the socket's buffer, up to a second.
-        let deadline = shardnet_shard::clock_ms() + 1_000;
-        while self.flush_out() && !self.out.borrow().is_empty() {
-            if shardnet_shard::clock_ms() > deadline {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_micros(200));
-            self.now.set(shardnet_shard::clock_ms());
-        }
+        self.sock.drain(shardnet_shard::clock_ms() + 1_000);
     }
 
     fn finished(&self, last: bool) {

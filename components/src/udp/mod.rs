@@ -5,6 +5,9 @@
 //!   `on_receive`, heartbeats answered, silent peers closed, HP's 16-byte close datagram sent
 //!   and honoured, the maximum datagram size and connection count enforced.
 //! - [`UdpClient`]: one connected socket on its own thread, heartbeats, ICMP errors reported.
+//! - [`UdpNode`]: connectionless (`send_to`, `on_receive(from, ..)`), optionally a multicast or
+//!   broadcast member with `send_cast` (HP's `UdpCast` is a node started with
+//!   [`CastMode::Multicast`] or [`CastMode::Broadcast`]).
 //! - With `.arq(ArqConfig)` on either builder: HP's `UdpArqServer` / `UdpArqClient` — the
 //!   12-byte handshake, then KCP (message mode, HP's settings); `on_handshake` when the
 //!   handshake completes, `on_receive` per whole message. Timers are one ordered set per shard,
@@ -20,12 +23,15 @@ mod config;
 mod core;
 mod driver;
 mod listener;
+mod node;
 mod server;
+mod socket;
 
 pub use client::{UdpClient, UdpClientBuilder};
 pub use config::UdpConfig;
-pub use driver::RECV_BATCHES_PER_TURN;
 pub use listener::{UdpClientListener, UdpServerListener};
+pub use node::{CastMode, UdpNode, UdpNodeBuilder, UdpNodeListener};
 pub use server::{UdpServer, UdpServerBuilder};
 pub use shardnet_protocols::arq::ArqConfig;
 pub use shardnet_protocols::kcp::KcpConfig;
+pub use socket::RECV_BATCHES_PER_TURN;

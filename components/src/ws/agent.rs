@@ -255,10 +255,20 @@ impl WebSocketAgentBuilder {
         L: WebSocketClientListener,
         F: Fn(ShardId) -> L + Send + Sync + 'static,
     {
+        // As the server: a whole message of the maximum size fits in the send queue.
+        let need = super::queue_bound_for(&self.ws.limits);
+        let http = self.http.tcp(|t| {
+            let cur = t.settings().max_pending_bytes;
+            if cur != 0 && cur < need {
+                t.max_pending_bytes(need)
+            } else {
+                t
+            }
+        });
         let ws = Arc::new(self.ws);
         let pending: Arc<Mutex<HashMap<ConnId, Upgrade>>> = Arc::default();
         let (pending2, tls) = (pending.clone(), self.tls);
-        let http = self.http.start_with_core(move |shard, core| ClientShard {
+        let http = http.start_with_core(move |shard, core| ClientShard {
             l: factory(shard),
             sh: WsShared::new(core, shard, Role::Client, ws.clone()),
             keys: RefCell::new(Default::default()),

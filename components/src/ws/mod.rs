@@ -31,3 +31,9 @@ pub use server::{
 pub use shardnet_protocols::ws::{
     opcode, CloseError, DeflateConfig, DeflateParams, FrameHeader, Message, WsLimits,
 };
+
+/// The per-connection send-queue bound a WebSocket component needs: one message of the
+/// maximum size plus its frame header, with room for control frames beside it.
+fn queue_bound_for(limits: &WsLimits) -> usize {
+    (limits.max_message as usize).saturating_add(64 << 10)
+}

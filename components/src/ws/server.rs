@@ -325,10 +325,22 @@ impl WebSocketServerBuilder {
         L: WebSocketListener,
         F: Fn(ShardId) -> L + Send + Sync + 'static,
     {
+        // A whole message of the maximum size must fit in a connection's send queue (an echo
+        // of a 16 MiB message would otherwise be refused with QueueFull and the connection
+        // closed): raise the TCP bound to it unless it is off (0) or already larger.
+        let need = super::queue_bound_for(&self.ws.limits);
+        let http = self.http.tcp(|t| {
+            let cur = t.settings().max_pending_bytes;
+            if cur != 0 && cur < need {
+                t.max_pending_bytes(need)
+            } else {
+                t
+            }
+        });
         let ws = Arc::new(self.ws);
         let handler = self.handler;
-        let http_cfg = self.http.http_settings().clone();
-        let http = self.http.start_with_handle(addr, move |shard, server| {
+        let http_cfg = http.http_settings().clone();
+        let http = http.start_with_handle(addr, move |shard, server| {
             let fallback = handler
                 .as_ref()
                 .map(|f| HandlerListener::<HttpHandler>::new(f.clone(), &http_cfg));
