@@ -405,25 +405,14 @@ fn main() {
     for l in &table {
         println!("{l}");
     }
-    let csv_path = write_csv("udp", &csv);
-    let svg = results_dir().join("udp.svg");
-    match bar_chart(
-        &svg,
+    finish_bench(
+        "udp",
         "UDP echo, 100 peers: thousand datagrams (messages) per second",
+        &csv,
         &bars,
-    ) {
-        Ok(()) => println!("wrote {} and {}", csv_path.display(), svg.display()),
-        Err(e) => eprintln!("chart failed: {e}"),
-    }
-    println!(
-        "elapsed {:.0} s; failed runs {failed}",
-        started.elapsed().as_secs_f64()
+        &lines,
+        started,
+        &noise,
+        failed,
     );
-    println!("{}", noise.line());
-    for l in &lines {
-        println!("{l}");
-    }
-    if failed > 0 {
-        std::process::exit(1);
-    }
 }

@@ -309,25 +309,14 @@ fn main() {
             if rc <= 0.75 { "MET" } else { "MISSED" }
         );
     }
-    let csv_path = write_csv("websocket", &csv);
-    let svg = results_dir().join("websocket.svg");
-    match bar_chart(
-        &svg,
+    finish_bench(
+        "websocket",
         "WebSocket echo, 100 connections: thousand messages/s (higher is better)",
+        &csv,
         &bars,
-    ) {
-        Ok(()) => println!("wrote {} and {}", csv_path.display(), svg.display()),
-        Err(e) => eprintln!("chart failed: {e}"),
-    }
-    println!(
-        "elapsed {:.0} s; failed runs {failed}",
-        started.elapsed().as_secs_f64()
+        &lines,
+        started,
+        &noise,
+        failed,
     );
-    println!("{}", noise.line());
-    for l in &lines {
-        println!("{l}");
-    }
-    if failed > 0 {
-        std::process::exit(1);
-    }
 }

@@ -294,25 +294,14 @@ fn main() {
             ));
         }
     }
-    let csv_path = write_csv("ws_broadcast", &csv);
-    let svg = results_dir().join("ws_broadcast.svg");
-    match bar_chart(
-        &svg,
+    finish_bench(
+        "ws_broadcast",
         "WebSocket room of 2,000: thousand deliveries per server CPU second (higher is better)",
+        &csv,
         &bars,
-    ) {
-        Ok(()) => println!("wrote {} and {}", csv_path.display(), svg.display()),
-        Err(e) => eprintln!("chart failed: {e}"),
-    }
-    println!(
-        "elapsed {:.0} s; failed runs {failed}",
-        started.elapsed().as_secs_f64()
+        &lines,
+        started,
+        &noise,
+        failed,
     );
-    println!("{}", noise.line());
-    for l in &lines {
-        println!("{l}");
-    }
-    if failed > 0 {
-        std::process::exit(1);
-    }
 }

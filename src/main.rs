@@ -39,9 +39,9 @@ usage:
   shardnet [echo] [--listen ADDR] [--shards N] [--placement reuseport|balanced]
                   [--buffer BYTES] [--duration SECS] [--model push|pull|pack]
                   [--pack-flag F] [--max-pack-size N] [--pack-allow-empty]
-                  [--tls-cert FILE --tls-key FILE]
+                  [--tls-cert FILE --tls-key FILE] [--metrics ADDR]
   shardnet http   [--listen ADDR] (--root DIR | --echo-request) [--ws-echo PATH] [--shards N] [--access-log]
-                  [--tls-cert FILE --tls-key FILE] [--duration SECS]
+                  [--tls-cert FILE --tls-key FILE] [--duration SECS] [--metrics ADDR]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
                   [--mode pingpong|stream] [--depth N] [--shards N]
                   [--model push|pack] [--pack-flag F] [--max-pack-size N]
@@ -72,6 +72,9 @@ bench-ws    WebSocket load generator on WebSocketAgent (default ws://127.0.0.1:8
 bench-http  HTTP/1.1 load generator on HttpAgent (default http://127.0.0.1:8080/, 64 conns,
        pipeline 1): live req/s, a table (req/s, p50/p99/p99.9), a RESULT line; exits non-zero on
        any non-2xx answer, parse error, failed connect or unexpected close
+
+--metrics ADDR (echo, http): Prometheus text format at http://ADDR/metrics, labels component
+       and shard.
 
 Log lines go to stderr; SHARDNET_LOG sets the level (error|warn|info|debug|trace, or
 target=level,...; default info).";
@@ -146,6 +149,10 @@ fn run() -> AnyResult<i32> {
                 udp_echo.listen = Some(echo.listen.clone());
             }
             Long("udp") => udp = true,
+            Long("metrics") => {
+                echo.metrics = Some(parser.value()?.string()?);
+                http.metrics = echo.metrics.clone();
+            }
             Long("arq") => arq = true,
             Long("root") => http.root = Some(parser.value()?.string()?.into()),
             Long("echo-request") => http.echo_request = true,
@@ -299,6 +306,7 @@ struct EchoOpts {
     model: ReceiveModel,
     tls_cert: Option<String>,
     tls_key: Option<String>,
+    metrics: Option<String>,
 }
 
 impl Default for EchoOpts {
@@ -312,8 +320,30 @@ impl Default for EchoOpts {
             model: ReceiveModel::Push,
             tls_cert: None,
             tls_key: None,
+            metrics: None,
         }
     }
+}
+
+/// `--metrics ADDR`: serves `server`'s per-shard counters at http://ADDR/metrics (Prometheus
+/// text format) and says so on stderr; None without the option.
+fn serve_metrics(
+    addr: Option<&str>,
+    name: &str,
+    server: &TcpServer,
+) -> AnyResult<Option<shardnet::http::HttpServer>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let m = shardnet::metrics::Metrics::new();
+    let s = server.clone();
+    m.add(name, move || s.shard_stats());
+    let ms = m.serve(addr)?;
+    eprintln!(
+        "metrics at http://{}/metrics",
+        ms.listen_addr().expect("listening")
+    );
+    Ok(Some(ms))
 }
 
 /// Echoes what arrives; under Pull it fetches everything buffered into its shard's buffer.
@@ -364,6 +394,7 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     let tls = o.tls_cert.is_some();
     let server = b.start_with(&o.listen, |_| EchoListener::default())?;
     let addr = server.listen_addr().expect("listening");
+    let metrics = serve_metrics(o.metrics.as_deref(), "echo", &server)?;
     let mut out = std::io::stdout();
     let said = writeln!(
         out,
@@ -435,6 +466,10 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     }
     server.stop();
     server.wait()?;
+    if let Some(m) = metrics {
+        m.stop();
+        m.wait()?;
+    }
     if stdout_ok {
         let _ = writeln!(out, "stopped");
     } else {

@@ -20,6 +20,8 @@ pub struct HttpOpts {
     pub duration: Option<f64>,
     /// `--ws-echo PATH`: a WebSocket echo endpoint at PATH.
     pub ws_echo: Option<String>,
+    /// `--metrics ADDR`: Prometheus metrics at http://ADDR/metrics.
+    pub metrics: Option<String>,
 }
 
 /// `--ws-echo`: echoes every message unchanged (text as text, binary as binary) on one path;
@@ -232,6 +234,7 @@ pub fn run_http(
         }
     };
     let addr = server.listen_addr().expect("listening");
+    let metrics = crate::serve_metrics(o.metrics.as_deref(), "http", &server)?;
     let mut out = std::io::stdout();
     let mut ok = writeln!(
         out,
@@ -282,6 +285,10 @@ pub fn run_http(
     }
     server.stop();
     server.wait()?;
+    if let Some(m) = metrics {
+        m.stop();
+        m.wait()?;
+    }
     Ok(0)
 }
 

@@ -1813,3 +1813,36 @@ fn hold_datagram_peers(addr: SocketAddr, n: usize, arq: bool) -> AnyResult<()> {
     drop(held);
     Ok(())
 }
+
+/// The end of a bench run: the CSV and a bar chart (`name`.csv / .svg in the results
+/// directory), the elapsed time, the noise line and the `RESULT` lines; exits 1 if any run
+/// failed.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_bench(
+    name: &str,
+    caption: &str,
+    csv: &[Vec<String>],
+    bars: &[(String, f64)],
+    lines: &[String],
+    started: Instant,
+    noise: &NoiseMeter,
+    failed: usize,
+) {
+    let csv_path = write_csv(name, csv);
+    let svg = results_dir().join(format!("{name}.svg"));
+    match bar_chart(&svg, caption, bars) {
+        Ok(()) => println!("wrote {} and {}", csv_path.display(), svg.display()),
+        Err(e) => eprintln!("chart failed: {e}"),
+    }
+    println!(
+        "elapsed {:.0} s; failed runs {failed}",
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", noise.line());
+    for l in lines {
+        println!("{l}");
+    }
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

@@ -151,19 +151,14 @@ impl Core {
 
     /// Starts the shutdown and returns at once (safe inside callbacks).
     pub fn stop(&self) {
-        if self.life.begin_stop() {
-            for l in &self.links {
-                l.inbox.wake();
-            }
-        }
+        self.life
+            .stop(|| self.links.iter().for_each(|l| l.inbox.wake()));
     }
 
     /// A driver could not start: count it as finished so `wait()` still returns.
     pub fn driver_failed(&self) {
-        self.stop();
-        if self.life.driver_finished() {
-            self.life.mark_stopped();
-        }
+        self.life
+            .driver_failed(|| self.links.iter().for_each(|l| l.inbox.wake()));
     }
 
     /// Waits until the component has stopped (or `timeout` passed; returns whether stopped).

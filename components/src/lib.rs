@@ -36,6 +36,7 @@ mod engine;
 mod error;
 pub mod http;
 pub mod listener;
+pub mod metrics;
 /// HP-Socket's Pack framing (the sans-IO codec lives in `shardnet-protocols`).
 pub use shardnet_protocols::pack;
 mod pull;

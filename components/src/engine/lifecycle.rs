@@ -59,6 +59,22 @@ impl Lifecycle {
         true
     }
 
+    /// Stops: sets the flag and, the first time, wakes every driver with `wake`.
+    pub fn stop(&self, wake: impl FnOnce()) {
+        if self.begin_stop() {
+            wake();
+        }
+    }
+
+    /// A driver could not start: stop the others (`wake`) and count it as finished, so that
+    /// `wait()` still returns.
+    pub fn driver_failed(&self, wake: impl FnOnce()) {
+        self.stop(wake);
+        if self.driver_finished() {
+            self.mark_stopped();
+        }
+    }
+
     /// Called by each driver when it has closed everything; true for the last one.
     pub fn driver_finished(&self) -> bool {
         self.running.fetch_sub(1, Ordering::AcqRel) == 1

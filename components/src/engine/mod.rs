@@ -69,6 +69,22 @@ pub(crate) trait Transport {
     fn finished(&self, last: bool);
 }
 
+/// Waits for each shard's "driver started" reply and keeps the first error in `first` (a shard
+/// that dropped its reply counts as stopped).
+pub(crate) fn first_start_error(
+    replies: &[crossbeam_channel::Receiver<crate::Result<()>>],
+    first: &mut Option<crate::Error>,
+) {
+    for r in replies {
+        let e = match r.recv() {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(_) => crate::Error::IllegalState(crate::ServiceState::Stopped),
+        };
+        first.get_or_insert(e);
+    }
+}
+
 /// One turn; returns whether anything happened (or work is pending).
 fn turn<T: Transport>(t: &T, inbox: &InboxReceiver<T::Cmd>, scratch: &mut [u8]) -> bool {
     t.begin_turn();

@@ -197,17 +197,7 @@ impl TcpServerBuilder {
             })?;
         }
         let mut first_err = None;
-        for r in replies {
-            match r.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_err.get_or_insert(Error::IllegalState(ServiceState::Stopped));
-                }
-            }
-        }
+        crate::engine::first_start_error(&replies, &mut first_err);
         if let Some(e) = first_err {
             core.stop();
             let _ = core.wait(Some(std::time::Duration::from_secs(10)));

@@ -73,18 +73,13 @@ impl UdpCore {
     }
 
     pub fn stop(&self) {
-        if self.life.begin_stop() {
-            for l in &self.links {
-                l.inbox.wake();
-            }
-        }
+        self.life
+            .stop(|| self.links.iter().for_each(|l| l.inbox.wake()));
     }
 
     pub fn driver_failed(&self) {
-        self.stop();
-        if self.life.driver_finished() {
-            self.life.mark_stopped();
-        }
+        self.life
+            .driver_failed(|| self.links.iter().for_each(|l| l.inbox.wake()));
     }
 
     pub fn wait(&self, timeout: Option<std::time::Duration>) -> Result<bool> {

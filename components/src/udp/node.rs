@@ -330,17 +330,7 @@ impl UdpNodeBuilder {
                 core.driver_failed();
             }
         }
-        for r in replies {
-            match r.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_err.get_or_insert(Error::IllegalState(ServiceState::Stopped));
-                }
-            }
-        }
+        crate::engine::first_start_error(&replies, &mut first_err);
         if let Some(e) = first_err {
             core.stop();
             let _ = core.life.wait(false, Some(Duration::from_secs(10)));
@@ -353,17 +343,12 @@ impl UdpNodeBuilder {
 
 impl NodeCore {
     fn stop(&self) {
-        if self.life.begin_stop() {
-            for l in &self.links {
-                l.inbox.wake();
-            }
-        }
+        self.life
+            .stop(|| self.links.iter().for_each(|l| l.inbox.wake()));
     }
     fn driver_failed(&self) {
-        self.stop();
-        if self.life.driver_finished() {
-            self.life.mark_stopped();
-        }
+        self.life
+            .driver_failed(|| self.links.iter().for_each(|l| l.inbox.wake()));
     }
 }
 

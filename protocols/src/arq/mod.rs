@@ -203,7 +203,7 @@ impl ArqSession {
         self.kcp.drop_unsent()
     }
 
-    /// Frees the memory of empty KCP queues (for sessions idle a while; see [`Kcp::trim`]).
+    /// Frees the memory of empty KCP queues (for a session going idle; see [`Kcp::trim`]).
     pub fn trim(&mut self) {
         self.kcp.trim();
     }

@@ -267,8 +267,8 @@ impl Kcp {
             || self.probe != 0
     }
 
-    /// Frees the queues' memory where they are empty (they keep their capacity otherwise). For
-    /// sessions idle a while: an active one would only allocate it again.
+    /// Frees the queues' memory where they are empty (they keep their capacity otherwise): for
+    /// a session going idle.
     pub fn trim(&mut self) {
         for q in [
             &mut self.snd_queue,
