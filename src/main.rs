@@ -40,6 +40,7 @@ usage:
                   [--buffer BYTES] [--duration SECS] [--model push|pull|pack]
                   [--pack-flag F] [--max-pack-size N] [--pack-allow-empty]
                   [--tls-cert FILE --tls-key FILE] [--metrics ADDR]
+                  [--proxy-protocol --proxy-from CIDR[,CIDR...]]
   shardnet http   [--listen ADDR] (--root DIR | --echo-request) [--ws-echo PATH] [--shards N] [--access-log]
                   [--tls-cert FILE --tls-key FILE] [--duration SECS] [--metrics ADDR]
   shardnet bench  [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
@@ -73,6 +74,9 @@ bench-http  HTTP/1.1 load generator on HttpAgent (default http://127.0.0.1:8080/
        pipeline 1): live req/s, a table (req/s, p50/p99/p99.9), a RESULT line; exits non-zero on
        any non-2xx answer, parse error, failed connect or unexpected close
 
+--proxy-protocol --proxy-from CIDR,... (echo, http): every connection must start with a PROXY
+       v1/v2 header and come from one of these balancer networks (others are refused);
+       on_accept and remote_addr report the client the balancer saw. No TLS with it yet.
 --metrics ADDR (echo, http): Prometheus text format at http://ADDR/metrics, labels component
        and shard.
 
@@ -140,6 +144,7 @@ fn run() -> AnyResult<i32> {
         duration: None,
     };
     let (mut udp, mut arq, mut target_set) = (false, false, false);
+    let (mut proxy_on, mut proxy_from) = (false, None::<String>);
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) if first => cmd = v.string()?,
@@ -149,6 +154,8 @@ fn run() -> AnyResult<i32> {
                 udp_echo.listen = Some(echo.listen.clone());
             }
             Long("udp") => udp = true,
+            Long("proxy-protocol") => proxy_on = true,
+            Long("proxy-from") => proxy_from = Some(parser.value()?.string()?),
             Long("metrics") => {
                 echo.metrics = Some(parser.value()?.string()?);
                 http.metrics = echo.metrics.clone();
@@ -266,6 +273,8 @@ fn run() -> AnyResult<i32> {
         "pull" => echo.model = ReceiveModel::Pull,
         _ => {}
     }
+    echo.proxy = proxy_opts(proxy_on, proxy_from.as_deref())?;
+    http.proxy = echo.proxy.clone();
     install_signal_handlers();
     match cmd.as_str() {
         "echo" => run_echo(echo),
@@ -307,6 +316,7 @@ struct EchoOpts {
     tls_cert: Option<String>,
     tls_key: Option<String>,
     metrics: Option<String>,
+    proxy: Option<ProxyProtocol>,
 }
 
 impl Default for EchoOpts {
@@ -321,7 +331,23 @@ impl Default for EchoOpts {
             tls_cert: None,
             tls_key: None,
             metrics: None,
+            proxy: None,
         }
+    }
+}
+
+/// `--proxy-protocol --proxy-from CIDR[,CIDR…]`.
+fn proxy_opts(on: bool, from: Option<&str>) -> AnyResult<Option<ProxyProtocol>> {
+    match (on, from) {
+        (false, None) => Ok(None),
+        (true, Some(list)) => {
+            let cidrs: Vec<&str> = list.split(',').map(str::trim).collect();
+            Ok(Some(ProxyProtocol::from(&cidrs)?))
+        }
+        (true, None) => {
+            Err("--proxy-protocol needs --proxy-from CIDR[,CIDR...] (the balancers)".into())
+        }
+        (false, Some(_)) => Err("--proxy-from goes with --proxy-protocol".into()),
     }
 }
 
@@ -383,6 +409,9 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
         .max_connections(1_000_000);
     if let Some(n) = o.shards {
         b = b.shards(n);
+    }
+    if let Some(p) = o.proxy.clone() {
+        b = b.proxy_protocol(p);
     }
     match (&o.tls_cert, &o.tls_key) {
         (Some(cert), Some(key)) => {

@@ -22,6 +22,8 @@ pub struct HttpOpts {
     pub ws_echo: Option<String>,
     /// `--metrics ADDR`: Prometheus metrics at http://ADDR/metrics.
     pub metrics: Option<String>,
+    /// `--proxy-protocol --proxy-from ...`.
+    pub proxy: Option<shardnet::ProxyProtocol>,
 }
 
 /// `--ws-echo`: echoes every message unchanged (text as text, binary as binary) on one path;
@@ -187,6 +189,9 @@ pub fn run_http(
     let mut b = HttpServer::builder().http_config(HttpConfig::default());
     if let Some(n) = o.shards {
         b = b.shards(n);
+    }
+    if let Some(p) = o.proxy.clone() {
+        b = b.tcp(|t| t.proxy_protocol(p));
     }
     match (&o.tls_cert, &o.tls_key) {
         (Some(cert), Some(key)) => {

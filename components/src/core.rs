@@ -64,6 +64,8 @@ pub(crate) enum Cmd {
 
 pub(crate) struct ShardLink {
     pub inbox: InboxSender<Cmd>,
+    /// Clients announced by a PROXY protocol header (`remote_addr` reports them).
+    pub proxied: std::sync::RwLock<shardnet_runtime::ConnMap<SocketAddr>>,
     pub dir: Arc<SlotDirectory>,
     pub stats: Arc<ShardStats>,
     /// Pull model only: the shard's buffered bytes, fetchable from any thread.
@@ -110,6 +112,7 @@ impl Core {
             let (tx, rx) = shardnet_runtime::inbox::<Cmd>(8192);
             links.push(ShardLink {
                 inbox: tx,
+                proxied: Default::default(),
                 dir: Arc::new(SlotDirectory::with_budget(
                     ShardId(i),
                     cfg.shard_send_budget as u64,
@@ -582,7 +585,32 @@ impl Core {
     }
 
     pub fn remote_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        if let Ok(l) = self.link(conn) {
+            let p = l.proxied.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(a) = p.get(&conn) {
+                return Some(*a);
+            }
+        }
         self.addr(conn, true)
+    }
+
+    /// The client a PROXY header announced for `conn` (what `remote_addr` reports from now).
+    pub(crate) fn set_proxied_peer(&self, conn: ConnId, addr: SocketAddr) {
+        if let Ok(l) = self.link(conn) {
+            l.proxied
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(conn, addr);
+        }
+    }
+
+    pub(crate) fn clear_proxied_peer(&self, conn: ConnId) {
+        if let Ok(l) = self.link(conn) {
+            let mut p = l.proxied.write().unwrap_or_else(|p| p.into_inner());
+            if !p.is_empty() {
+                p.remove(&conn);
+            }
+        }
     }
 
     pub fn shard_stats(&self) -> Vec<StatsSnapshot> {

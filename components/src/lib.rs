@@ -61,3 +61,4 @@ pub use listener::{
 pub use pull::{FetchResult, PullStats};
 pub use server::{TcpServer, TcpServerBuilder};
 pub use tcp::driver::{ACCEPT_BATCH, FLUSH_BUDGET, READ_BUDGET, SCRATCH_MIN};
+pub use tcp::proxy::ProxyProtocol;

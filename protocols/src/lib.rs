@@ -16,6 +16,7 @@
 //! - [`kcp`]: KCP, the ARQ under HP-Socket's reliable UDP, wire-compatible with `ikcp.c`.
 //! - [`arq`]: HP-Socket's ARQ session: its 12-byte handshake, then KCP with HP's settings.
 //! - [`udp`]: HP-Socket's UDP control datagrams (heartbeat, close) and datagram rules.
+//! - [`proxy`]: the PROXY protocol header (haproxy's v1 and v2) and balancer allow-lists.
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -24,5 +25,6 @@ pub mod arq;
 pub mod http;
 pub mod kcp;
 pub mod pack;
+pub mod proxy;
 pub mod udp;
 pub mod ws;

@@ -7,4 +7,5 @@ pub(crate) mod agent;
 pub(crate) mod client;
 pub(crate) mod driver;
 pub(crate) mod linger;
+pub(crate) mod proxy;
 pub(crate) mod server;

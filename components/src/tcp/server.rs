@@ -25,6 +25,7 @@ pub struct TcpServer {
 pub struct TcpServerBuilder {
     cfg: TcpConfig,
     runtime: Option<Runtime>,
+    proxy: Option<super::proxy::ProxyProtocol>,
 }
 
 struct ServerEvents<L> {
@@ -105,6 +106,14 @@ impl TcpServerBuilder {
         self
     }
 
+    /// Requires a PROXY protocol header (v1 or v2) on every connection, accepted only from
+    /// the balancer addresses of `p` (others are refused at accept); `on_accept` and
+    /// `remote_addr` then report the client the balancer saw. Push model, no TLS.
+    pub fn proxy_protocol(mut self, p: super::proxy::ProxyProtocol) -> Self {
+        self.proxy = Some(p);
+        self
+    }
+
     /// Listen backlog.
     pub fn listen_backlog(mut self, n: i32) -> Self {
         self.cfg.listen_backlog = n;
@@ -143,6 +152,14 @@ impl TcpServerBuilder {
         F: Fn(ShardId, &TcpServer) -> L + Send + Sync + 'static,
     {
         self.cfg.validate()?;
+        if self.proxy.is_some()
+            && (self.cfg.tls.is_some() || self.cfg.receive_model != crate::ReceiveModel::Push)
+        {
+            return Err(Error::InvalidParam(
+                "the PROXY protocol works with the push model without TLS (TLS after PROXY is not supported yet)".into(),
+            ));
+        }
+        let proxy = self.proxy.clone();
         let addr = resolve(addr)?;
         let runtime = runtime_for(&self.cfg, self.runtime)?;
         if runtime.current_shard().is_some() {
@@ -172,14 +189,19 @@ impl TcpServerBuilder {
             let sock = socks.get_mut(i).and_then(|s| s.take());
             let h = handle.clone();
             let f = factory.clone();
+            let proxy = proxy.clone();
             let (tx, reply) = crossbeam_channel::bounded::<Result<()>>(1);
             replies.push(reply);
             runtime.run_on(ShardId(i), move || {
                 let shard = ShardId(i);
-                let events: Rc<dyn Events> = Rc::new(ServerEvents {
-                    l: f(shard, &h),
-                    h: h.clone(),
-                });
+                let l = f(shard, &h);
+                let events: Rc<dyn Events> = match proxy {
+                    Some(p) => Rc::new(ServerEvents {
+                        l: super::proxy::ProxyListener::new(l, p),
+                        h: h.clone(),
+                    }),
+                    None => Rc::new(ServerEvents { l, h: h.clone() }),
+                };
                 let ctx = match ShardCtx::new(shard, h.core.clone(), events) {
                     Ok(c) => c,
                     Err(e) => {
