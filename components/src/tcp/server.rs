@@ -226,6 +226,12 @@ impl TcpServerBuilder {
             return Err(e);
         }
         core.set_started();
+        tracing::info!(
+            component = core.id,
+            addr = %bound,
+            shards,
+            "TcpServer listening"
+        );
         Ok(handle)
     }
 }

@@ -363,6 +363,7 @@ impl UdpShard {
         *self.scratch.borrow_mut() = scratch;
         let failed = result.is_err();
         if let Err(e) = result {
+            tracing::debug!(%conn, error = %e, "ARQ session closed");
             self.schedule_close(conn, SocketOperation::Receive, e.errno(), true);
         }
         let now = self.now.get();
@@ -539,6 +540,7 @@ impl UdpShard {
         let (conn, what) = match action {
             ServerAction::Ignore => return,
             ServerAction::Refuse => {
+                tracing::debug!(%from, "UDP connection limit reached: close datagram sent");
                 self.queue(&from, &[&rules::CLOSE_DATAGRAM]);
                 return;
             }

@@ -210,6 +210,13 @@ impl UdpServerBuilder {
             return Err(e);
         }
         core.life.set_started();
+        tracing::info!(
+            component = core.id,
+            addr = %bound,
+            shards,
+            arq = core.cfg.arq.is_some(),
+            "UdpServer listening"
+        );
         Ok(handle)
     }
 }

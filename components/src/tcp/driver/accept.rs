@@ -140,6 +140,20 @@ impl ShardCtx {
             .try_open(self.shard, self.core.cfg.max_connections)
         {
             self.stats.inc_rejected();
+            // The limit is an operator's concern: say so, at most once per interval per shard.
+            let now = self.now_ms();
+            let mut st = self.st.borrow_mut();
+            st.limit_unlogged += 1;
+            if st.limit_logged_at == 0 || now >= st.limit_logged_at + ACCEPT_LOG_EVERY_MS {
+                tracing::warn!(
+                    shard = self.shard.0,
+                    refused = st.limit_unlogged,
+                    max_connections = self.core.cfg.max_connections,
+                    "connection limit reached: refusing new connections"
+                );
+                st.limit_logged_at = now;
+                st.limit_unlogged = 0;
+            }
             return; // dropping `fd` closes it: the peer sees the connection end at once
         }
         if self.core.cfg.accept_placement == shardnet_runtime::AcceptPlacement::Balanced {

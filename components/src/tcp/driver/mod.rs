@@ -132,6 +132,9 @@ struct State {
     /// When the last accept failure was logged, and failures since (rate-limited log).
     accept_logged_at: u64,
     accept_unlogged: u64,
+    /// The same for refusals at the connection limit.
+    limit_logged_at: u64,
+    limit_unlogged: u64,
     next_deadline: u64,
     next_sweep: u64,
 }
@@ -207,6 +210,8 @@ impl ShardCtx {
                 accept_retry_at: 0,
                 accept_logged_at: 0,
                 accept_unlogged: 0,
+                limit_logged_at: 0,
+                limit_unlogged: 0,
                 next_deadline: u64::MAX,
                 next_sweep: 0,
             }),
@@ -458,6 +463,7 @@ impl crate::engine::Transport for ShardCtx {
     fn finished(&self, last: bool) {
         LOCAL.with(|l| l.borrow_mut().retain(|(id, _)| *id != self.core.id));
         if last {
+            tracing::info!(component = self.core.id, "stopped");
             self.events.shutdown();
         }
     }

@@ -146,7 +146,8 @@ impl ShardCtx {
             t.feed(cipher, &mut plain)
         };
         let open = match fed {
-            Err(_) => {
+            Err(e) => {
+                tracing::debug!(%conn, error = %e, "TLS error; closing");
                 // Close with the TLS errno (first, so no later close reason wins), then send
                 // the alert rustls queued, best effort.
                 self.schedule_close(conn, SocketOperation::Receive, ERRNO_TLS);
