@@ -99,6 +99,8 @@ pub(crate) struct Core {
     pub links: Vec<ShardLink>,
     pub load: ShardLoad,
     pub life: Lifecycle,
+    /// `send_group` delivery counts.
+    pub groups: crate::groups::GroupCounters,
     pub listen_addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -135,6 +137,7 @@ impl Core {
             links,
             load: ShardLoad::new(n),
             life: Lifecycle::new(n),
+            groups: Default::default(),
             listen_addr: Mutex::new(None),
         });
         (core, rxs)

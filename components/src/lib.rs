@@ -34,6 +34,7 @@ mod config;
 mod core;
 mod engine;
 mod error;
+pub mod groups;
 pub mod http;
 pub mod listener;
 pub mod metrics;

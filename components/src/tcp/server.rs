@@ -53,6 +53,7 @@ impl<L: ServerListener> Events for ServerEvents<L> {
         let _ = self.l.on_send(&self.h, conn, data);
     }
     fn close(&self, conn: ConnId, op: SocketOperation, errno: i32) {
+        crate::groups::forget(self.h.core.id, conn);
         let _ = self.l.on_close(&self.h, conn, op, errno);
     }
     fn shutdown(&self) {
@@ -240,6 +241,58 @@ impl TcpServer {
     /// A builder with HP-Socket's defaults.
     pub fn builder() -> TcpServerBuilder {
         TcpServerBuilder::default()
+    }
+
+    /// Adds `conn` to `group` (from any thread; done on the connection's shard). A closed
+    /// connection leaves its groups by itself.
+    pub fn join(&self, group: crate::groups::GroupId, conn: ConnId) -> Result<()> {
+        if !self.core.is_connected(conn) {
+            return Err(Error::NotFound);
+        }
+        let core = self.core.clone();
+        crate::groups::on_shard(&self.core, conn.shard(), move || {
+            // Checked again on the shard: it may have closed since.
+            if core.is_connected(conn) {
+                crate::groups::join_local(core.id, group, conn);
+            }
+        })
+    }
+
+    /// Removes `conn` from `group`.
+    pub fn leave(&self, group: crate::groups::GroupId, conn: ConnId) -> Result<()> {
+        let id = self.core.id;
+        crate::groups::on_shard(&self.core, conn.shard(), move || {
+            crate::groups::leave_local(id, group, conn)
+        })
+    }
+
+    /// Sends `data` to every member of `group` but `except`: one job per shard carrying the
+    /// bytes once (shared), each shard then queueing them for its own members. Members over
+    /// their send-queue bound are skipped and counted ([`Self::group_stats`]). Ok means every
+    /// shard got the job.
+    pub fn send_group(
+        &self,
+        group: crate::groups::GroupId,
+        data: &[u8],
+        except: Option<ConnId>,
+    ) -> Result<()> {
+        let data: Arc<[u8]> = data.into();
+        let mut first_err = None;
+        for i in 0..self.core.links.len() {
+            let (core, d) = (self.core.clone(), data.clone());
+            let r = crate::groups::on_shard(&self.core, ShardId(i), move || {
+                crate::groups::fan_out(&core, &core.groups, group, &d, except)
+            });
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Deliveries and skips of [`Self::send_group`] so far.
+    pub fn group_stats(&self) -> crate::groups::GroupStats {
+        self.core.groups.snapshot()
     }
 
     /// The address the server listens on (with the real port when 0 was asked for).
