@@ -12,6 +12,8 @@
 
 #![allow(dead_code)] // each bench uses a different subset
 
+pub mod fanout;
+
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
