@@ -140,33 +140,26 @@ fn a_member_that_does_not_read_is_skipped_not_waited_for() {
     }
     std::thread::sleep(Duration::from_millis(50));
     let msg = vec![7u8; 16 << 10];
-    let mut got = 0usize;
     reader
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let mut buf = vec![0u8; 1 << 20];
-    // 400 messages (6.4 MB): far past the sleeper's 64 KiB bound and its socket buffers.
-    for _ in 0..400 {
+    // 800 messages (12.8 MB), each sent once the reader has the previous one: the reader's
+    // queue never holds more than one, the sleeper's passes its 64 KiB bound (and its socket
+    // buffers) and is skipped from then on.
+    let mut got = 0usize;
+    for k in 1..=800 {
         server.send_group(9, &msg, None).unwrap();
-        // Keep the reader drained so only the sleeper falls behind.
-        reader.set_nonblocking(true).unwrap();
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
+        while got < k * msg.len() {
+            let n = reader.read(&mut buf).unwrap();
+            assert!(n > 0);
             got += n;
         }
-        reader.set_nonblocking(false).unwrap();
     }
-    while got < 400 * msg.len() {
-        let n = reader.read(&mut buf).unwrap();
-        assert!(n > 0);
-        got += n;
-    }
-    assert_eq!(got, 400 * msg.len(), "the reading member got every message");
+    assert_eq!(got, 800 * msg.len(), "the reading member got every message");
     wait_for("counts", || {
         let s = server.group_stats();
-        s.delivered + s.skipped == 800
+        s.delivered + s.skipped == 1600
     });
     assert!(server.group_stats().skipped > 0, "the sleeper was skipped");
     server.stop();
