@@ -3,7 +3,7 @@
 //!
 //! The counters already live where they cost nothing on the data path: each shard writes its
 //! own [`ShardStats`](shardnet_shard::ShardStats) cells (relaxed atomics no other core
-//! writes), so a scrape only reads and sums them — no registry of metric objects to update per
+//! writes), so a scrape only reads them — no registry of metric objects to update per
 //! message. A [`Metrics`] collects *sources* (a component and a name); a scrape renders one
 //! sample per (component, shard) with the labels `component` and `shard`.
 //!

@@ -412,7 +412,16 @@ impl UdpShard {
             if self.arq_waiting(conn).unwrap_or(0) >= limit {
                 return Err(Error::QueueFull(self.core.cfg.max_queued_bytes));
             }
-            let msg = parts.concat();
+            // One part (the usual case) is sent from the caller's slice: KCP copies it into
+            // its segments anyway; only a deferred send needs its own copy.
+            let joined;
+            let msg: &[u8] = match parts {
+                [one] => one,
+                _ => {
+                    joined = parts.concat();
+                    &joined
+                }
+            };
             let lent = {
                 let mut st = self.st.borrow_mut();
                 let p = st.peers.get_mut(&conn).expect("checked above");
@@ -420,7 +429,7 @@ impl UdpShard {
                     Some(s) if !s.is_ready() => return Err(Error::NotConnected),
                     Some(_) => false,
                     None => {
-                        p.deferred.push(msg.clone());
+                        p.deferred.push(msg.to_vec());
                         true
                     }
                 }
@@ -430,12 +439,12 @@ impl UdpShard {
                 let now = ms32(shardnet_shard::clock_ms());
                 self.with_session(conn, None, |s, _, scratch, out| {
                     r = s
-                        .send(now, &msg, scratch, out)
+                        .send(now, msg, scratch, out)
                         .map_err(|e| Error::InvalidParam(e.to_string()));
                     Ok(())
                 });
                 r?;
-                self.events.send(conn, &msg);
+                self.events.send(conn, msg);
             }
         } else {
             let max = self.core.cfg.max_queued_bytes;
