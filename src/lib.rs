@@ -38,6 +38,10 @@ pub use shardnet_runtime::{
 };
 pub use shardnet_shard::{SendPolicy, StatsSnapshot};
 
+/// Several nodes as one application: cross-node sends and groups over NATS
+/// (`shardnet-cluster`).
+pub use shardnet_cluster as cluster;
+
 /// The lower layers, for users who build their own components.
 pub mod layers {
     pub use shardnet_protocols as protocols;

@@ -67,6 +67,11 @@ pub(crate) struct GroupCounters {
 }
 
 impl GroupCounters {
+    pub(crate) fn count(&self, delivered: u64, skipped: u64) {
+        self.delivered.fetch_add(delivered, Ordering::Relaxed);
+        self.skipped.fetch_add(skipped, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> GroupStats {
         GroupStats {
             delivered: self.delivered.load(Ordering::Relaxed),
@@ -140,25 +145,34 @@ pub(crate) fn fan_out(
     data: &[u8],
     except: Option<ConnId>,
 ) {
-    // The member list is copied out so sends (which may run callbacks) hold no borrow.
-    let members: Vec<ConnId> = with_table(core.id, |t| {
-        t.groups
-            .get(&group)
-            .map(|g| g.members.clone())
-            .unwrap_or_default()
-    });
+    let members = members_here(core.id, group, except);
     let (mut ok, mut skipped) = (0u64, 0u64);
     for c in members {
-        if Some(c) == except {
-            continue;
-        }
         match core.send(c, &[data]) {
             Ok(()) => ok += 1,
             Err(_) => skipped += 1,
         }
     }
-    counters.delivered.fetch_add(ok, Ordering::Relaxed);
-    counters.skipped.fetch_add(skipped, Ordering::Relaxed);
+    counters.count(ok, skipped);
+}
+
+/// On one shard: that shard's members of `group` but `except`, copied out (so the sends that
+/// follow, which may run callbacks, hold no borrow of the table).
+pub(crate) fn members_here(component: u64, group: GroupId, except: Option<ConnId>) -> Vec<ConnId> {
+    with_table(component, |t| match t.groups.get(&group) {
+        Some(g) => g
+            .members
+            .iter()
+            .copied()
+            .filter(|c| Some(*c) != except)
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
+/// On one shard: the groups with at least one member there.
+pub(crate) fn groups_here(component: u64) -> Vec<GroupId> {
+    with_table(component, |t| t.groups.keys().copied().collect())
 }
 
 /// Runs `job` on `shard` of `core`'s runtime (inline when already there).

@@ -17,11 +17,13 @@
 //! - [`arq`]: HP-Socket's ARQ session: its 12-byte handshake, then KCP with HP's settings.
 //! - [`udp`]: HP-Socket's UDP control datagrams (heartbeat, close) and datagram rules.
 //! - [`proxy`]: the PROXY protocol header (haproxy's v1 and v2) and balancer allow-lists.
+//! - [`cluster`]: the envelope of cross-node messages (shardnet-cluster publishes it on NATS).
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod arq;
+pub mod cluster;
 pub mod http;
 pub mod kcp;
 pub mod pack;

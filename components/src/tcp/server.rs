@@ -290,6 +290,34 @@ impl TcpServer {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// The groups with at least one member, gathered from every shard (a cluster adapter uses
+    /// it to drop subscriptions of groups that emptied). Waits for each shard's answer, so it
+    /// is refused on a shard thread ([`Error::WouldDeadlock`]).
+    pub fn groups_with_members(&self) -> Result<Vec<crate::groups::GroupId>> {
+        if shardnet_runtime::Runtime::current().is_some() {
+            return Err(Error::WouldDeadlock);
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let n = self.core.links.len();
+        for i in 0..n {
+            let (tx, id) = (tx.clone(), self.core.id);
+            self.core.runtime.run_on(ShardId(i), move || {
+                let _ = tx.send(crate::groups::groups_here(id));
+            })?;
+        }
+        drop(tx);
+        let mut all = Vec::new();
+        for _ in 0..n {
+            match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+                Ok(v) => all.extend(v),
+                Err(_) => return Err(Error::IllegalState(self.state())),
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
     /// Deliveries and skips of [`Self::send_group`] so far.
     pub fn group_stats(&self) -> crate::groups::GroupStats {
         self.core.groups.snapshot()

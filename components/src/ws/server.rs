@@ -243,6 +243,48 @@ impl WebSocketServer {
         sent
     }
 
+    /// Sends one message to every member of `group` (joined with [`crate::TcpServer::join`],
+    /// reached through `Deref`) but `except`: one job per shard carrying the frame, built once
+    /// and shared; each shard hands those bytes to its members that did not negotiate
+    /// compression and frames the message anew only for those that did. Members over their
+    /// send-queue bound, or closing, are skipped and counted in `group_stats`. Ok means every
+    /// shard got the job.
+    pub fn send_group(
+        &self,
+        group: crate::groups::GroupId,
+        msg: Message<'_>,
+        except: Option<ConnId>,
+    ) -> Result<()> {
+        let (op, data) = match msg {
+            Message::Text(t) => (opcode::TEXT, t.as_bytes()),
+            Message::Binary(b) => (opcode::BINARY, b),
+        };
+        let mut frame = Vec::with_capacity(data.len() + 10);
+        shardnet_protocols::ws::write_frame(&mut frame, true, 0, op, data, None);
+        let frame: Arc<[u8]> = frame.into();
+        let payload: Arc<[u8]> = data.into();
+        let core = &self.http.tcp.core;
+        let mut first_err = None;
+        for i in 0..core.links.len() {
+            let (core2, frame, payload) = (core.clone(), frame.clone(), payload.clone());
+            let r = crate::groups::on_shard(core, ShardId(i), move || {
+                let members = crate::groups::members_here(core2.id, group, except);
+                let Some(&first) = members.first() else {
+                    return;
+                };
+                let sent = WsShared::local(core2.id, first)
+                    .map_or(0, |sh| sh.broadcast(&core2, &members, op, &payload, &frame));
+                core2
+                    .groups
+                    .count(sent as u64, (members.len() - sent) as u64);
+            });
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
     /// Starts the close handshake: a close frame with `code` and `reason`; the connection
     /// closes when the peer answers, or after `close_timeout`.
     pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> Result<()> {
