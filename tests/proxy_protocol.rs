@@ -3,10 +3,14 @@
 //! accepted, the bytes after the header are echoed unchanged; a direct connection from an
 //! address not allowed is refused without `on_accept`; an allowed address that sends no header
 //! is closed with EPROTO without the application hearing of it. Also `shardnet http
-//! --proxy-protocol` behind haproxy, hit by curl.
+//! --proxy-protocol` behind haproxy, hit by curl; TLS after the header (header and ClientHello
+//! in one write; HTTPS behind haproxy with curl); nginx's stream module with `proxy_protocol on`.
 
 mod support;
+mod tls_support;
 
+use shardnet::http::{HttpServer, Request, Response};
+use shardnet::tls::rustls;
 use shardnet::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -20,6 +24,7 @@ struct Log {
     accepted: Mutex<Vec<(ConnId, SocketAddr)>>,
     closes: Mutex<Vec<ConnId>>,
     remote: Mutex<Vec<Option<SocketAddr>>>,
+    handshakes: std::sync::atomic::AtomicUsize,
 }
 
 impl ServerListener for Log {
@@ -32,6 +37,11 @@ impl ServerListener for Log {
     ) -> HandleResult {
         self.accepted.lock().unwrap().push((c, peer));
         self.remote.lock().unwrap().push(s.remote_addr(c));
+        HandleResult::Ok
+    }
+    fn on_handshake(&self, _: &TcpServer, _: ConnId) -> HandleResult {
+        self.handshakes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         HandleResult::Ok
     }
     fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
@@ -236,4 +246,185 @@ fn http_binary_behind_haproxy() {
     assert!(!direct.status.success());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A socket from the balancer's address (127.0.0.2) straight to `addr`.
+fn from_balancer(addr: SocketAddr) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+#[test]
+fn tls_after_the_proxy_header_in_the_same_write() {
+    let ca = tls_support::Ca::new("proxy CA");
+    let leaf = ca.server(&["localhost"]);
+    let log = Arc::new(Log::default());
+    let server = TcpServer::builder()
+        .shards(1)
+        .tls(
+            shardnet::tls::ServerTlsConfig::builder()
+                .identity(leaf.identity())
+                .build()
+                .unwrap(),
+        )
+        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
+        .start("127.0.0.1:0", log.clone())
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    let mut tcp = from_balancer(addr);
+    let mut tls = rustls::ClientConnection::new(
+        tls_support::rustls_client_config(&ca),
+        "localhost".try_into().unwrap(),
+    )
+    .unwrap();
+    // The header and the ClientHello leave in one write, so the server reads both at once.
+    let mut first = b"PROXY TCP4 203.0.113.7 127.0.0.1 4242 443\r\n".to_vec();
+    tls.write_tls(&mut first).unwrap();
+    assert!(
+        first.len() > 100 && first[43] == 0x16,
+        "a TLS handshake record follows"
+    );
+    tcp.write_all(&first).unwrap();
+    let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
+    stream.write_all(b"over TLS after PROXY").unwrap();
+    let mut got = [0u8; 20];
+    stream.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"over TLS after PROXY");
+    let client: SocketAddr = "203.0.113.7:4242".parse().unwrap();
+    let accepted = log.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].1, client);
+    assert_eq!(server.remote_addr(accepted[0].0), Some(client));
+    assert_eq!(
+        log.handshakes.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "on_handshake once, after the TLS handshake"
+    );
+    // A ClientHello without the header, from the balancer's address: closed, never accepted.
+    let mut bare = from_balancer(addr);
+    let mut tls2 = rustls::ClientConnection::new(
+        tls_support::rustls_client_config(&ca),
+        "localhost".try_into().unwrap(),
+    )
+    .unwrap();
+    let mut hello = Vec::new();
+    tls2.write_tls(&mut hello).unwrap();
+    bare.write_all(&hello).unwrap();
+    let mut b = [0u8; 64];
+    assert!(matches!(bare.read(&mut b), Ok(0) | Err(_)));
+    assert_eq!(log.accepted.lock().unwrap().len(), 1);
+    server.stop();
+    server.wait().unwrap();
+}
+
+#[test]
+fn https_behind_haproxy_with_curl() {
+    let ca = tls_support::Ca::new("proxy https CA");
+    let leaf = ca.server(&["localhost"]);
+    let dir = tls_support::temp_dir("proxy-https");
+    let ca_file = tls_support::write(&dir, "ca.pem", &ca.pem);
+    let cell: Arc<std::sync::OnceLock<HttpServer>> = Arc::default();
+    let c2 = cell.clone();
+    let server = HttpServer::builder()
+        .shards(2)
+        .tls(tls_support::https_config(&leaf))
+        .tcp(|b| b.proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap()))
+        .serve("127.0.0.1:0", move |r: &Request| {
+            let peer = r.conn.and_then(|c| c2.get()?.remote_addr(c));
+            Response::new(200, format!("{peer:?}"))
+        })
+        .unwrap();
+    let _ = cell.set(server.clone());
+    let port = server.listen_addr().unwrap().port();
+    let front = free_port();
+    let Some(_h) = haproxy(&[(front, port, "send-proxy-v2")]) else {
+        return;
+    };
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&ca_file)
+        .args(["--resolve", &format!("localhost:{front}:127.0.0.1")])
+        .args(["-w", "|%{local_port}"])
+        .arg(format!("https://localhost:{front}/"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (body, local_port) = text.rsplit_once('|').unwrap();
+    assert_eq!(body, format!("Some(127.0.0.1:{local_port})"));
+    let _ = std::fs::remove_dir_all(dir);
+    server.stop();
+    server.wait().unwrap();
+}
+
+/// nginx's stream module with `proxy_protocol on` (v1) in front of an echo server.
+#[test]
+fn behind_nginx_stream_proxy_protocol() {
+    let module = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    if !std::path::Path::new(module).exists() {
+        assert!(
+            std::env::var_os("SHARDNET_REQUIRE_PEERS").is_none(),
+            "nginx's stream module is required (apt-get install nginx libnginx-mod-stream)"
+        );
+        eprintln!("SKIP: no nginx stream module");
+        return;
+    }
+    let log = Arc::new(Log::default());
+    let server = TcpServer::builder()
+        .shards(2)
+        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
+        .start("127.0.0.1:0", log.clone())
+        .unwrap();
+    let port = server.listen_addr().unwrap().port();
+    let front = free_port();
+    let dir = std::env::temp_dir().join(format!("shardnet-nginx-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "load_module {module};\n\
+         daemon off; master_process off; worker_processes 1; error_log {d}/error.log; pid {d}/nginx.pid;\n\
+         events {{ worker_connections 64; }}\n\
+         stream {{ server {{ listen 127.0.0.1:{front}; proxy_pass 127.0.0.1:{port}; proxy_protocol on; proxy_bind 127.0.0.2; }} }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let nginx = if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    };
+    let mut child = Command::new(nginx)
+        .args(["-c", dir.join("nginx.conf").to_str().unwrap(), "-p"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", front)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "nginx did not start");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let (client, got) = round_trip(front, b"through nginx's stream module");
+    assert_eq!(got, b"through nginx's stream module");
+    let accepted = log.accepted.lock().unwrap().clone();
+    assert!(
+        accepted.iter().any(|a| a.1 == client),
+        "{client} not among {accepted:?}"
+    );
+    // Every connection accepted came through nginx with the client's own address.
+    assert!(accepted.iter().all(|a| a.1.ip().to_string() == "127.0.0.1"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    server.stop();
+    server.wait().unwrap();
 }

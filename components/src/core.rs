@@ -473,6 +473,18 @@ impl Core {
         self.post(conn.shard(), Cmd::StartTls { conn })
     }
 
+    /// On `conn`'s shard, in a callback of a listener layer that read a plaintext preamble
+    /// (PROXY): starts the TLS handshake, fed with `rest`. False when not on that shard.
+    pub(crate) fn start_tls_after_preamble(&self, conn: ConnId, rest: &[u8]) -> bool {
+        match self.local_ctx(conn.shard()) {
+            Some(ctx) => {
+                ctx.start_tls_after(conn, rest);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn pending(&self, conn: ConnId) -> Option<usize> {
         let cell = self.link(conn).ok()?.dir.lookup(conn)?;
         Some(cell.pending() as usize)

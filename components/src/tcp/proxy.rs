@@ -7,7 +7,9 @@
 //! would let anyone spoof their address), a malformed or missing header closes the connection
 //! with `(Receive, EPROTO)`, and the header is never buffered beyond its maximum size. The
 //! wrapped listener never hears of a refused or failed connection (no `on_close` without
-//! `on_accept`, as HP-Socket). Push model without TLS only (TLS after PROXY is not there yet).
+//! `on_accept`, as HP-Socket). Push model; with TLS the header comes first in plaintext (as
+//! balancers send it) and the TLS handshake starts after it, fed with whatever followed the
+//! header in the same read; `on_handshake` then means the TLS handshake completed.
 
 use crate::listener::{HandleResult, ServerListener, SocketOperation};
 use crate::TcpServer;
@@ -62,14 +64,17 @@ pub(crate) struct ProxyListener<L> {
     inner: L,
     cfg: ProxyProtocol,
     waiting: RefCell<ConnMap<Waiting>>,
+    /// TLS starts after the header (the driver made no session at accept).
+    tls_after: bool,
 }
 
 impl<L> ProxyListener<L> {
-    pub(crate) fn new(inner: L, cfg: ProxyProtocol) -> Self {
+    pub(crate) fn new(inner: L, cfg: ProxyProtocol, tls_after: bool) -> Self {
         ProxyListener {
             inner,
             cfg,
             waiting: RefCell::new(ConnMap::default()),
+            tls_after,
         }
     }
 }
@@ -179,12 +184,20 @@ impl<L: ServerListener> ServerListener for ProxyListener<L> {
                     );
                     return HandleResult::Ok;
                 }
-                if w.handshake_seen && self.inner.on_handshake(s, conn) == HandleResult::Error {
-                    return HandleResult::Error;
-                }
                 // The bytes after the header: those held beyond it, then the rest of `data`.
                 let mut rest: Vec<u8> = w.buf[used..].to_vec();
                 rest.extend_from_slice(&data[take..]);
+                if self.tls_after {
+                    // TLS from here on: the rest is the start of the ClientHello; the
+                    // handshake's completion calls on_handshake.
+                    if !s.core.start_tls_after_preamble(conn, &rest) {
+                        return HandleResult::Error;
+                    }
+                    return HandleResult::Ok;
+                }
+                if w.handshake_seen && self.inner.on_handshake(s, conn) == HandleResult::Error {
+                    return HandleResult::Error;
+                }
                 if rest.is_empty() {
                     HandleResult::Ok
                 } else {

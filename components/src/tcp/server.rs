@@ -153,14 +153,16 @@ impl TcpServerBuilder {
         F: Fn(ShardId, &TcpServer) -> L + Send + Sync + 'static,
     {
         self.cfg.validate()?;
-        if self.proxy.is_some()
-            && (self.cfg.tls.is_some() || self.cfg.receive_model != crate::ReceiveModel::Push)
-        {
+        if self.proxy.is_some() && self.cfg.receive_model != crate::ReceiveModel::Push {
             return Err(Error::InvalidParam(
-                "the PROXY protocol works with the push model without TLS (TLS after PROXY is not supported yet)".into(),
+                "the PROXY protocol works with the push model (and TLS, and the HTTP and WebSocket layers over it)".into(),
             ));
         }
         let proxy = self.proxy.clone();
+        // TLS after the PROXY header: the layer reads the header in plaintext, then starts the
+        // handshake (unless the application runs STARTTLS itself: `auto_handshake(false)`).
+        let tls_after_proxy =
+            self.proxy.is_some() && self.cfg.tls.is_some() && self.cfg.auto_handshake;
         let addr = resolve(addr)?;
         let runtime = runtime_for(&self.cfg, self.runtime)?;
         if runtime.current_shard().is_some() {
@@ -198,7 +200,7 @@ impl TcpServerBuilder {
                 let l = f(shard, &h);
                 let events: Rc<dyn Events> = match proxy {
                     Some(p) => Rc::new(ServerEvents {
-                        l: super::proxy::ProxyListener::new(l, p),
+                        l: super::proxy::ProxyListener::new(l, p, tls_after_proxy),
                         h: h.clone(),
                     }),
                     None => Rc::new(ServerEvents { l, h: h.clone() }),
@@ -211,6 +213,7 @@ impl TcpServerBuilder {
                         return;
                     }
                 };
+                ctx.tls_after_preamble.set(tls_after_proxy);
                 let r = match sock {
                     Some(s) => ctx.add_listener(s, bound),
                     None => Ok(()),

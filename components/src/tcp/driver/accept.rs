@@ -198,6 +198,7 @@ impl ShardCtx {
         }
         if self.core.cfg.tls.is_some()
             && self.core.cfg.auto_handshake
+            && !self.tls_after_preamble.get()
             && !self.new_tls_session(conn, SocketOperation::Accept, None)
         {
             return;

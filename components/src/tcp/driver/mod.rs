@@ -174,6 +174,9 @@ pub(crate) struct ShardCtx {
     st: RefCell<State>,
     /// Sockets closed by a graceful disconnect that linger (see [`crate::linger`]).
     linger: Rc<crate::tcp::linger::Lingering>,
+    /// TLS begins after a plaintext preamble that a listener layer reads (the PROXY header):
+    /// no session at accept; the layer calls [`Self::start_tls_after`] with the bytes after it.
+    pub(crate) tls_after_preamble: std::cell::Cell<bool>,
 }
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -216,6 +219,7 @@ impl ShardCtx {
                 next_sweep: 0,
             }),
             linger: Rc::default(),
+            tls_after_preamble: std::cell::Cell::new(false),
             events,
             core,
         });

@@ -50,6 +50,15 @@ impl ShardCtx {
         }
     }
 
+    /// A plaintext preamble (the PROXY header) has been read: the TLS handshake starts now,
+    /// fed first with `rest`, the bytes that came after the preamble in the same read.
+    pub(crate) fn start_tls_after(&self, conn: ConnId, rest: &[u8]) {
+        self.start_tls(conn);
+        if !rest.is_empty() && self.tls.borrow().contains_key(&conn) {
+            self.tls_input(conn, rest);
+        }
+    }
+
     /// The connection is up. TLS: its handshake starts (bounded by the handshake timeout) and
     /// `on_handshake` follows when rustls finishes it; STARTTLS waits for `start_tls`. Plain
     /// TCP: with `auto_handshake` the handshake completes at once, otherwise it waits for
