@@ -18,6 +18,9 @@
 //! - `join <room>` — you get `joined <room>`; `say <room> <text>` — every other member, on
 //!   every node, gets `room <room> <your id> <text>`.
 //! - `nodes` — `nodes <n>,<n>,…`: the nodes this one hears.
+//!
+//! `--metrics ADDR` serves the node's counters (WebSocket, HTTP, closes, cluster) in the
+//! Prometheus text format at `http://ADDR/metrics`.
 
 use shardnet::cluster::{Cluster, ClusterConfig, NodeConnId};
 use shardnet::ws::{Message, WebSocketListener, WebSocketServer};
@@ -100,6 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "127.0.0.1:9101".to_string(),
         "nats://127.0.0.1:4222".to_string(),
     );
+    let mut metrics = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().ok_or(format!("{a} needs a value"))?;
@@ -107,10 +111,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--node" => node = v.parse()?,
             "--listen" => listen = v,
             "--nats" => nats = v,
+            "--metrics" => metrics = Some(v),
             _ => {
-                return Err(
-                    format!("unknown option {a} (--node N --listen ADDR --nats URL)").into(),
+                return Err(format!(
+                    "unknown option {a} (--node N --listen ADDR --nats URL --metrics ADDR)"
                 )
+                .into())
             }
         }
     }
@@ -120,6 +126,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = WebSocketServer::builder().start(&listen, chat.clone())?;
     let cluster = Cluster::start(ClusterConfig::new(nats, node), Arc::new(server.clone()))?;
     let _ = chat.cluster.set(cluster.clone());
+    // Prometheus text at http://ADDR/metrics: the server's counters and the cluster's.
+    let _metrics = match metrics {
+        Some(addr) => {
+            let m = shardnet::metrics::Metrics::new();
+            m.add_source("chat", server.clone());
+            m.add_source("cluster", cluster.clone());
+            Some(m.serve(&addr)?)
+        }
+        None => None,
+    };
     println!(
         "chat node {node} on ws://{listen}/ (epoch {:08x})",
         cluster.epoch()

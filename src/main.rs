@@ -47,7 +47,7 @@ usage:
                   [--mode pingpong|stream] [--depth N] [--shards N]
                   [--model push|pack] [--pack-flag F] [--max-pack-size N]
                   [--tls [--tls-ca FILE | --insecure] [--server-name NAME]]
-  shardnet udp-echo [--listen ADDR] [--arq] [--shards N] [--duration SECS]
+  shardnet udp-echo [--listen ADDR] [--arq] [--shards N] [--duration SECS] [--metrics ADDR]
   shardnet bench --udp [--arq] [--target ADDR] [--conns N] [--size BYTES] [--duration SECS]
   shardnet bench-http [--url URL] [--conns N] [--duration SECS] [--pipeline D]
                   [--method M] [--shards N] [--tls-ca FILE | --insecure]
@@ -77,7 +77,7 @@ bench-http  HTTP/1.1 load generator on HttpAgent (default http://127.0.0.1:8080/
 --proxy-protocol --proxy-from CIDR,... (echo, http): every connection must start with a PROXY
        v1/v2 header and come from one of these balancer networks (others are refused);
        on_accept and remote_addr report the client the balancer saw. No TLS with it yet.
---metrics ADDR (echo, http): Prometheus text format at http://ADDR/metrics, labels component
+--metrics ADDR (echo, http, udp-echo): Prometheus text format at http://ADDR/metrics, labels component
        and shard.
 
 Log lines go to stderr; SHARDNET_LOG sets the level (error|warn|info|debug|trace, or
@@ -142,6 +142,7 @@ fn run() -> AnyResult<i32> {
         arq: false,
         shards: None,
         duration: None,
+        metrics: None,
     };
     let (mut udp, mut arq, mut target_set) = (false, false, false);
     let (mut proxy_on, mut proxy_from) = (false, None::<String>);
@@ -281,6 +282,7 @@ fn run() -> AnyResult<i32> {
         "http" => serve_http::run_http(http, &INTERRUPTED),
         "udp-echo" => {
             udp_echo.arq = arq;
+            udp_echo.metrics = echo.metrics.clone();
             udp_echo::run(udp_echo, &INTERRUPTED)
         }
         "bench" if udp => bench_udp::run(
@@ -356,14 +358,13 @@ fn proxy_opts(on: bool, from: Option<&str>) -> AnyResult<Option<ProxyProtocol>> 
 fn serve_metrics(
     addr: Option<&str>,
     name: &str,
-    server: &TcpServer,
+    source: impl shardnet::metrics::MetricSource,
 ) -> AnyResult<Option<shardnet::http::HttpServer>> {
     let Some(addr) = addr else {
         return Ok(None);
     };
     let m = shardnet::metrics::Metrics::new();
-    let s = server.clone();
-    m.add(name, move || s.shard_stats());
+    m.add_source(name, source);
     let ms = m.serve(addr)?;
     eprintln!(
         "metrics at http://{}/metrics",
@@ -423,7 +424,7 @@ fn run_echo(o: EchoOpts) -> AnyResult<i32> {
     let tls = o.tls_cert.is_some();
     let server = b.start_with(&o.listen, |_| EchoListener::default())?;
     let addr = server.listen_addr().expect("listening");
-    let metrics = serve_metrics(o.metrics.as_deref(), "echo", &server)?;
+    let metrics = serve_metrics(o.metrics.as_deref(), "echo", server.clone())?;
     let mut out = std::io::stdout();
     let said = writeln!(
         out,

@@ -228,18 +228,22 @@ pub fn run_http(
         }
         res
     };
-    let server: HttpServer = match &o.ws_echo {
-        None => b.serve(&listen, handler)?,
+    let (server, source): (HttpServer, Box<dyn shardnet::metrics::MetricSource>) = match &o.ws_echo
+    {
+        None => {
+            let s = b.serve(&listen, handler)?;
+            (s.clone(), Box::new(s))
+        }
         Some(path) => {
             let ws = shardnet::ws::WebSocketServer::builder()
                 .http(|_| b)
                 .http_handler(handler)
                 .start(&listen, Arc::new(WsEcho { path: path.clone() }))?;
-            (*ws).clone()
+            ((*ws).clone(), Box::new(ws))
         }
     };
     let addr = server.listen_addr().expect("listening");
-    let metrics = crate::serve_metrics(o.metrics.as_deref(), "http", &server)?;
+    let metrics = crate::serve_metrics(o.metrics.as_deref(), "http", source)?;
     let mut out = std::io::stdout();
     let mut ok = writeln!(
         out,

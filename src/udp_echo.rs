@@ -14,6 +14,8 @@ pub struct UdpEchoOpts {
     pub arq: bool,
     pub shards: Option<usize>,
     pub duration: Option<f64>,
+    /// `--metrics ADDR`: Prometheus metrics at http://ADDR/metrics.
+    pub metrics: Option<String>,
 }
 
 #[derive(Default)]
@@ -54,6 +56,7 @@ pub fn run(o: UdpEchoOpts, stop: &AtomicBool) -> Result<i32, Box<dyn std::error:
     }
     let l = Arc::new(Echo::default());
     let server = b.start(&listen, l.clone())?;
+    let metrics = crate::serve_metrics(o.metrics.as_deref(), "udp-echo", server.clone())?;
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
@@ -100,6 +103,10 @@ pub fn run(o: UdpEchoOpts, stop: &AtomicBool) -> Result<i32, Box<dyn std::error:
     }
     server.stop();
     server.wait()?;
+    if let Some(m) = metrics {
+        m.stop();
+        let _ = m.wait();
+    }
     let _ = writeln!(out, "stopped");
     Ok(0)
 }

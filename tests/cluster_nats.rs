@@ -79,8 +79,9 @@ fn wait_port(port: u16, what: &str) {
     }
 }
 
-fn start_node(procs: &mut Procs, node: u16, port: u16, nats: u16) -> usize {
+fn start_node(procs: &mut Procs, node: u16, port: u16, nats: u16, metrics: u16) -> usize {
     let mut child = Command::new(chat_binary())
+        .args(["--metrics", &format!("127.0.0.1:{metrics}")])
         .args(["--node", &node.to_string()])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--nats", &format!("nats://127.0.0.1:{nats}")])
@@ -186,6 +187,38 @@ fn all_get(clients: &mut [Client], except: usize, want: &str) {
     }
 }
 
+const PARSE: &str = r#"
+import sys, urllib.request, collections
+from prometheus_client.parser import text_string_to_metric_families
+body = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
+total = collections.Counter()
+for fam in text_string_to_metric_families(body):
+    for s in fam.samples:
+        total[s.name] += int(s.value)
+for k, v in total.items():
+    print(k, v)
+"#;
+
+/// A node's metrics, each summed over its labels, as Python's `prometheus_client` reads them.
+fn scrape(port: u16) -> std::collections::HashMap<String, u64> {
+    let out = Command::new("python3")
+        .args(["-c", PARSE, &format!("http://127.0.0.1:{port}/metrics")])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -208,10 +241,11 @@ fn three_nodes_behind_haproxy_over_nats() {
     );
     wait_port(nats, "nats-server");
     let ports = [free_port(), free_port(), free_port()];
+    let metrics = [free_port(), free_port(), free_port()];
     let node3 = {
         let mut k = 0;
         for (i, p) in ports.iter().enumerate() {
-            k = start_node(&mut procs, i as u16 + 1, *p, nats);
+            k = start_node(&mut procs, i as u16 + 1, *p, nats, metrics[i]);
         }
         k
     };
@@ -268,6 +302,17 @@ fn three_nodes_behind_haproxy_over_nats() {
         percentile(&lat, 0.5),
         percentile(&lat, 0.99)
     );
+
+    // Each node's metrics (read by the prometheus_client parser): 200 sends left each node
+    // and 200 arrived, 3 nodes live.
+    for m in metrics {
+        let got = scrape(m);
+        assert_eq!(got["shardnet_cluster_published_total"], 200, "{got:?}");
+        assert_eq!(got["shardnet_cluster_delivered_total"], 200, "{got:?}");
+        assert_eq!(got["shardnet_cluster_live_nodes"], 3, "{got:?}");
+        assert_eq!(got["shardnet_cluster_stale_total"], 0, "{got:?}");
+        assert!(got["shardnet_ws_messages_received_total"] >= 200, "{got:?}");
+    }
 
     // A room over all nodes: every broadcast once to every member but its sender.
     for c in clients.iter_mut() {

@@ -291,3 +291,45 @@ fn draw_epoch() -> u32 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (((z ^ (z >> 31)) as u32) | 1).max(1)
 }
+
+impl shardnet_components::metrics::MetricSource for Cluster {
+    fn samples(&self, out: &mut Vec<shardnet_components::metrics::Sample>) {
+        use shardnet_components::metrics::Sample;
+        let s = self.stats();
+        for (name, help, v) in [
+            (
+                "shardnet_cluster_published_total",
+                "Envelopes handed to the bus (sends and group sends).",
+                s.published,
+            ),
+            (
+                "shardnet_cluster_delivered_total",
+                "Envelopes from the bus handed to this node's server.",
+                s.delivered,
+            ),
+            (
+                "shardnet_cluster_undeliverable_total",
+                "Envelopes for a connection gone (closed, or its queue full).",
+                s.undeliverable,
+            ),
+            (
+                "shardnet_cluster_stale_total",
+                "Envelopes for an id of an earlier run of this node.",
+                s.stale,
+            ),
+            (
+                "shardnet_cluster_malformed_total",
+                "Bus messages that were not an envelope.",
+                s.malformed,
+            ),
+        ] {
+            out.push(Sample::total(name, "counter", help, v));
+        }
+        out.push(Sample::total(
+            "shardnet_cluster_live_nodes",
+            "gauge",
+            "Nodes heard within dead_after, this one included.",
+            self.live_nodes().len() as u64,
+        ));
+    }
+}

@@ -101,6 +101,11 @@ pub(crate) struct Core {
     pub life: Lifecycle,
     /// `send_group` delivery counts.
     pub groups: crate::groups::GroupCounters,
+    /// Closes by reason and TLS handshakes, per shard.
+    pub events: crate::tcp::event_counts::EventCounts,
+    /// Counters of the layer over this server, per shard (HTTP statuses, WebSocket events;
+    /// indexes in [`crate::tcp::event_counts::layer`]).
+    pub layer: shardnet_shard::ShardCounters<16>,
     pub listen_addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -138,6 +143,8 @@ impl Core {
             load: ShardLoad::new(n),
             life: Lifecycle::new(n),
             groups: Default::default(),
+            events: crate::tcp::event_counts::EventCounts::new(n),
+            layer: shardnet_shard::ShardCounters::new(n),
             listen_addr: Mutex::new(None),
         });
         (core, rxs)

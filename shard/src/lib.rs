@@ -15,12 +15,14 @@
 
 pub mod buffer_pool;
 pub mod conn_table;
+pub mod counters;
 pub mod send_queue;
 pub mod slot_directory;
 pub mod stats;
 
 pub use buffer_pool::{BufferPool, PoolBuf, PoolStats};
 pub use conn_table::{flags, ConnRecord, ConnState, ConnTable};
+pub use counters::ShardCounters;
 pub use send_queue::{write_gather, FlushOutcome, PushError, QueueFull, SendPolicy, SendQueue};
 pub use slot_directory::{clock_ms, SlotCell, SlotDirectory, SlotState};
 pub use stats::{ShardStats, StatsSnapshot};

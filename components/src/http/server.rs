@@ -296,6 +296,7 @@ impl HttpServer {
         }
         write_response_head(head, status, reason, headers, Some(body.len() as u64))
             .map_err(|e| crate::Error::InvalidParam(e.to_string()))?;
+        self.count_status(conn, status);
         // A chunked answer is complete at its last chunk, not here.
         let complete = status >= 200
             && !headers
@@ -364,6 +365,7 @@ impl HttpServer {
         path: &std::path::Path,
     ) -> Result<()> {
         let file = std::fs::File::open(path)?;
+        self.count_status(conn, status);
         let mut head = Vec::with_capacity(256);
         if file.metadata()?.len() == 0 {
             write_response_head(&mut head, status, None, headers, Some(0))
@@ -473,9 +475,19 @@ impl HttpServer {
             headers.push(("Server", n));
         }
         if write_response_head(&mut head, status, None, &headers, Some(0)).is_ok() {
+            self.count_status(conn, status);
             let _ = self.emit(conn, &[&head], true);
         }
         let _ = self.release(conn);
+    }
+
+    /// Counts an answer by status class on `conn`'s shard row (any thread).
+    fn count_status(&self, conn: ConnId, status: u16) {
+        use crate::tcp::event_counts::layer;
+        self.tcp
+            .core
+            .layer
+            .add(conn.shard().0, layer::http_status(status), 1);
     }
 }
 

@@ -6,6 +6,7 @@
 pub(crate) mod agent;
 pub(crate) mod client;
 pub(crate) mod driver;
+pub(crate) mod event_counts;
 pub(crate) mod linger;
 pub(crate) mod proxy;
 pub(crate) mod server;

@@ -33,6 +33,20 @@ pub(crate) struct UdpLink {
     pub peers: RwLock<ConnMap<(SocketAddr, bool)>>,
 }
 
+/// Indexes of [`UdpCore::counters`].
+pub(crate) mod counter {
+    pub(crate) const DATAGRAMS_IN: usize = 0;
+    pub(crate) const BYTES_IN: usize = 1;
+    pub(crate) const DATAGRAMS_OUT: usize = 2;
+    pub(crate) const BYTES_OUT: usize = 3;
+    pub(crate) const ACCEPTED: usize = 4;
+    pub(crate) const REFUSED: usize = 5;
+    pub(crate) const HEARTBEATS: usize = 6;
+    pub(crate) const OVERSIZE: usize = 7;
+    pub(crate) const ARQ_HANDSHAKES: usize = 8;
+    pub(crate) const ARQ_RETRANSMITS: usize = 9;
+}
+
 pub(crate) struct UdpCore {
     pub id: u64,
     pub runtime: Runtime,
@@ -41,6 +55,10 @@ pub(crate) struct UdpCore {
     pub life: Lifecycle,
     /// Open connections over all shards (the `max_connections` bound).
     pub open: AtomicUsize,
+    /// Datagrams, connections, heartbeats and ARQ events per shard (indexes in [`counter`]).
+    pub counters: shardnet_shard::ShardCounters<10>,
+    /// Closes by operation and errno class, per shard.
+    pub closes: crate::tcp::event_counts::EventCounts,
     pub local_addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -62,6 +80,8 @@ impl UdpCore {
         }
         let core = std::sync::Arc::new(UdpCore {
             id: crate::core::next_component_id(),
+            counters: shardnet_shard::ShardCounters::new(n),
+            closes: crate::tcp::event_counts::EventCounts::new(n),
             runtime,
             cfg,
             links,

@@ -13,7 +13,7 @@
 //! only) → the sends made meanwhile were queued in the shard's `SendBatch` → one `sendmmsg`
 //! at the end of the I/O step.
 
-use super::core::{UdpCmd, UdpCore};
+use super::core::{counter, UdpCmd, UdpCore};
 use super::socket::DatagramSocket;
 use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
 use crate::{Error, Result};
@@ -160,7 +160,15 @@ impl UdpShard {
     }
 
     fn queue(&self, to: &SocketAddr, parts: &[&[u8]]) {
+        self.count(counter::DATAGRAMS_OUT, 1);
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        self.count(counter::BYTES_OUT, n as u64);
         self.sock.queue(to, parts);
+    }
+
+    /// Counted on this shard's own row (no locked add).
+    fn count(&self, i: usize, n: u64) {
+        self.core.counters.bump(self.shard.0, i, n);
     }
 
     /// Sends the queued datagrams.
@@ -227,6 +235,7 @@ impl UdpShard {
             .unwrap_or_else(|p| p.into_inner())
             .insert(conn, (addr, arq.is_none()));
         self.core.open.fetch_add(1, Ordering::AcqRel);
+        self.count(counter::ACCEPTED, 1);
         match arq {
             Some(session) => {
                 // The first handshake packet leaves at once.
@@ -284,6 +293,7 @@ impl UdpShard {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&conn);
             self.core.open.fetch_sub(1, Ordering::AcqRel);
+            self.core.closes.closed(self.shard.0, op, errno);
             self.events.close(conn, op, errno);
             self.st.borrow_mut().free_slots.push(conn.slot());
         }
@@ -314,6 +324,7 @@ impl UdpShard {
             (s, p.addr)
         };
         let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        let resent_before = s.retransmits();
         let mut result = f(&mut s, self, &mut scratch, &mut |d: &[u8]| {
             self.queue(&addr, &[d])
         });
@@ -361,6 +372,10 @@ impl UdpShard {
             );
         }
         *self.scratch.borrow_mut() = scratch;
+        self.count(
+            counter::ARQ_RETRANSMITS,
+            s.retransmits().wrapping_sub(resent_before) as u64,
+        );
         let failed = result.is_err();
         if let Err(e) = result {
             tracing::debug!(%conn, error = %e, "ARQ session closed");
@@ -528,6 +543,8 @@ impl UdpShard {
     // ----- datagrams in -----------------------------------------------------------------------
 
     fn on_datagram(&self, from: SocketAddr, data: &[u8]) {
+        self.count(counter::DATAGRAMS_IN, 1);
+        self.count(counter::BYTES_IN, data.len() as u64);
         let (known, open) = {
             let st = self.st.borrow();
             let conn = st.by_addr.get(&from).copied();
@@ -549,6 +566,7 @@ impl UdpShard {
         let (conn, what) = match action {
             ServerAction::Ignore => return,
             ServerAction::Refuse => {
+                self.count(counter::REFUSED, 1);
                 tracing::debug!(%from, "UDP connection limit reached: close datagram sent");
                 self.queue(&from, &[&rules::CLOSE_DATAGRAM]);
                 return;
@@ -578,12 +596,14 @@ impl UdpShard {
         }
         match what {
             Existing::AnswerHeartbeat => {
+                self.count(counter::HEARTBEATS, 1);
                 if matches!(self.role, Role::Server) {
                     self.queue(&from, &[]);
                 }
             }
             Existing::PeerClosed => self.schedule_close(conn, SocketOperation::Close, 0, false),
             Existing::TooLarge(_) => {
+                self.count(counter::OVERSIZE, 1);
                 self.schedule_close(conn, SocketOperation::Receive, libc::EMSGSIZE, true)
             }
             Existing::Receive(bytes) => {
@@ -608,6 +628,7 @@ impl UdpShard {
             Ok(())
         });
         if ready {
+            self.count(counter::ARQ_HANDSHAKES, 1);
             if let Some(v) = self.core.links[self.shard.0]
                 .peers
                 .write()

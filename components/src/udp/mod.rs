@@ -20,7 +20,7 @@
 
 mod client;
 mod config;
-mod core;
+pub(crate) mod core;
 mod driver;
 mod listener;
 mod node;

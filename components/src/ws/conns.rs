@@ -3,6 +3,7 @@
 
 use super::server::WsConfig;
 use crate::core::Core;
+use crate::tcp::event_counts::layer;
 use crate::Result;
 use crate::{HandleResult, SocketOperation};
 use shardnet_protocols::ws::{
@@ -147,6 +148,12 @@ impl WsShared {
                         _ => write_frame(out, true, 0, op, data, mask),
                     },
                 }
+                let counter = match op {
+                    opcode::CLOSE => layer::WS_CLOSES_OUT,
+                    _ if !opcode::is_control(op) => layer::WS_MESSAGES_OUT,
+                    _ => usize::MAX,
+                };
+                core.layer.bump(conn.shard().0, counter, 1);
                 if op == opcode::CLOSE {
                     t.close_sent_at = shardnet_shard::clock_ms().max(1);
                     // The server ends TCP once both close frames passed (RFC 6455 §7.1.1); a
@@ -188,6 +195,7 @@ impl WsShared {
                 _ => continue,
             };
             let ok = if plain {
+                core.layer.bump(c.shard().0, layer::WS_MESSAGES_OUT, 1);
                 core.send(c, &[frame]).is_ok()
             } else {
                 self.send(core, c, op, payload, None).is_ok()
@@ -268,6 +276,10 @@ struct Dispatch<'a> {
 }
 
 impl Dispatch<'_> {
+    /// Counted on the shard that runs it (its own row: no locked add).
+    fn count(&self, i: usize) {
+        self.core.layer.bump(self.conn.shard().0, i, 1);
+    }
     fn check(&mut self, r: HandleResult) {
         if r == HandleResult::Error {
             self.result = HandleResult::Error;
@@ -292,11 +304,13 @@ impl WsHandler for Dispatch<'_> {
         if self.result == HandleResult::Error {
             return false;
         }
+        self.count(layer::WS_MESSAGES_IN);
         let r = self.ev.message(self.conn, m);
         self.check(r);
         self.result != HandleResult::Error
     }
     fn on_ping(&mut self, data: &[u8]) {
+        self.count(layer::WS_PINGS_IN);
         let _ = self.sh.send(self.core, self.conn, opcode::PONG, data, None);
         let r = self.ev.ping(self.conn, data);
         self.check(r);
@@ -306,6 +320,7 @@ impl WsHandler for Dispatch<'_> {
         self.check(r);
     }
     fn on_close(&mut self, code: Option<u16>, reason: &str) {
+        self.count(layer::WS_CLOSES_IN);
         self.ev.ws_close(self.conn, code, reason);
         self.peer_close = Some(code);
     }
@@ -352,6 +367,8 @@ impl WsShared {
         self.scratch.replace(scratch);
         match fed {
             Err(e) => {
+                core.layer
+                    .bump(conn.shard().0, layer::WS_PROTOCOL_ERRORS, 1);
                 let mut p = e.code.to_be_bytes().to_vec();
                 p.extend_from_slice(e.reason.as_bytes());
                 let _ = self.send(core, conn, opcode::CLOSE, &p, None);

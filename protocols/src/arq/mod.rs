@@ -188,6 +188,11 @@ impl ArqSession {
         self.peer_conv
     }
 
+    /// KCP segments sent again so far (wrapping; see [`Kcp::retransmits`]).
+    pub fn retransmits(&self) -> u32 {
+        self.kcp.retransmits()
+    }
+
     /// Whether the handshake completed on this side.
     pub fn is_ready(&self) -> bool {
         self.ready

@@ -146,6 +146,8 @@ impl Seg {
 #[derive(Debug)]
 pub struct Kcp {
     conv: u32,
+    /// Segments sent again (timeout or fast retransmission), wrapping.
+    retransmits: u32,
     check_conv: bool,
     mtu: u32,
     mss: u32,
@@ -184,11 +186,18 @@ pub struct Kcp {
 }
 
 impl Kcp {
+    /// Segments sent again so far (after a timeout or as a fast retransmission); wraps at
+    /// 2^32, so a reader takes differences with `wrapping_sub`.
+    pub fn retransmits(&self) -> u32 {
+        self.retransmits
+    }
+
     /// A session sending with conversation id `conv`.
     pub fn new(conv: u32, cfg: &KcpConfig) -> Kcp {
         let mtu = cfg.mtu.clamp(OVERHEAD + 26, 65_535) as u32;
         Kcp {
             conv,
+            retransmits: 0,
             check_conv: cfg.check_conv,
             mtu,
             mss: mtu - OVERHEAD as u32,
@@ -656,12 +665,14 @@ impl Kcp {
                 }
                 s.resend_at = current.wrapping_add(s.rto);
                 lost = true;
+                self.retransmits = self.retransmits.wrapping_add(1);
             } else if s.fastack >= resent && (s.xmit <= self.fast_limit || self.fast_limit == 0) {
                 need = true;
                 s.xmit += 1;
                 s.fastack = 0;
                 s.resend_at = current.wrapping_add(s.rto);
                 change = true;
+                self.retransmits = self.retransmits.wrapping_add(1);
             }
             if need {
                 s.ts = current;

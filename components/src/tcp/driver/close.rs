@@ -145,6 +145,7 @@ impl ShardCtx {
                 self.stats.conn_closed();
             }
             self.core.load.closed(self.shard);
+            self.core.events.closed(self.shard.0, op, errno);
             // The socket stays open during on_close, so its addresses are still readable there
             // (HP-Socket's contract); the directory forgets the fd before it is closed, so no
             // other thread can read a reused fd number under this id.

@@ -291,7 +291,14 @@ impl ShardCtx {
             }
         }
         st.next_deadline = next;
+        drop(st);
         for (id, op) in expired {
+            if op == SocketOperation::Close && self.tls.borrow().contains_key(&id) {
+                self.core
+                    .events
+                    .tls_failed(self.shard.0, crate::tcp::event_counts::TlsFailure::Timeout);
+            }
+            let mut st = self.st.borrow_mut();
             Self::schedule_close_in(&mut st, &self.dir, id, op, libc::ETIMEDOUT);
         }
     }

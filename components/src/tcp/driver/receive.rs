@@ -215,6 +215,9 @@ impl ShardCtx {
                             .get(&conn)
                             .is_some_and(|t| t.is_handshaking());
                     if failed {
+                        self.core
+                            .events
+                            .tls_failed(self.shard.0, crate::tcp::event_counts::TlsFailure::Eof);
                         self.schedule_close(conn, SocketOperation::Receive, ERRNO_TLS);
                     } else {
                         self.peer_finished(conn);

@@ -157,6 +157,16 @@ impl ShardCtx {
         let open = match fed {
             Err(e) => {
                 tracing::debug!(%conn, error = %e, "TLS error; closing");
+                if self
+                    .tls
+                    .borrow()
+                    .get(&conn)
+                    .is_some_and(|t| t.is_handshaking())
+                {
+                    self.core
+                        .events
+                        .tls_failed(self.shard.0, crate::tcp::event_counts::TlsFailure::of(&e));
+                }
                 // Close with the TLS errno (first, so no later close reason wins), then send
                 // the alert rustls queued, best effort.
                 self.schedule_close(conn, SocketOperation::Receive, ERRNO_TLS);
@@ -207,6 +217,7 @@ impl ShardCtx {
                 st.next_deadline = st.next_deadline.min(d);
             }
         }
+        self.core.events.tls_ok(self.shard.0);
         if self.events.handshake(conn) == HandleResult::Error {
             self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR);
             return false;
