@@ -365,6 +365,12 @@ fn every_layer_counts_what_happened() {
     );
     assert_eq!(total(&m, "shardnet_ws_close_frames_sent_total", "ws"), 1);
     assert_eq!(total(&m, "shardnet_ws_protocol_errors_total", "ws"), 0);
+    assert_eq!(kind(&m, "shardnet_inbox_depth", "ws"), "gauge");
+    assert_eq!(
+        total(&m, "shardnet_inbox_depth", "ws"),
+        0,
+        "idle: nothing queued"
+    );
     assert_eq!(kind(&m, "shardnet_closes_total", "ws"), "counter");
     // Four connections, all ended by their peer or by the close handshake: none with an error.
     assert_eq!(total(&m, "shardnet_closes_total", "ws"), 4);

@@ -282,6 +282,16 @@ impl Metrics {
 /// Traffic, closes by reason, TLS handshakes and group fan-out of a TCP-family component.
 fn tcp_samples(core: &crate::core::Core, out: &mut Vec<Sample>) {
     traffic_samples(&core.shard_stats(), out);
+    for (i, l) in core.links.iter().enumerate() {
+        out.push(Sample::new(
+            "shardnet_inbox_depth",
+            "gauge",
+            "Commands waiting in the shard's inbox (cross-thread sends and jobs).",
+            i,
+            &[],
+            l.inbox.len() as u64,
+        ));
+    }
     core.events.samples(core.cfg.tls.is_some(), out);
     let g = core.groups.snapshot();
     out.push(Sample::total(
