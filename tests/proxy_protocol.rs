@@ -179,12 +179,6 @@ fn behind_haproxy_v1_and_v2() {
     let closes = log.closes.lock().unwrap().clone();
     assert_eq!(closes.len(), seen, "{closes:?}");
     assert!(closes.iter().all(|c| accepted.contains(c)));
-    // A receive model other than push with it is refused at start, not silently ignored.
-    let refused = TcpServer::builder()
-        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
-        .pull()
-        .start("127.0.0.1:0", Arc::new(Log::default()));
-    assert!(matches!(refused, Err(Error::InvalidParam(_))));
     server.stop();
     server.wait().unwrap();
 }
@@ -427,4 +421,90 @@ fn behind_nginx_stream_proxy_protocol() {
     let _ = std::fs::remove_dir_all(&dir);
     server.stop();
     server.wait().unwrap();
+}
+
+/// Pull: fetches everything announced and echoes it.
+#[derive(Default)]
+struct PullEcho {
+    accepted: Mutex<Vec<SocketAddr>>,
+}
+impl ServerListener for PullEcho {
+    fn on_accept(
+        &self,
+        _: &TcpServer,
+        _: ConnId,
+        peer: SocketAddr,
+        _: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        self.accepted.lock().unwrap().push(peer);
+        HandleResult::Ok
+    }
+    fn on_receive(&self, _: &TcpServer, _: ConnId, _: &[u8]) -> HandleResult {
+        HandleResult::Error // never under Pull: raw bytes here would be a bug (the echo fails)
+    }
+    fn on_pull_receive(&self, s: &TcpServer, c: ConnId, total: usize) -> HandleResult {
+        let mut buf = vec![0u8; total];
+        assert_eq!(s.fetch(c, &mut buf), FetchResult::Ok);
+        let _ = s.send(c, &buf);
+        HandleResult::Ok
+    }
+    fn on_close(&self, _: &TcpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+        HandleResult::Ok
+    }
+}
+
+/// The header and the first messages in one write: the bytes after the header go through the
+/// receive model (Pack: whole messages; Pull: fetched), not to `on_receive` raw.
+#[test]
+fn pack_and_pull_read_what_follows_the_header() {
+    let header = b"PROXY TCP4 198.51.100.1 127.0.0.1 5000 80\r\n";
+    let client: SocketAddr = "198.51.100.1:5000".parse().unwrap();
+    // Pack: two messages right behind the header, echoed as two messages.
+    let log = Arc::new(Log::default());
+    let pack = TcpServer::builder()
+        .shards(1)
+        .pack(shardnet::pack::PackConfig::default())
+        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
+        .start("127.0.0.1:0", log.clone())
+        .unwrap();
+    let mut c = from_balancer(pack.listen_addr().unwrap());
+    let mut out = header.to_vec();
+    for m in [&b"first"[..], &b"second message"[..]] {
+        out.extend_from_slice(&shardnet::pack::encode_header(0, m.len() as u32));
+        out.extend_from_slice(m);
+    }
+    c.write_all(&out).unwrap();
+    let want = &out[header.len()..];
+    let mut got = vec![0u8; want.len()];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(got, want, "both messages echoed, framed");
+    let accepted = log.accepted.lock().unwrap().clone();
+    assert_eq!(
+        accepted.iter().map(|a| a.1).collect::<Vec<_>>(),
+        vec![client]
+    );
+    pack.stop();
+    pack.wait().unwrap();
+    // Pull: the bytes after the header are fetched.
+    let pl = Arc::new(PullEcho::default());
+    let pull = TcpServer::builder()
+        .shards(1)
+        .pull()
+        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
+        .start("127.0.0.1:0", pl.clone())
+        .unwrap();
+    let mut c = from_balancer(pull.listen_addr().unwrap());
+    let mut out = header.to_vec();
+    out.extend_from_slice(b"pulled after the header");
+    c.write_all(&out).unwrap();
+    let mut got = [0u8; 23];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"pulled after the header");
+    c.write_all(b" and later").unwrap();
+    let mut got = [0u8; 10];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b" and later");
+    assert_eq!(*pl.accepted.lock().unwrap(), vec![client]);
+    pull.stop();
+    pull.wait().unwrap();
 }

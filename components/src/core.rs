@@ -481,11 +481,12 @@ impl Core {
     }
 
     /// On `conn`'s shard, in a callback of a listener layer that read a plaintext preamble
-    /// (PROXY): starts the TLS handshake, fed with `rest`. False when not on that shard.
-    pub(crate) fn start_tls_after_preamble(&self, conn: ConnId, rest: &[u8]) -> bool {
+    /// (PROXY): TLS and the receive model take over, fed first with `rest`. False when not
+    /// on that shard.
+    pub(crate) fn end_preamble(&self, conn: ConnId, rest: &[u8]) -> bool {
         match self.local_ctx(conn.shard()) {
             Some(ctx) => {
-                ctx.start_tls_after(conn, rest);
+                ctx.end_preamble(conn, rest);
                 true
             }
             None => false,

@@ -37,6 +37,9 @@ pub mod flags {
     /// A graceful disconnect asked for the close: with `lingering_close` configured, the
     /// socket lingers (write side shut, input discarded) after `on_close` instead of closing.
     pub const LINGER: u16 = 1024;
+    /// A listener layer reads this connection's first bytes raw (the PROXY header) before
+    /// the receive model and TLS see any: reads go to the layer until it ends the preamble.
+    pub const PREAMBLE: u16 = 2048;
 }
 
 /// Life-cycle stage of a record.

@@ -7,9 +7,11 @@
 //! would let anyone spoof their address), a malformed or missing header closes the connection
 //! with `(Receive, EPROTO)`, and the header is never buffered beyond its maximum size. The
 //! wrapped listener never hears of a refused or failed connection (no `on_close` without
-//! `on_accept`, as HP-Socket). Push model; with TLS the header comes first in plaintext (as
-//! balancers send it) and the TLS handshake starts after it, fed with whatever followed the
-//! header in the same read; `on_handshake` then means the TLS handshake completed.
+//! `on_accept`, as HP-Socket). The driver reads the header as a raw *preamble* (the
+//! connection's `PREAMBLE` flag): until the layer ends it, reads bypass TLS and the receive
+//! model; then TLS starts (the header comes before the ClientHello in plaintext, as balancers
+//! send it) and Push, Pack or Pull take over, fed first with whatever followed the header in
+//! the same read. With TLS, `on_handshake` means the TLS handshake completed.
 
 use crate::listener::{HandleResult, ServerListener, SocketOperation};
 use crate::TcpServer;
@@ -64,17 +66,14 @@ pub(crate) struct ProxyListener<L> {
     inner: L,
     cfg: ProxyProtocol,
     waiting: RefCell<ConnMap<Waiting>>,
-    /// TLS starts after the header (the driver made no session at accept).
-    tls_after: bool,
 }
 
 impl<L> ProxyListener<L> {
-    pub(crate) fn new(inner: L, cfg: ProxyProtocol, tls_after: bool) -> Self {
+    pub(crate) fn new(inner: L, cfg: ProxyProtocol) -> Self {
         ProxyListener {
             inner,
             cfg,
             waiting: RefCell::new(ConnMap::default()),
-            tls_after,
         }
     }
 }
@@ -184,25 +183,20 @@ impl<L: ServerListener> ServerListener for ProxyListener<L> {
                     );
                     return HandleResult::Ok;
                 }
-                // The bytes after the header: those held beyond it, then the rest of `data`.
-                let mut rest: Vec<u8> = w.buf[used..].to_vec();
-                rest.extend_from_slice(&data[take..]);
-                if self.tls_after {
-                    // TLS from here on: the rest is the start of the ClientHello; the
-                    // handshake's completion calls on_handshake.
-                    if !s.core.start_tls_after_preamble(conn, &rest) {
-                        return HandleResult::Error;
-                    }
-                    return HandleResult::Ok;
-                }
+                // Without TLS the driver's handshake already happened (held back until now);
+                // with TLS it starts when the preamble ends, and its completion calls
+                // on_handshake.
                 if w.handshake_seen && self.inner.on_handshake(s, conn) == HandleResult::Error {
                     return HandleResult::Error;
                 }
-                if rest.is_empty() {
-                    HandleResult::Ok
-                } else {
-                    self.inner.on_receive(s, conn, &rest)
+                // The bytes after the header (those held beyond it, then the rest of `data`)
+                // go through TLS and the receive model (Push, Pack or Pull) like any later read.
+                let mut rest: Vec<u8> = w.buf[used..].to_vec();
+                rest.extend_from_slice(&data[take..]);
+                if !s.core.end_preamble(conn, &rest) {
+                    return HandleResult::Error;
                 }
+                HandleResult::Ok
             }
         }
     }

@@ -153,16 +153,10 @@ impl TcpServerBuilder {
         F: Fn(ShardId, &TcpServer) -> L + Send + Sync + 'static,
     {
         self.cfg.validate()?;
-        if self.proxy.is_some() && self.cfg.receive_model != crate::ReceiveModel::Push {
-            return Err(Error::InvalidParam(
-                "the PROXY protocol works with the push model (and TLS, and the HTTP and WebSocket layers over it)".into(),
-            ));
-        }
         let proxy = self.proxy.clone();
-        // TLS after the PROXY header: the layer reads the header in plaintext, then starts the
-        // handshake (unless the application runs STARTTLS itself: `auto_handshake(false)`).
-        let tls_after_proxy =
-            self.proxy.is_some() && self.cfg.tls.is_some() && self.cfg.auto_handshake;
+        // The PROXY header is a preamble the layer reads raw; TLS (unless the application runs
+        // STARTTLS itself) and the receive model start after it.
+        let has_proxy = self.proxy.is_some();
         let addr = resolve(addr)?;
         let runtime = runtime_for(&self.cfg, self.runtime)?;
         if runtime.current_shard().is_some() {
@@ -200,7 +194,7 @@ impl TcpServerBuilder {
                 let l = f(shard, &h);
                 let events: Rc<dyn Events> = match proxy {
                     Some(p) => Rc::new(ServerEvents {
-                        l: super::proxy::ProxyListener::new(l, p, tls_after_proxy),
+                        l: super::proxy::ProxyListener::new(l, p),
                         h: h.clone(),
                     }),
                     None => Rc::new(ServerEvents { l, h: h.clone() }),
@@ -213,7 +207,7 @@ impl TcpServerBuilder {
                         return;
                     }
                 };
-                ctx.tls_after_preamble.set(tls_after_proxy);
+                ctx.preamble_layer.set(has_proxy);
                 let r = match sock {
                     Some(s) => ctx.add_listener(s, bound),
                     None => Ok(()),

@@ -196,9 +196,14 @@ impl ShardCtx {
             self.schedule_close(conn, SocketOperation::Accept, errno_of(&e));
             return;
         }
+        if self.preamble_layer.get() {
+            if let Some(rec) = self.st.borrow_mut().table.get(conn) {
+                rec.set(flags::PREAMBLE);
+            }
+        }
         if self.core.cfg.tls.is_some()
             && self.core.cfg.auto_handshake
-            && !self.tls_after_preamble.get()
+            && !self.preamble_layer.get()
             && !self.new_tls_session(conn, SocketOperation::Accept, None)
         {
             return;

@@ -174,9 +174,11 @@ pub(crate) struct ShardCtx {
     st: RefCell<State>,
     /// Sockets closed by a graceful disconnect that linger (see [`crate::linger`]).
     linger: Rc<crate::tcp::linger::Lingering>,
-    /// TLS begins after a plaintext preamble that a listener layer reads (the PROXY header):
-    /// no session at accept; the layer calls [`Self::start_tls_after`] with the bytes after it.
-    pub(crate) tls_after_preamble: std::cell::Cell<bool>,
+    /// Accepted connections start with a plaintext preamble (the PROXY header) that a listener
+    /// layer reads raw, before the receive model and TLS: they are marked `PREAMBLE`, get no
+    /// TLS session at accept, and the layer calls [`Self::end_preamble`] with the bytes after
+    /// it.
+    pub(crate) preamble_layer: std::cell::Cell<bool>,
 }
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -219,7 +221,7 @@ impl ShardCtx {
                 next_sweep: 0,
             }),
             linger: Rc::default(),
-            tls_after_preamble: std::cell::Cell::new(false),
+            preamble_layer: std::cell::Cell::new(false),
             events,
             core,
         });

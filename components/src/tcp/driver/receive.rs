@@ -146,12 +146,15 @@ impl ShardCtx {
                     }
                     return;
                 }
-                rec.fd
+                (rec.fd, rec.has(flags::PREAMBLE))
             };
+            let (fd, preamble) = fd;
             reads += 1;
             // Per read: a STARTTLS connection turns TLS inside a callback.
             let tls = tls_component && self.tls.borrow().contains_key(&conn);
             let got = match &self.pull {
+                // A preamble (PROXY header) is read raw, whatever the receive model.
+                _ if preamble => recv_scratch(fd, scratch),
                 // TLS reads ciphertext into the scratch buffer; Pull stores the plaintext.
                 Some(store) if tls => {
                     if store.is_full(conn) {
@@ -187,7 +190,15 @@ impl ShardCtx {
                         }
                     }
                     self.stats.add_bytes_in(n as u64);
-                    let open = if tls {
+                    let open = if preamble {
+                        // To the layer that reads the preamble; it ends it (or closes).
+                        if self.events.receive(conn, &scratch[..n]) == HandleResult::Error {
+                            self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR);
+                            false
+                        } else {
+                            true
+                        }
+                    } else if tls {
                         self.tls_input(conn, &scratch[..n])
                     } else {
                         self.cork.set((conn.as_u64(), 0));

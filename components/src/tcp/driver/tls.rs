@@ -50,12 +50,25 @@ impl ShardCtx {
         }
     }
 
-    /// A plaintext preamble (the PROXY header) has been read: the TLS handshake starts now,
-    /// fed first with `rest`, the bytes that came after the preamble in the same read.
-    pub(crate) fn start_tls_after(&self, conn: ConnId, rest: &[u8]) {
-        self.start_tls(conn);
-        if !rest.is_empty() && self.tls.borrow().contains_key(&conn) {
-            self.tls_input(conn, rest);
+    /// The listener layer has read the plaintext preamble (the PROXY header): from now on
+    /// reads go through TLS (which starts here, unless the application runs STARTTLS itself)
+    /// and the receive model; `rest`, the bytes that followed the preamble in the same read,
+    /// go first.
+    pub(crate) fn end_preamble(&self, conn: ConnId, rest: &[u8]) {
+        {
+            let mut st = self.st.borrow_mut();
+            match st.table.get(conn) {
+                Some(r) if r.has(flags::PREAMBLE) => r.clear(flags::PREAMBLE),
+                _ => return,
+            }
+        }
+        if self.core.cfg.tls.is_some() && self.core.cfg.auto_handshake {
+            self.start_tls(conn);
+            if !rest.is_empty() && self.tls.borrow().contains_key(&conn) {
+                self.tls_input(conn, rest);
+            }
+        } else if !rest.is_empty() {
+            self.deliver(conn, rest);
         }
     }
 
