@@ -250,12 +250,7 @@ fn every_layer_counts_what_happened() {
     let leaf = ca.server(&["localhost"]);
     let tls = TcpServer::builder()
         .shards(1)
-        .tls(
-            shardnet::tls::ServerTlsConfig::builder()
-                .identity(leaf.identity())
-                .build()
-                .unwrap(),
-        )
+        .tls(tls_support::server_config(&leaf))
         .start("127.0.0.1:0", Arc::new(Echo))
         .unwrap();
     let udp = shardnet::udp::UdpServer::builder()

@@ -109,6 +109,17 @@ fn haproxy(backends: &[(u16, u16, &str)]) -> Option<Haproxy> {
     Some(h)
 }
 
+/// A two-shard echo server taking PROXY headers from 127.0.0.2.
+fn echo_behind_balancer() -> (Arc<Log>, TcpServer) {
+    let log = Arc::new(Log::default());
+    let server = TcpServer::builder()
+        .shards(2)
+        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
+        .start("127.0.0.1:0", log.clone())
+        .unwrap();
+    (log, server)
+}
+
 fn round_trip(port: u16, msg: &[u8]) -> (SocketAddr, Vec<u8>) {
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -120,12 +131,7 @@ fn round_trip(port: u16, msg: &[u8]) -> (SocketAddr, Vec<u8>) {
 
 #[test]
 fn behind_haproxy_v1_and_v2() {
-    let log = Arc::new(Log::default());
-    let server = TcpServer::builder()
-        .shards(2)
-        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
-        .start("127.0.0.1:0", log.clone())
-        .unwrap();
+    let (log, server) = echo_behind_balancer();
     let port = server.listen_addr().unwrap().port();
     let (f1, f2) = (free_port(), free_port());
     let Some(_h) = haproxy(&[(f1, port, "send-proxy"), (f2, port, "send-proxy-v2")]) else {
@@ -156,12 +162,7 @@ fn behind_haproxy_v1_and_v2() {
     let mut b = [0u8; 16];
     assert!(matches!(direct.read(&mut b), Ok(0) | Err(_)));
     // From the balancer's address but without a header: closed with EPROTO, unseen.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    sock.connect(&server.listen_addr().unwrap().into()).unwrap();
-    let mut fake: TcpStream = sock.into();
-    fake.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut fake = from_balancer(server.listen_addr().unwrap());
     fake.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
     assert!(matches!(fake.read(&mut b), Ok(0) | Err(_)));
     std::thread::sleep(Duration::from_millis(100));
@@ -260,12 +261,7 @@ fn tls_after_the_proxy_header_in_the_same_write() {
     let log = Arc::new(Log::default());
     let server = TcpServer::builder()
         .shards(1)
-        .tls(
-            shardnet::tls::ServerTlsConfig::builder()
-                .identity(leaf.identity())
-                .build()
-                .unwrap(),
-        )
+        .tls(tls_support::server_config(&leaf))
         .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
         .start("127.0.0.1:0", log.clone())
         .unwrap();
@@ -372,12 +368,7 @@ fn behind_nginx_stream_proxy_protocol() {
         eprintln!("SKIP: no nginx stream module");
         return;
     }
-    let log = Arc::new(Log::default());
-    let server = TcpServer::builder()
-        .shards(2)
-        .proxy_protocol(ProxyProtocol::from(&["127.0.0.2"]).unwrap())
-        .start("127.0.0.1:0", log.clone())
-        .unwrap();
+    let (log, server) = echo_behind_balancer();
     let port = server.listen_addr().unwrap().port();
     let front = free_port();
     let dir = std::env::temp_dir().join(format!("shardnet-nginx-stream-{}", std::process::id()));

@@ -16,12 +16,20 @@ pub trait Endpoint: Send + Sync + 'static {
     /// Sends `msg` to this node's members of `group` but `except`.
     fn deliver_group(&self, group: GroupId, msg: Message<'_>, except: Option<ConnId>)
         -> Result<()>;
+    /// The TCP server underneath, which keeps the groups.
+    fn tcp(&self) -> &TcpServer;
     /// Adds `conn` to `group`.
-    fn join(&self, group: GroupId, conn: ConnId) -> Result<()>;
+    fn join(&self, group: GroupId, conn: ConnId) -> Result<()> {
+        self.tcp().join(group, conn)
+    }
     /// Removes `conn` from `group`.
-    fn leave(&self, group: GroupId, conn: ConnId) -> Result<()>;
+    fn leave(&self, group: GroupId, conn: ConnId) -> Result<()> {
+        self.tcp().leave(group, conn)
+    }
     /// The groups with members on this node (blocking: called on the cluster's thread only).
-    fn groups_with_members(&self) -> Result<Vec<GroupId>>;
+    fn groups_with_members(&self) -> Result<Vec<GroupId>> {
+        self.tcp().groups_with_members()
+    }
 }
 
 fn bytes<'a>(msg: &Message<'a>) -> &'a [u8] {
@@ -43,14 +51,8 @@ impl Endpoint for TcpServer {
     ) -> Result<()> {
         self.send_group(group, bytes(&msg), except)
     }
-    fn join(&self, group: GroupId, conn: ConnId) -> Result<()> {
-        TcpServer::join(self, group, conn)
-    }
-    fn leave(&self, group: GroupId, conn: ConnId) -> Result<()> {
-        TcpServer::leave(self, group, conn)
-    }
-    fn groups_with_members(&self) -> Result<Vec<GroupId>> {
-        TcpServer::groups_with_members(self)
+    fn tcp(&self) -> &TcpServer {
+        self
     }
 }
 
@@ -69,13 +71,7 @@ impl Endpoint for WebSocketServer {
     ) -> Result<()> {
         self.send_group(group, msg, except)
     }
-    fn join(&self, group: GroupId, conn: ConnId) -> Result<()> {
-        TcpServer::join(self, group, conn)
-    }
-    fn leave(&self, group: GroupId, conn: ConnId) -> Result<()> {
-        TcpServer::leave(self, group, conn)
-    }
-    fn groups_with_members(&self) -> Result<Vec<GroupId>> {
-        TcpServer::groups_with_members(self)
+    fn tcp(&self) -> &TcpServer {
+        self
     }
 }

@@ -101,3 +101,11 @@ pub fn https_config(leaf: &Leaf) -> ServerTlsConfig {
         .build()
         .unwrap()
 }
+
+/// A plain server configuration for `leaf` (no ALPN).
+pub fn server_config(leaf: &Leaf) -> ServerTlsConfig {
+    ServerTlsConfig::builder()
+        .identity(leaf.identity())
+        .build()
+        .unwrap()
+}
