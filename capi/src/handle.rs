@@ -1,0 +1,239 @@
+//! The state behind one C component handle (`HP_TcpServer`, `HP_TcpAgent`, `HP_TcpClient`, and
+//! their Pull and Pack forms): the listener it was created with, the settings made before
+//! `Start`, the running shardnet component, and its last error.
+
+use crate::error::LastError;
+use shardnet_components::pack::PackConfig;
+use shardnet_components::TcpConfig;
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Mutex;
+
+/// The receive model a handle was created with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Model {
+    Push,
+    Pull,
+    Pack,
+}
+
+/// Settings HP-Socket has that shardnet does not need (its object pools, IOCP-era knobs): kept
+/// so that their getters return what was set.
+pub(crate) struct Knobs {
+    pub send_policy: c_int,
+    pub on_send_sync: c_int,
+    pub free_socket_lock_time: u32,
+    pub free_socket_pool: u32,
+    pub free_buffer_pool: u32,
+    pub free_socket_hold: u32,
+    pub free_buffer_hold: u32,
+    pub accept_socket_count: u32,
+    pub mark_silence: bool,
+    /// Agents: whether `Connect` returns at once (HP's `bAsyncConnect`).
+    pub async_connect: bool,
+    /// Clients: HP's buffer pool settings.
+    pub free_buffer_pool_size: u32,
+    pub free_buffer_pool_hold: u32,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        // HP-Socket's defaults.
+        Knobs {
+            send_policy: 0,
+            on_send_sync: 0,
+            free_socket_lock_time: 30_000,
+            free_socket_pool: 150,
+            free_buffer_pool: 300,
+            free_socket_hold: 600,
+            free_buffer_hold: 900,
+            accept_socket_count: 300,
+            mark_silence: true,
+            async_connect: true,
+            free_buffer_pool_size: 60,
+            free_buffer_pool_hold: 60,
+        }
+    }
+}
+
+/// One C component. `C` is the shardnet component, `F` the listener's callback table.
+pub(crate) struct Handle<C, F> {
+    pub fns: *const F,
+    pub model: Model,
+    pub cfg: Mutex<TcpConfig>,
+    pub pack: Mutex<PackConfig>,
+    pub knobs: Mutex<Knobs>,
+    pub err: LastError,
+    /// Connections paused with `PauseReceive` (HP's `IsPauseReceive` reads it; a connection
+    /// leaves it when it closes).
+    pub paused: Mutex<std::collections::HashSet<u64>>,
+    /// Agents with synchronous connects: each connect's outcome (0 connected, else the errno
+    /// of its failure), filed by the callbacks and taken by the waiting `Connect`.
+    pub outcomes: Mutex<std::collections::HashMap<u64, c_int>>,
+    pub outcome_ready: std::sync::Condvar,
+    /// The component of the current (or last) run; null before the first `Start`.
+    running: AtomicPtr<C>,
+    /// Every run's component, freed with the handle (a callback still running on another
+    /// thread may hold a reference to an earlier one).
+    runs: Mutex<Vec<*mut C>>,
+}
+
+// SAFETY: `fns` points to a listener table the C program keeps alive and does not change while
+// the component runs (HP-Socket's contract); the components are Send + Sync; the raw pointers
+// in `runs` are owned boxes, freed only in Drop.
+unsafe impl<C: Send + Sync, F> Send for Handle<C, F> {}
+// SAFETY: as above; every field is read through atomics or mutexes.
+unsafe impl<C: Send + Sync, F> Sync for Handle<C, F> {}
+
+impl<C, F> Handle<C, F> {
+    pub(crate) fn new(fns: *const F, model: Model) -> Handle<C, F> {
+        Handle {
+            fns,
+            model,
+            cfg: Mutex::new(TcpConfig::default()),
+            pack: Mutex::new(PackConfig::default()),
+            knobs: Mutex::new(Knobs::default()),
+            err: LastError::default(),
+            paused: Mutex::new(Default::default()),
+            outcomes: Mutex::new(Default::default()),
+            outcome_ready: std::sync::Condvar::new(),
+            running: AtomicPtr::new(std::ptr::null_mut()),
+            runs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The running (or last) component.
+    pub(crate) fn get(&self) -> Option<&C> {
+        let p = self.running.load(Ordering::Acquire);
+        // SAFETY: a box installed by `install`, freed only when the handle drops.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Makes `c` the running component.
+    pub(crate) fn install(&self, c: C) {
+        let p = Box::into_raw(Box::new(c));
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+        self.running.store(p, Ordering::Release);
+    }
+
+    pub(crate) fn cfg(&self) -> std::sync::MutexGuard<'_, TcpConfig> {
+        self.cfg.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn knobs(&self) -> std::sync::MutexGuard<'_, Knobs> {
+        self.knobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn paused(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<u64>> {
+        self.paused.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a successful PauseReceive.
+    pub(crate) fn mark_paused(&self, conn: u64, pause: bool) {
+        let mut p = self.paused();
+        if pause {
+            p.insert(conn);
+        } else {
+            p.remove(&conn);
+        }
+    }
+
+    /// Files a connect's outcome for a synchronous `Connect` waiting on it.
+    pub(crate) fn connect_outcome(&self, conn: u64, errno: c_int) {
+        if self.knobs().async_connect {
+            return;
+        }
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(conn, errno);
+        self.outcome_ready.notify_all();
+    }
+
+    /// Waits up to `t` for `conn`'s outcome.
+    pub(crate) fn wait_outcome(&self, conn: u64, t: std::time::Duration) -> Option<c_int> {
+        let deadline = std::time::Instant::now() + t;
+        let mut m = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(e) = m.remove(&conn) {
+                return Some(e);
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            m = self
+                .outcome_ready
+                .wait_timeout(m, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// A connection closed: it is no longer paused.
+    pub(crate) fn forget(&self, conn: u64) {
+        let mut p = self.paused();
+        if !p.is_empty() {
+            p.remove(&conn);
+        }
+    }
+
+    pub(crate) fn pack_cfg(&self) -> std::sync::MutexGuard<'_, PackConfig> {
+        self.pack.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<C, F> Drop for Handle<C, F> {
+    fn drop(&mut self) {
+        for p in self
+            .runs
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            // SAFETY: made by Box::into_raw in `install`; dropped once, here.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+/// The handle behind a C pointer (NULL → None).
+///
+/// # Safety
+/// `p` is NULL or a live handle of this type made by its `Create_` function.
+pub(crate) unsafe fn handle<'a, C, F>(p: *mut std::ffi::c_void) -> Option<&'a Handle<C, F>> {
+    // SAFETY: per the contract.
+    unsafe { (p as *const Handle<C, F>).as_ref() }
+}
+
+/// Destroys a handle: stops its component and frees it. From a callback (a shard thread) the
+/// work moves to a thread of its own, since the shard cannot wait for itself.
+///
+/// # Safety
+/// `p` is NULL or a live handle made by the matching `Create_`, not used afterwards.
+pub(crate) unsafe fn destroy<C, F>(p: *mut std::ffi::c_void, stop: fn(&C) -> bool)
+where
+    C: Send + Sync + 'static,
+    F: 'static,
+{
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: made by Box::into_raw in Create_, per the contract.
+    let h = unsafe { Box::from_raw(p as *mut Handle<C, F>) };
+    let finish = move || {
+        if let Some(c) = h.get() {
+            stop(c);
+        }
+        drop(h);
+    };
+    if shardnet_runtime::Runtime::current().is_some() {
+        struct Movable<T>(T);
+        // SAFETY: the handle is Send (see above); the box only moves to the new thread.
+        unsafe impl<T> Send for Movable<T> {}
+        let job = Movable(finish);
+        std::thread::spawn(move || {
+            let job = job;
+            (job.0)()
+        });
+    } else {
+        finish();
+    }
+}

@@ -1,0 +1,46 @@
+//! # HPSocket4C on shardnet
+//!
+//! `libhpsocket4c.so` / `libhpsocket4c.a` export HP-Socket's C API (`HPSocket4C.h`, the Linux
+//! headers of HP-Socket 5.8) over shardnet's components: a C (or C#, Go, Python-ctypes…)
+//! program written for HP-Socket builds against `capi/include/hpsocket/HPSocket4C.h` and links
+//! this library unchanged, and runs on the thread-per-core runtime.
+//!
+//! This first part covers the TCP family: `HP_TcpServer`, `HP_TcpAgent`, `HP_TcpClient` in the
+//! push, pull and pack models, their listeners and `HP_Set_FN_*` callbacks, every
+//! `HP_Server_*` / `HP_Agent_*` / `HP_Client_*` / `HP_Tcp*_*` call of those components, and
+//! `SYS_GetLastError`, `SYS_GetLastErrorStr`, `HP_GetSocketErrorDesc`.
+//! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
+//!
+//! ## Threading rules
+//! - Callbacks run on shard threads (one per core; a client's on its own thread), like
+//!   HP-Socket's worker threads: several at once for different connections, never two at once
+//!   for one connection. `pSender` is the component handle the program created.
+//! - Every call may be made from any thread, callbacks included. `HP_*_Stop` inside a callback
+//!   stops without waiting (HP-Socket deadlocks there); `Destroy_HP_*` inside a callback hands
+//!   the stop-and-free to a thread of its own.
+//! - Set a listener's callbacks before starting the component; destroy the component before
+//!   its listener (HP-Socket's rule).
+//! - A Rust panic never unwinds into C: the call returns FALSE (errno EFAULT).
+//!
+//! ## Errors
+//! A FALSE return sets the thread's `errno` (`SYS_GetLastError`): ENOENT for an unknown
+//! connection id, ENOTCONN for one not open, ENOBUFS for a full send queue or a buffer too
+//! small, EINVAL for NULL or negative arguments, EPERM for a component not started. A failed
+//! start also records `En_HP_SocketError` (`HP_*_GetLastError`, `HP_*_GetLastErrorDesc`).
+//!
+//! ## Ids
+//! `HP_CONNID` is shardnet's `ConnId` (shard, slot, sequence in 64 bits): never 0, never
+//! reused within a run.
+
+#![allow(non_snake_case, non_camel_case_types)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod agent;
+mod client;
+mod complex;
+mod error;
+mod handle;
+mod listener;
+mod server;
+mod settings;
+pub mod types;
