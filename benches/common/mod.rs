@@ -871,8 +871,32 @@ impl ServerChild {
             }
             None => Command::new(&exe),
         };
-        cmd.args(args)
-            .stdin(Stdio::piped())
+        cmd.args(args);
+        Self::spawn_command(cmd, label)
+    }
+
+    /// Starts another program that announces `READY <port>` like the built-in servers, and
+    /// waits up to `timeout` for it.
+    pub fn spawn_program(
+        program: &std::path::Path,
+        args: &[&str],
+        label: &str,
+        timeout: Duration,
+    ) -> io::Result<Self> {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        let mut c = Self::spawn_command(cmd, label)?;
+        let line = c.wait_line("READY", timeout)?;
+        c.port = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("bad READY line {line:?}")))?;
+        Ok(c)
+    }
+
+    fn spawn_command(mut cmd: Command, label: &str) -> io::Result<Self> {
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn()?;
