@@ -65,14 +65,23 @@ impl ServerListener for Bridge {
         &self,
         _: &TcpServer,
         c: ConnId,
-        _: SocketAddr,
+        peer: SocketAddr,
         s: BorrowedFd<'_>,
     ) -> HandleResult {
-        match self.fns().accept {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), s.as_raw_fd() as UINT_PTR) }),
-            None => HandleResult::Ignore,
-        }
+        let Some(f) = self.fns().accept else {
+            return HandleResult::Ignore;
+        };
+        // The connection is not open yet: its addresses come from here for the callback's
+        // GetRemoteAddress / GetLocalAddress (HP answers them in OnAccept).
+        let local = socket2::SockRef::from(&s)
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket());
+        ACCEPTING.with(|a| a.set(Some((c.as_u64(), peer, local))));
+        // SAFETY: a C callback with HP's signature.
+        let r = hr_of(unsafe { f(self.sender, id(c), s.as_raw_fd() as UINT_PTR) });
+        ACCEPTING.with(|a| a.set(None));
+        r
     }
     fn on_handshake(&self, _: &TcpServer, c: ConnId) -> HandleResult {
         match self.fns().handshake {
@@ -120,6 +129,20 @@ impl ServerListener for Bridge {
         }
         HandleResult::Ok
     }
+}
+
+thread_local! {
+    /// The connection in `OnAccept` on this thread: (id, remote, local).
+    static ACCEPTING: std::cell::Cell<Option<(u64, SocketAddr, Option<SocketAddr>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Addresses of a connection whose `OnAccept` runs on this thread (remote, local).
+pub(crate) fn accepting(c: ConnId) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    ACCEPTING
+        .with(|a| a.get())
+        .filter(|a| a.0 == c.as_u64())
+        .map(|a| (a.1, a.2))
 }
 
 fn create(l: PVOID, model: Model) -> PVOID {
@@ -485,7 +508,10 @@ macro_rules! complex_exports {
         ) -> BOOL {
             guard(FALSE, || {
                 let s = running_or_false!($c, $f, p);
-                cx::addr_of(s.local_addr(cx::conn(c)), buf, len, port)
+                let a = s
+                    .local_addr(cx::conn(c))
+                    .or_else(|| $crate::server::accepting(cx::conn(c)).and_then(|a| a.1));
+                cx::addr_of(a, buf, len, port)
             })
         }
         /// A connection's remote address (HP's buffer protocol).
@@ -502,7 +528,10 @@ macro_rules! complex_exports {
         ) -> BOOL {
             guard(FALSE, || {
                 let s = running_or_false!($c, $f, p);
-                cx::addr_of(s.remote_addr(cx::conn(c)), buf, len, port)
+                let a = s
+                    .remote_addr(cx::conn(c))
+                    .or_else(|| $crate::server::accepting(cx::conn(c)).map(|a| a.0));
+                cx::addr_of(a, buf, len, port)
             })
         }
         /// Sends a file of at most 4 MiB between an optional head and tail.

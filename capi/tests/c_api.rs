@@ -259,3 +259,58 @@ fn header_matches_the_library() {
         let _ = std::fs::remove_file(src);
     }
 }
+
+/// The seed's C++ example: a `CTcpPullServerListener` subclass behind a `CTcpPullServerPtr`,
+/// fetching with `ITcpPullServer::FromS(pSender)->Fetch(..)`; echoes bytes to a raw client;
+/// callbacks in HP's order.
+#[test]
+fn cpp_pull_server_with_hp_classes() {
+    let exe = build("pull_server.cpp");
+    let mut child = Command::new(&exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let port: u16 = loop {
+        let mut l = String::new();
+        assert!(out.read_line(&mut l).unwrap() > 0, "{lines:?}");
+        if let Some(p) = l.trim().strip_prefix("port ") {
+            break p.parse().unwrap();
+        }
+        lines.push(l.trim().to_string());
+    };
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"hello from rust").unwrap();
+    let mut got = [0u8; 15];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello from rust");
+    drop(c);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(stdin); // EOF: the program stops its server
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    lines.extend(rest.lines().map(str::to_string));
+    let at = |s: &str| {
+        lines
+            .iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("no {s:?} in {lines:?}"))
+    };
+    assert_eq!(lines[0], "prepare-listen 1");
+    let order = [
+        at("accept 127.0.0.1"),
+        at("handshake"),
+        at("receive 15"),
+        at("send 15"),
+        at("close 5 0"),
+        at("shutdown"),
+        at("stopped 3"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+    let _ = std::fs::remove_file(exe);
+}
