@@ -110,7 +110,7 @@ impl AgentListener for Bridge {
     }
 }
 
-fn create(l: PVOID, model: Model) -> PVOID {
+pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
     if l.is_null() {
         set_errno(libc::EINVAL);
         return std::ptr::null_mut();
@@ -134,7 +134,7 @@ pub extern "C" fn Create_HP_TcpPackAgent(l: PVOID) -> PVOID {
     create(l, Model::Pack)
 }
 
-fn stop_and_wait(a: &TcpAgent) -> bool {
+pub(crate) fn stop_and_wait(a: &TcpAgent) -> bool {
     a.stop();
     a.wait().is_ok()
 }
@@ -181,6 +181,9 @@ pub unsafe extern "C" fn HP_Agent_Start(p: PVOID, bind: LPCTSTR, async_connect: 
         {
             h.err
                 .set(se::SE_ILLEGAL_STATE, "already started", libc::EPERM);
+            return FALSE;
+        }
+        if h.ssl_missing() {
             return FALSE;
         }
         let mut b = TcpAgent::builder().config(h.cfg().clone());

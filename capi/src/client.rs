@@ -95,7 +95,7 @@ impl ClientListener for Bridge {
     }
 }
 
-fn create(l: PVOID, model: Model) -> PVOID {
+pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
     if l.is_null() {
         set_errno(libc::EINVAL);
         return std::ptr::null_mut();
@@ -119,7 +119,7 @@ pub extern "C" fn Create_HP_TcpPackClient(l: PVOID) -> PVOID {
     create(l, Model::Pack)
 }
 
-fn stop_and_wait(c: &TcpClient) -> bool {
+pub(crate) fn stop_and_wait(c: &TcpClient) -> bool {
     c.stop();
     c.wait().is_ok()
 }
@@ -195,6 +195,9 @@ fn start(
             .set(se::SE_INVALID_PARAM, "no remote address", libc::EINVAL);
         return FALSE;
     };
+    if h.ssl_missing() {
+        return FALSE;
+    }
     let mut b = TcpClient::builder().config(h.cfg().clone());
     if let Some(a) = bind {
         b = b.bind_address(a);

@@ -64,6 +64,10 @@ pub(crate) struct Handle<C, F> {
     pub pack: Mutex<PackConfig>,
     pub knobs: Mutex<Knobs>,
     pub err: LastError,
+    /// Created by a `Create_HP_SSL*` function: starting needs `SetupSSLContext` first.
+    pub is_ssl: std::sync::atomic::AtomicBool,
+    /// The TLS settings as the program gave them (SSL components).
+    pub ssl: crate::ssl::SslCell,
     /// Connections paused with `PauseReceive` (HP's `IsPauseReceive` reads it; a connection
     /// leaves it when it closes).
     pub paused: Mutex<std::collections::HashSet<u64>>,
@@ -94,6 +98,8 @@ impl<C, F> Handle<C, F> {
             pack: Mutex::new(PackConfig::default()),
             knobs: Mutex::new(Knobs::default()),
             err: LastError::default(),
+            is_ssl: std::sync::atomic::AtomicBool::new(false),
+            ssl: Default::default(),
             paused: Mutex::new(Default::default()),
             outcomes: Mutex::new(Default::default()),
             outcome_ready: std::sync::Condvar::new(),
@@ -114,6 +120,19 @@ impl<C, F> Handle<C, F> {
         let p = Box::into_raw(Box::new(c));
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(p);
         self.running.store(p, Ordering::Release);
+    }
+
+    /// An SSL component not set up yet: refuses to start with SE_SSL_ENV_NOT_READY.
+    pub(crate) fn ssl_missing(&self) -> bool {
+        if self.is_ssl.load(Ordering::Relaxed) && self.cfg().tls.is_none() {
+            self.err.set(
+                crate::types::se::SE_SSL_ENV_NOT_READY,
+                "SSL context not set up",
+                libc::EPERM,
+            );
+            return true;
+        }
+        false
     }
 
     pub(crate) fn cfg(&self) -> std::sync::MutexGuard<'_, TcpConfig> {

@@ -7,8 +7,10 @@
 //!
 //! This first part covers the TCP family: `HP_TcpServer`, `HP_TcpAgent`, `HP_TcpClient` in the
 //! push, pull and pack models, their listeners and `HP_Set_FN_*` callbacks, every
-//! `HP_Server_*` / `HP_Agent_*` / `HP_Client_*` / `HP_Tcp*_*` call of those components, and
-//! `SYS_GetLastError`, `SYS_GetLastErrorStr`, `HP_GetSocketErrorDesc`.
+//! `HP_Server_*` / `HP_Agent_*` / `HP_Client_*` / `HP_Tcp*_*` call of those components, their
+//! SSL forms (`HPSocket4C-SSL.h`, on rustls), and `SYS_GetLastError`, `SYS_GetLastErrorStr`,
+//! `HP_GetSocketErrorDesc`; `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP
+//! servers and agents.
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
 //! ## Threading rules
@@ -43,4 +45,5 @@ mod handle;
 mod listener;
 mod server;
 mod settings;
+mod ssl;
 pub mod types;

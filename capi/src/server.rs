@@ -145,7 +145,7 @@ pub(crate) fn accepting(c: ConnId) -> Option<(SocketAddr, Option<SocketAddr>)> {
         .map(|a| (a.1, a.2))
 }
 
-fn create(l: PVOID, model: Model) -> PVOID {
+pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
     if l.is_null() {
         crate::error::set_errno(libc::EINVAL);
         return std::ptr::null_mut();
@@ -169,7 +169,7 @@ pub extern "C" fn Create_HP_TcpPackServer(l: PVOID) -> PVOID {
     create(l, Model::Pack)
 }
 
-fn stop_and_wait(s: &TcpServer) -> bool {
+pub(crate) fn stop_and_wait(s: &TcpServer) -> bool {
     s.stop();
     s.wait().is_ok()
 }
@@ -215,6 +215,9 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
         {
             h.err
                 .set(se::SE_ILLEGAL_STATE, "already started", libc::EPERM);
+            return FALSE;
+        }
+        if h.ssl_missing() {
             return FALSE;
         }
         // SAFETY: per the contract.

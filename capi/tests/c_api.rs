@@ -228,6 +228,7 @@ fn header_matches_the_library() {
         .arg("check")
         .arg(&lib)
         .arg(manifest().join("include/hpsocket/HPSocket4C.h"))
+        .arg(manifest().join("include/hpsocket/HPSocket4C-SSL.h"))
         .status()
         .unwrap();
     assert!(
@@ -238,7 +239,7 @@ fn header_matches_the_library() {
         let src = std::env::temp_dir().join(format!("shardnet-hdr-{}.{ext}", std::process::id()));
         std::fs::write(
             &src,
-            "#include <hpsocket/HPSocket4C.h>\nint main(void) { return SE_OK; }\n",
+            "#include <hpsocket/HPSocket4C-SSL.h>\nint main(void) { return SE_OK + SSL_VM_NONE; }\n",
         )
         .unwrap();
         let st = Command::new(compiler)
@@ -312,5 +313,88 @@ fn cpp_pull_server_with_hp_classes() {
         at("stopped 3"),
     ];
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+    let _ = std::fs::remove_file(exe);
+}
+
+/// An SSL echo server in C (HP_SSLServer_SetupSSLContext with PEM files made by openssl) hit by
+/// `openssl s_client`: handshake, echoed bytes, and the refusals before the setup.
+#[test]
+fn c_ssl_server_with_openssl_client() {
+    let dir = std::env::temp_dir().join(format!("shardnet-capi-ssl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(st.success());
+    let exe = build("ssl_server.c");
+    let mut child = Command::new(&exe)
+        .arg(&cert)
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut cin = client.stdin.take().unwrap();
+    cin.write_all(b"hello over tls\n").unwrap();
+    let mut cout = client.stdout.take().unwrap();
+    let mut got = [0u8; 15];
+    cout.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello over tls\n");
+    // -quiet implies -ign_eof: s_client would wait for the server; end it here.
+    drop(cin);
+    let _ = client.kill();
+    let _ = client.wait();
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    let lines: Vec<&str> = rest.lines().collect();
+    let at = |s: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(s))
+            .unwrap_or_else(|| panic!("{s} in {rest}"))
+    };
+    assert!(at("handshake") < at("receive 15"), "{rest}");
+    assert!(at("receive 15") < at("close "), "{rest}");
+    assert_eq!(lines.last(), Some(&"done"));
+    let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_file(exe);
 }

@@ -46,6 +46,7 @@ typedef TCHAR* LPTSTR;
 typedef int SOCKET;
 typedef unsigned long CONNID;
 typedef unsigned long HP_CONNID;
+typedef unsigned long THR_ID;
 
 #ifndef INFINITE
 #define INFINITE ((DWORD)-1)

@@ -73,7 +73,9 @@ fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<CertifiedKey>> 
     Ok(Arc::new(ck))
 }
 
-fn roots_from_pem(pem: &[u8]) -> Result<Arc<RootCertStore>> {
+/// Trust roots from PEM certificates in memory (for [`ClientAuth::Optional`] /
+/// [`ClientAuth::Required`] built by hand).
+pub fn roots_from_pem(pem: &[u8]) -> Result<Arc<RootCertStore>> {
     let mut roots = RootCertStore::empty();
     for c in certs_from_pem(pem)? {
         roots.add(c).map_err(|e| tls_err("CA certificate", e))?;

@@ -21,8 +21,8 @@ mod config;
 mod session;
 
 pub use config::{
-    ClientAuth, ClientTlsBuilder, ClientTlsConfig, Identity, ServerTlsBuilder, ServerTlsConfig,
-    SniChoice, DEFAULT_HANDSHAKE_TIMEOUT,
+    roots_from_pem, ClientAuth, ClientTlsBuilder, ClientTlsConfig, Identity, ServerTlsBuilder,
+    ServerTlsConfig, SniChoice, DEFAULT_HANDSHAKE_TIMEOUT,
 };
 pub(crate) use session::TlsSession;
 pub use session::{TlsInfo, ERRNO_TLS};
