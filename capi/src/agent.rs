@@ -3,9 +3,9 @@
 
 use crate::complex::{self as cx, running_or_false};
 use crate::error::{guard, set_errno};
-use crate::handle::{destroy, handle, Handle, Model};
-use crate::listener::ConnectorFns;
-use crate::server::{complex_exports, hr_of};
+use crate::handle::{handle, Handle, Model};
+use crate::listener::{call, ConnectorFns};
+use crate::server::complex_exports;
 use crate::types::*;
 use shardnet_components::{AgentListener, HandleResult, SocketOperation, TcpAgent};
 use shardnet_runtime::{ConnId, ConnectPlacement};
@@ -38,61 +38,35 @@ fn id(c: ConnId) -> HP_CONNID {
     c.as_u64() as HP_CONNID
 }
 
-fn len(n: usize) -> c_int {
-    n.min(c_int::MAX as usize) as c_int
-}
-
 impl AgentListener for Bridge {
     fn on_prepare_connect(&self, _: &TcpAgent, c: ConnId, s: BorrowedFd<'_>) -> HandleResult {
-        match self.fns().prepare_connect {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), s.as_raw_fd() as UINT_PTR) }),
-            None => HandleResult::Ignore,
-        }
+        call::socket(
+            self.fns().prepare_connect,
+            self.sender,
+            id(c),
+            s.as_raw_fd(),
+        )
     }
     fn on_connect(&self, _: &TcpAgent, c: ConnId) -> HandleResult {
         if let Some(h) = agent(self.sender) {
             h.connect_outcome(c.as_u64(), 0);
         }
-        match self.fns().connect {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c)) }),
-            None => HandleResult::Ignore,
-        }
+        call::conn(self.fns().connect, self.sender, id(c))
     }
     fn on_handshake(&self, _: &TcpAgent, c: ConnId) -> HandleResult {
-        match self.fns().handshake {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c)) }),
-            None => HandleResult::Ignore,
-        }
+        call::conn(self.fns().handshake, self.sender, id(c))
     }
     fn on_receive(&self, _: &TcpAgent, c: ConnId, d: &[u8]) -> HandleResult {
-        match self.fns().receive {
-            // SAFETY: a C callback with HP's signature; `d` lives for the call.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), d.as_ptr(), len(d.len())) }),
-            None => HandleResult::Ignore,
-        }
+        call::data(self.fns().receive, self.sender, id(c), d)
     }
     fn on_pull_receive(&self, _: &TcpAgent, c: ConnId, total: usize) -> HandleResult {
-        match self.fns().pull_receive {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), len(total)) }),
-            None => HandleResult::Ignore,
-        }
+        call::length(self.fns().pull_receive, self.sender, id(c), total)
     }
     fn on_send(&self, _: &TcpAgent, c: ConnId, d: &[u8]) -> HandleResult {
-        match self.fns().send {
-            // SAFETY: a C callback with HP's signature; `d` lives for the call.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), d.as_ptr(), len(d.len())) }),
-            None => HandleResult::Ignore,
-        }
+        call::data(self.fns().send, self.sender, id(c), d)
     }
     fn on_close(&self, _: &TcpAgent, c: ConnId, op: SocketOperation, e: i32) -> HandleResult {
-        if let Some(f) = self.fns().close {
-            // SAFETY: a C callback with HP's signature.
-            unsafe { f(self.sender, id(c), op as c_int, e) };
-        }
+        call::close(self.fns().close, self.sender, id(c), op as c_int, e);
         if let Some(h) = agent(self.sender) {
             h.forget(c.as_u64());
             if op == SocketOperation::Connect {
@@ -102,58 +76,22 @@ impl AgentListener for Bridge {
         HandleResult::Ok
     }
     fn on_shutdown(&self, _: &TcpAgent) -> HandleResult {
-        if let Some(f) = self.fns().shutdown {
-            // SAFETY: a C callback with HP's signature.
-            unsafe { f(self.sender) };
-        }
+        call::sender(self.fns().shutdown, self.sender);
         HandleResult::Ok
     }
 }
 
 pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
-    if l.is_null() {
-        set_errno(libc::EINVAL);
-        return std::ptr::null_mut();
-    }
-    Box::into_raw(Box::new(AgentC::new(l as *const ConnectorFns, model))) as PVOID
+    crate::handle::create::<TcpAgent, ConnectorFns>(l, model)
 }
 
-/// Creates a push-model TCP agent.
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpAgent(l: PVOID) -> PVOID {
-    create(l, Model::Push)
-}
-/// Creates a pull-model TCP agent.
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpPullAgent(l: PVOID) -> PVOID {
-    create(l, Model::Pull)
-}
-/// Creates a pack-model TCP agent.
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpPackAgent(l: PVOID) -> PVOID {
-    create(l, Model::Pack)
-}
+crate::handle::creators!(TcpAgent, ConnectorFns:
+    Create_HP_TcpAgent => Push,
+    Create_HP_TcpPullAgent => Pull,
+    Create_HP_TcpPackAgent => Pack
+);
 
-pub(crate) fn stop_and_wait(a: &TcpAgent) -> bool {
-    a.stop();
-    a.wait().is_ok()
-}
-
-macro_rules! destroyers {
-    ($($name:ident),*) => {$(
-        /// Stops the agent (if running) and frees it; from inside a callback the work is
-        /// handed to a thread of its own. NULL is ignored.
-        ///
-        /// # Safety
-        /// `p` is NULL or an agent made by a `Create_HP_Tcp*Agent`, not used afterwards.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(p: PVOID) {
-            // SAFETY: per the contract.
-            guard((), || unsafe { destroy::<TcpAgent, ConnectorFns>(p, stop_and_wait) })
-        }
-    )*};
-}
-destroyers!(
+crate::handle::destroyers!(TcpAgent, ConnectorFns:
     Destroy_HP_TcpAgent,
     Destroy_HP_TcpPullAgent,
     Destroy_HP_TcpPackAgent
@@ -209,6 +147,7 @@ pub unsafe extern "C" fn HP_Agent_Start(p: PVOID, bind: LPCTSTR, async_connect: 
             fns: h.fns,
             sender: p,
         };
+        h.clear_running();
         match b.start(std::sync::Arc::new(bridge)) {
             Ok(a) => {
                 h.install(a);

@@ -3,9 +3,8 @@
 //! client OnShutdown).
 
 use crate::error::{done, guard, set_errno};
-use crate::handle::{destroy, handle, Handle, Model};
-use crate::listener::ConnectorFns;
-use crate::server::hr_of;
+use crate::handle::{handle, Handle, Model};
+use crate::listener::{call, ConnectorFns};
 use crate::types::*;
 use shardnet_components::{ClientListener, HandleResult, ServiceState, SocketOperation, TcpClient};
 use std::ffi::{c_char, c_int};
@@ -36,58 +35,38 @@ fn id(c: &TcpClient) -> HP_CONNID {
     c.conn_id().as_u64() as HP_CONNID
 }
 
-fn len(n: usize) -> c_int {
-    n.min(c_int::MAX as usize) as c_int
-}
-
 impl ClientListener for Bridge {
     fn on_prepare_connect(&self, c: &TcpClient, s: BorrowedFd<'_>) -> HandleResult {
-        match self.fns().prepare_connect {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), s.as_raw_fd() as UINT_PTR) }),
-            None => HandleResult::Ignore,
+        if let Some(h) = client(self.sender) {
+            h.adopt(c);
         }
+        call::socket(
+            self.fns().prepare_connect,
+            self.sender,
+            id(c),
+            s.as_raw_fd(),
+        )
     }
     fn on_connect(&self, c: &TcpClient) -> HandleResult {
-        match self.fns().connect {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c)) }),
-            None => HandleResult::Ignore,
+        if let Some(h) = client(self.sender) {
+            h.adopt(c);
         }
+        call::conn(self.fns().connect, self.sender, id(c))
     }
     fn on_handshake(&self, c: &TcpClient) -> HandleResult {
-        match self.fns().handshake {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c)) }),
-            None => HandleResult::Ignore,
-        }
+        call::conn(self.fns().handshake, self.sender, id(c))
     }
     fn on_receive(&self, c: &TcpClient, d: &[u8]) -> HandleResult {
-        match self.fns().receive {
-            // SAFETY: a C callback with HP's signature; `d` lives for the call.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), d.as_ptr(), len(d.len())) }),
-            None => HandleResult::Ignore,
-        }
+        call::data(self.fns().receive, self.sender, id(c), d)
     }
     fn on_pull_receive(&self, c: &TcpClient, total: usize) -> HandleResult {
-        match self.fns().pull_receive {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), len(total)) }),
-            None => HandleResult::Ignore,
-        }
+        call::length(self.fns().pull_receive, self.sender, id(c), total)
     }
     fn on_send(&self, c: &TcpClient, d: &[u8]) -> HandleResult {
-        match self.fns().send {
-            // SAFETY: a C callback with HP's signature; `d` lives for the call.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), d.as_ptr(), len(d.len())) }),
-            None => HandleResult::Ignore,
-        }
+        call::data(self.fns().send, self.sender, id(c), d)
     }
     fn on_close(&self, c: &TcpClient, op: SocketOperation, e: i32) -> HandleResult {
-        if let Some(f) = self.fns().close {
-            // SAFETY: a C callback with HP's signature.
-            unsafe { f(self.sender, id(c), op as c_int, e) };
-        }
+        call::close(self.fns().close, self.sender, id(c), op as c_int, e);
         if let Some(h) = client(self.sender) {
             h.forget(0);
         }
@@ -96,49 +75,16 @@ impl ClientListener for Bridge {
 }
 
 pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
-    if l.is_null() {
-        set_errno(libc::EINVAL);
-        return std::ptr::null_mut();
-    }
-    Box::into_raw(Box::new(ClientC::new(l as *const ConnectorFns, model))) as PVOID
+    crate::handle::create::<TcpClient, ConnectorFns>(l, model)
 }
 
-/// Creates a push-model TCP client.
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpClient(l: PVOID) -> PVOID {
-    create(l, Model::Push)
-}
-/// Creates a pull-model TCP client.
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpPullClient(l: PVOID) -> PVOID {
-    create(l, Model::Pull)
-}
-/// Creates a pack-model TCP client.
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpPackClient(l: PVOID) -> PVOID {
-    create(l, Model::Pack)
-}
+crate::handle::creators!(TcpClient, ConnectorFns:
+    Create_HP_TcpClient => Push,
+    Create_HP_TcpPullClient => Pull,
+    Create_HP_TcpPackClient => Pack
+);
 
-pub(crate) fn stop_and_wait(c: &TcpClient) -> bool {
-    c.stop();
-    c.wait().is_ok()
-}
-
-macro_rules! destroyers {
-    ($($name:ident),*) => {$(
-        /// Stops the client (if running) and frees it; from inside a callback the work is
-        /// handed to a thread of its own. NULL is ignored.
-        ///
-        /// # Safety
-        /// `p` is NULL or a client made by a `Create_HP_Tcp*Client`, not used afterwards.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(p: PVOID) {
-            // SAFETY: per the contract.
-            guard((), || unsafe { destroy::<TcpClient, ConnectorFns>(p, stop_and_wait) })
-        }
-    )*};
-}
-destroyers!(
+crate::handle::destroyers!(TcpClient, ConnectorFns:
     Destroy_HP_TcpClient,
     Destroy_HP_TcpPullClient,
     Destroy_HP_TcpPackClient
@@ -211,6 +157,7 @@ fn start(
         fns: h.fns,
         sender: p,
     };
+    h.clear_running();
     match b.start(host, port, async_connect != 0, bridge) {
         Ok(c) => {
             h.install(c);

@@ -135,6 +135,23 @@ impl<C, F> Handle<C, F> {
         false
     }
 
+    /// Before a start: no running component until the new one is known (a callback of the
+    /// new run may come before `Start` returns; see [`Self::adopt`]).
+    pub(crate) fn clear_running(&self) {
+        self.running.store(std::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// From a callback of a run that `Start` has not installed yet: the component the
+    /// callback got becomes the running one, so the C code's calls in that callback work.
+    pub(crate) fn adopt(&self, c: &C)
+    where
+        C: Clone,
+    {
+        if self.running.load(Ordering::Acquire).is_null() {
+            self.install(c.clone());
+        }
+    }
+
     pub(crate) fn cfg(&self) -> std::sync::MutexGuard<'_, TcpConfig> {
         self.cfg.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -256,3 +273,75 @@ where
         finish();
     }
 }
+
+/// `Create_HP_*`: a new handle bound to the listener `l` (NULL for a NULL listener).
+pub(crate) fn create<C, F>(l: *mut std::ffi::c_void, model: Model) -> *mut std::ffi::c_void {
+    if l.is_null() {
+        crate::error::set_errno(libc::EINVAL);
+        return std::ptr::null_mut();
+    }
+    Box::into_raw(Box::new(Handle::<C, F>::new(l as *const F, model))) as *mut std::ffi::c_void
+}
+
+/// Stops a component and waits for it (the stop of `Destroy_HP_*`).
+pub(crate) fn stop_and_wait<C: crate::handle::Stoppable>(c: &C) -> bool {
+    c.stop_now();
+    c.wait_stopped()
+}
+
+/// The stop and wait every component has.
+pub(crate) trait Stoppable {
+    fn stop_now(&self);
+    fn wait_stopped(&self) -> bool;
+}
+
+macro_rules! stoppable {
+    ($($t:ty),*) => {$(
+        impl Stoppable for $t {
+            fn stop_now(&self) {
+                self.stop()
+            }
+            fn wait_stopped(&self) -> bool {
+                self.wait().is_ok()
+            }
+        }
+    )*};
+}
+stoppable!(
+    shardnet_components::TcpServer,
+    shardnet_components::TcpAgent,
+    shardnet_components::TcpClient
+);
+
+/// `Destroy_HP_*` functions for handles of `Handle<$c, $f>`.
+macro_rules! destroyers {
+    ($c:ty, $f:ty: $($name:ident),*) => {$(
+        /// Stops the component (if running) and frees it; from inside a callback the work is
+        /// handed to a thread of its own instead of deadlocking. NULL is ignored.
+        ///
+        /// # Safety
+        /// `p` is NULL or a component made by the matching `Create_`, not used afterwards.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(p: PVOID) {
+            $crate::error::guard((), || {
+                // SAFETY: per the contract.
+                unsafe {
+                    $crate::handle::destroy::<$c, $f>(p, $crate::handle::stop_and_wait::<$c>)
+                }
+            })
+        }
+    )*};
+}
+pub(crate) use destroyers;
+
+/// `Create_HP_*` functions for handles of `Handle<$c, $f>`, one per receive model.
+macro_rules! creators {
+    ($c:ty, $f:ty: $($name:ident => $model:ident),*) => {$(
+        /// Creates the component bound to a listener's callbacks (NULL for a NULL listener).
+        #[no_mangle]
+        pub extern "C" fn $name(l: PVOID) -> PVOID {
+            $crate::handle::create::<$c, $f>(l, $crate::handle::Model::$model)
+        }
+    )*};
+}
+pub(crate) use creators;

@@ -130,3 +130,53 @@ setters! { ConnectorFns:
     HP_Set_FN_Client_OnPullReceive => pull_receive: FnLength;
     HP_Set_FN_Client_OnClose => close: FnClose;
 }
+
+/// Calls an optional C callback; an unset one is HR_IGNORE.
+pub(crate) mod call {
+    use super::*;
+    use crate::server::hr_of;
+    use shardnet_components::HandleResult;
+
+    fn len(n: usize) -> c_int {
+        n.min(c_int::MAX as usize) as c_int
+    }
+
+    /// (sender, conn, socket).
+    pub(crate) fn socket(f: Option<FnConnSocket>, s: PVOID, c: HP_CONNID, fd: i32) -> HandleResult {
+        f.map_or(HandleResult::Ignore, |f| {
+            // SAFETY: a C callback with HP's signature.
+            hr_of(unsafe { f(s, c, fd as UINT_PTR) })
+        })
+    }
+    /// (sender, conn).
+    pub(crate) fn conn(f: Option<FnConn>, s: PVOID, c: HP_CONNID) -> HandleResult {
+        // SAFETY: a C callback with HP's signature.
+        f.map_or(HandleResult::Ignore, |f| hr_of(unsafe { f(s, c) }))
+    }
+    /// (sender, conn, data, length); `d` lives for the call.
+    pub(crate) fn data(f: Option<FnData>, s: PVOID, c: HP_CONNID, d: &[u8]) -> HandleResult {
+        f.map_or(HandleResult::Ignore, |f| {
+            // SAFETY: a C callback with HP's signature; `d` is valid for the call.
+            hr_of(unsafe { f(s, c, d.as_ptr(), len(d.len())) })
+        })
+    }
+    /// (sender, conn, length).
+    pub(crate) fn length(f: Option<FnLength>, s: PVOID, c: HP_CONNID, n: usize) -> HandleResult {
+        // SAFETY: a C callback with HP's signature.
+        f.map_or(HandleResult::Ignore, |f| hr_of(unsafe { f(s, c, len(n)) }))
+    }
+    /// (sender, conn, operation, errno); the result is ignored (HP's rule).
+    pub(crate) fn close(f: Option<FnClose>, s: PVOID, c: HP_CONNID, op: c_int, e: c_int) {
+        if let Some(f) = f {
+            // SAFETY: a C callback with HP's signature.
+            unsafe { f(s, c, op, e) };
+        }
+    }
+    /// (sender); the result is ignored.
+    pub(crate) fn sender(f: Option<FnSender>, s: PVOID) {
+        if let Some(f) = f {
+            // SAFETY: a C callback with HP's signature.
+            unsafe { f(s) };
+        }
+    }
+}

@@ -4,8 +4,8 @@
 
 use crate::complex::{self as cx, running_or_false};
 use crate::error::guard;
-use crate::handle::{destroy, handle, Handle, Model};
-use crate::listener::ServerFns;
+use crate::handle::{handle, Handle, Model};
+use crate::listener::{call, ServerFns};
 use crate::types::*;
 use shardnet_components::{HandleResult, ServerListener, SocketOperation, TcpServer};
 use shardnet_runtime::ConnId;
@@ -49,12 +49,12 @@ fn id(c: ConnId) -> HP_CONNID {
     c.as_u64() as HP_CONNID
 }
 
-fn len(n: usize) -> c_int {
-    n.min(c_int::MAX as usize) as c_int
-}
-
 impl ServerListener for Bridge {
-    fn on_prepare_listen(&self, _: &TcpServer, s: BorrowedFd<'_>, _: SocketAddr) -> HandleResult {
+    fn on_prepare_listen(&self, t: &TcpServer, s: BorrowedFd<'_>, _: SocketAddr) -> HandleResult {
+        if let Some(h) = server(self.sender) {
+            h.adopt(t);
+        }
+        // HP's OnPrepareListen has no connection id: the socket goes where the id would.
         match self.fns().prepare_listen {
             // SAFETY: a C callback with HP's signature.
             Some(f) => hr_of(unsafe { f(self.sender, s.as_raw_fd() as UINT_PTR) }),
@@ -63,14 +63,17 @@ impl ServerListener for Bridge {
     }
     fn on_accept(
         &self,
-        _: &TcpServer,
+        t: &TcpServer,
         c: ConnId,
         peer: SocketAddr,
         s: BorrowedFd<'_>,
     ) -> HandleResult {
-        let Some(f) = self.fns().accept else {
+        if let Some(h) = server(self.sender) {
+            h.adopt(t);
+        }
+        if self.fns().accept.is_none() {
             return HandleResult::Ignore;
-        };
+        }
         // The connection is not open yet: its addresses come from here for the callback's
         // GetRemoteAddress / GetLocalAddress (HP answers them in OnAccept).
         let local = socket2::SockRef::from(&s)
@@ -78,55 +81,31 @@ impl ServerListener for Bridge {
             .ok()
             .and_then(|a| a.as_socket());
         ACCEPTING.with(|a| a.set(Some((c.as_u64(), peer, local))));
-        // SAFETY: a C callback with HP's signature.
-        let r = hr_of(unsafe { f(self.sender, id(c), s.as_raw_fd() as UINT_PTR) });
+        let r = call::socket(self.fns().accept, self.sender, id(c), s.as_raw_fd());
         ACCEPTING.with(|a| a.set(None));
         r
     }
     fn on_handshake(&self, _: &TcpServer, c: ConnId) -> HandleResult {
-        match self.fns().handshake {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c)) }),
-            None => HandleResult::Ignore,
-        }
+        call::conn(self.fns().handshake, self.sender, id(c))
     }
     fn on_receive(&self, _: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
-        match self.fns().receive {
-            // SAFETY: a C callback with HP's signature; `d` lives for the call.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), d.as_ptr(), len(d.len())) }),
-            None => HandleResult::Ignore,
-        }
+        call::data(self.fns().receive, self.sender, id(c), d)
     }
     fn on_pull_receive(&self, _: &TcpServer, c: ConnId, total: usize) -> HandleResult {
-        match self.fns().pull_receive {
-            // SAFETY: a C callback with HP's signature.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), len(total)) }),
-            None => HandleResult::Ignore,
-        }
+        call::length(self.fns().pull_receive, self.sender, id(c), total)
     }
     fn on_send(&self, _: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
-        match self.fns().send {
-            // SAFETY: a C callback with HP's signature; `d` lives for the call.
-            Some(f) => hr_of(unsafe { f(self.sender, id(c), d.as_ptr(), len(d.len())) }),
-            None => HandleResult::Ignore,
-        }
+        call::data(self.fns().send, self.sender, id(c), d)
     }
     fn on_close(&self, _: &TcpServer, c: ConnId, op: SocketOperation, e: i32) -> HandleResult {
-        if let Some(f) = self.fns().close {
-            // SAFETY: a C callback with HP's signature.
-            unsafe { f(self.sender, id(c), op as c_int, e) };
-        }
-        // SAFETY: the sender is this bridge's live handle (it outlives the component).
-        if let Some(h) = unsafe { handle::<TcpServer, ServerFns>(self.sender) } {
+        call::close(self.fns().close, self.sender, id(c), op as c_int, e);
+        if let Some(h) = server(self.sender) {
             h.forget(c.as_u64());
         }
         HandleResult::Ok
     }
     fn on_shutdown(&self, _: &TcpServer) -> HandleResult {
-        if let Some(f) = self.fns().shutdown {
-            // SAFETY: a C callback with HP's signature.
-            unsafe { f(self.sender) };
-        }
+        call::sender(self.fns().shutdown, self.sender);
         HandleResult::Ok
     }
 }
@@ -146,49 +125,16 @@ pub(crate) fn accepting(c: ConnId) -> Option<(SocketAddr, Option<SocketAddr>)> {
 }
 
 pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
-    if l.is_null() {
-        crate::error::set_errno(libc::EINVAL);
-        return std::ptr::null_mut();
-    }
-    Box::into_raw(Box::new(ServerC::new(l as *const ServerFns, model))) as PVOID
+    crate::handle::create::<TcpServer, ServerFns>(l, model)
 }
 
-/// Creates a push-model TCP server bound to `l`'s callbacks (NULL for a NULL listener).
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpServer(l: PVOID) -> PVOID {
-    create(l, Model::Push)
-}
-/// Creates a pull-model TCP server (`OnPullReceive` + `HP_TcpPullServer_Fetch`).
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpPullServer(l: PVOID) -> PVOID {
-    create(l, Model::Pull)
-}
-/// Creates a pack-model TCP server (HP's 4-byte header framing; one message per OnReceive).
-#[no_mangle]
-pub extern "C" fn Create_HP_TcpPackServer(l: PVOID) -> PVOID {
-    create(l, Model::Pack)
-}
+crate::handle::creators!(TcpServer, ServerFns:
+    Create_HP_TcpServer => Push,
+    Create_HP_TcpPullServer => Pull,
+    Create_HP_TcpPackServer => Pack
+);
 
-pub(crate) fn stop_and_wait(s: &TcpServer) -> bool {
-    s.stop();
-    s.wait().is_ok()
-}
-
-macro_rules! destroyers {
-    ($($name:ident),*) => {$(
-        /// Stops the server (if running) and frees it; from inside a callback the work is
-        /// handed to a thread of its own instead of deadlocking. NULL is ignored.
-        ///
-        /// # Safety
-        /// `p` is NULL or a server made by a `Create_HP_Tcp*Server`, not used afterwards.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(p: PVOID) {
-            // SAFETY: per the contract.
-            guard((), || unsafe { destroy::<TcpServer, ServerFns>(p, stop_and_wait) })
-        }
-    )*};
-}
-destroyers!(
+crate::handle::destroyers!(TcpServer, ServerFns:
     Destroy_HP_TcpServer,
     Destroy_HP_TcpPullServer,
     Destroy_HP_TcpPackServer
@@ -240,6 +186,7 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
             fns: h.fns,
             sender: p,
         };
+        h.clear_running();
         match b.start(&bind, std::sync::Arc::new(bridge)) {
             Ok(s) => {
                 h.install(s);

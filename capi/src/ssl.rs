@@ -593,17 +593,7 @@ macro_rules! ssl_life {
             }
             p
         }
-        /// Stops and frees the component (from a callback: on a thread of its own).
-        ///
-        /// # Safety
-        /// `p` is NULL or a component made by the matching `Create_`, not used afterwards.
-        #[no_mangle]
-        pub unsafe extern "C" fn $destroy(p: PVOID) {
-            // SAFETY: per the contract.
-            guard((), || unsafe {
-                crate::handle::destroy::<$c, $f>(p, crate::$module::stop_and_wait)
-            })
-        }
+        crate::handle::destroyers!($c, $f: $destroy);
     )*};
 }
 

@@ -398,3 +398,39 @@ fn c_ssl_server_with_openssl_client() {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_file(exe);
 }
+
+/// HP's C++ client classes: `CTcpPackClientPtr` with a `CTcpClientListener` subclass against a
+/// shardnet Pack server (flag 0x169): whole messages each way, OnConnect before them.
+#[test]
+fn cpp_pack_client_with_hp_classes() {
+    let server = TcpServer::builder()
+        .shards(1)
+        .pack(shardnet_components::pack::PackConfig {
+            flag: 0x169,
+            max_pack_size: 0xFFFF,
+            ..Default::default()
+        })
+        .start("127.0.0.1:0", Arc::new(Echo))
+        .unwrap();
+    let port = server.listen_addr().unwrap().port().to_string();
+    let exe = build("pack_client.cpp");
+    let out = Command::new(&exe).arg(&port).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "connect 1", "{text}");
+    assert_eq!(
+        &lines[1..4],
+        &[
+            "recv 5 first",
+            "recv 10 second one",
+            "recv 14 third and last"
+        ],
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("close ")), "{text}");
+    assert_eq!(lines.last(), Some(&"stopped 3"), "{text}");
+    let _ = std::fs::remove_file(exe);
+    server.stop();
+    server.wait().unwrap();
+}

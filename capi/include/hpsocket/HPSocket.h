@@ -127,6 +127,67 @@ public:
     virtual DWORD GetKeepAliveInterval() = 0;
 };
 
+class IClient
+{
+public:
+    virtual BOOL Start(LPCTSTR lpszRemoteAddress, USHORT usPort, BOOL bAsyncConnect = TRUE, LPCTSTR lpszBindAddress = nullptr, USHORT usLocalPort = 0) = 0;
+    virtual BOOL Stop() = 0;
+    virtual BOOL Send(const BYTE* pBuffer, int iLength, int iOffset = 0) = 0;
+    virtual BOOL SendPackets(const WSABUF pBuffers[], int iCount) = 0;
+    virtual BOOL PauseReceive(BOOL bPause = TRUE) = 0;
+    virtual BOOL Wait(DWORD dwMilliseconds = INFINITE) = 0;
+    virtual void SetExtra(PVOID pExtra) = 0;
+    virtual PVOID GetExtra() = 0;
+    virtual BOOL IsSecure() = 0;
+    virtual BOOL HasStarted() = 0;
+    virtual EnServiceState GetState() = 0;
+    virtual EnSocketError GetLastError() = 0;
+    virtual LPCTSTR GetLastErrorDesc() = 0;
+    virtual CONNID GetConnectionID() = 0;
+    virtual BOOL GetLocalAddress(TCHAR lpszAddress[], int& iAddressLen, USHORT& usPort) = 0;
+    virtual BOOL GetRemoteHost(TCHAR lpszHost[], int& iHostLen, USHORT& usPort) = 0;
+    virtual BOOL GetPendingDataLength(int& iPending) = 0;
+    virtual BOOL IsPauseReceive(BOOL& bPaused) = 0;
+    virtual BOOL IsConnected() = 0;
+    virtual void SetReuseAddressPolicy(EnReuseAddressPolicy enReusePolicy) = 0;
+    virtual void SetFreeBufferPoolSize(DWORD dwFreeBufferPoolSize) = 0;
+    virtual void SetFreeBufferPoolHold(DWORD dwFreeBufferPoolHold) = 0;
+    virtual EnReuseAddressPolicy GetReuseAddressPolicy() = 0;
+    virtual DWORD GetFreeBufferPoolSize() = 0;
+    virtual DWORD GetFreeBufferPoolHold() = 0;
+    virtual ~IClient() = default;
+};
+
+class ITcpClient : public IClient
+{
+public:
+    virtual BOOL SendSmallFile(LPCTSTR lpszFileName, const LPWSABUF pHead = nullptr, const LPWSABUF pTail = nullptr) = 0;
+    virtual void SetSocketBufferSize(DWORD dwSocketBufferSize) = 0;
+    virtual void SetKeepAliveTime(DWORD dwKeepAliveTime) = 0;
+    virtual void SetKeepAliveInterval(DWORD dwKeepAliveInterval) = 0;
+    virtual DWORD GetSocketBufferSize() = 0;
+    virtual DWORD GetKeepAliveTime() = 0;
+    virtual DWORD GetKeepAliveInterval() = 0;
+};
+
+class IPullClient
+{
+public:
+    virtual EnFetchResult Fetch(BYTE* pData, int iLength) = 0;
+    virtual EnFetchResult Peek(BYTE* pData, int iLength) = 0;
+    virtual ~IPullClient() = default;
+};
+
+class IPackClient
+{
+public:
+    virtual void SetMaxPackSize(DWORD dwMaxPackSize) = 0;
+    virtual void SetPackHeaderFlag(USHORT usPackHeaderFlag) = 0;
+    virtual DWORD GetMaxPackSize() = 0;
+    virtual USHORT GetPackHeaderFlag() = 0;
+    virtual ~IPackClient() = default;
+};
+
 class IPullSocket
 {
 public:
@@ -165,6 +226,8 @@ typedef DualInterface<IPullSocket, ITcpServer> ITcpPullServer;
 typedef DualInterface<IPullSocket, ITcpAgent> ITcpPullAgent;
 typedef DualInterface<IPackSocket, ITcpServer> ITcpPackServer;
 typedef DualInterface<IPackSocket, ITcpAgent> ITcpPackAgent;
+typedef DualInterface<IPullClient, ITcpClient> ITcpPullClient;
+typedef DualInterface<IPackClient, ITcpClient> ITcpPackClient;
 
 /* ---------------------------------------------------------------- listeners --------------- */
 
@@ -203,7 +266,20 @@ public:
     virtual EnHandleResult OnConnect(T* pSender, CONNID dwConnID) = 0;
 };
 
+/* Clients have no OnShutdown (HP's C++ API). */
+template <class T>
+class IClientListenerT : public ISocketListenerT<T>
+{
+public:
+    virtual EnHandleResult OnPrepareConnect(T* pSender, CONNID dwConnID, SOCKET socket) = 0;
+    virtual EnHandleResult OnConnect(T* pSender, CONNID dwConnID) = 0;
+};
+
 class ITcpServerListener : public IServerListenerT<ITcpServer>
+{
+};
+
+class ITcpClientListener : public IClientListenerT<ITcpClient>
 {
 };
 
@@ -247,6 +323,24 @@ class CTcpPullAgentListener : public CTcpAgentListener
 public:
     virtual EnHandleResult OnReceive(ITcpAgent* pSender, CONNID dwConnID, int iLength) override = 0;
     virtual EnHandleResult OnReceive(ITcpAgent*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
+};
+
+class CTcpClientListener : public ITcpClientListener
+{
+public:
+    virtual EnHandleResult OnPrepareConnect(ITcpClient*, CONNID, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnConnect(ITcpClient*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnHandShake(ITcpClient*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnReceive(ITcpClient*, CONNID, int) override { return HR_IGNORE; }
+    virtual EnHandleResult OnSend(ITcpClient*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
+    using ITcpClientListener::OnReceive;
+};
+
+class CTcpPullClientListener : public CTcpClientListener
+{
+public:
+    virtual EnHandleResult OnReceive(ITcpClient* pSender, CONNID dwConnID, int iLength) override = 0;
+    virtual EnHandleResult OnReceive(ITcpClient*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
 };
 
 /* ---------------------------------------------------------------- implementation ---------- */
@@ -502,6 +596,100 @@ protected:
     HP_TcpAgent m_h;
 };
 
+/* ITcpClient (and its Pull / Pack faces) over an HP_TcpClient handle. */
+template <class Face, Model M>
+class TcpClientT : public Face
+{
+public:
+    explicit TcpClientT(ITcpClientListener* pListener) : m_l(pListener)
+    {
+        typedef Trampolines<TcpClientT, ITcpClient, ITcpClientListener> T;
+        m_lc = Create_HP_TcpClientListener();
+        HP_Set_FN_Client_OnPrepareConnect(m_lc, T::PrepareConnect);
+        HP_Set_FN_Client_OnConnect(m_lc, T::Connect);
+        HP_Set_FN_Client_OnHandShake(m_lc, T::HandShake);
+        HP_Set_FN_Client_OnSend(m_lc, T::Send);
+        HP_Set_FN_Client_OnReceive(m_lc, T::Receive);
+        HP_Set_FN_Client_OnPullReceive(m_lc, T::PullReceive);
+        HP_Set_FN_Client_OnClose(m_lc, T::Close);
+        m_h = M == Model::Pull ? Create_HP_TcpPullClient(m_lc) : M == Model::Pack ? Create_HP_TcpPackClient(m_lc) : Create_HP_TcpClient(m_lc);
+        Registry::get().add(m_h, this);
+    }
+    virtual ~TcpClientT()
+    {
+        Destroy_HP_TcpClient(m_h);
+        Registry::get().remove(m_h);
+        Destroy_HP_TcpClientListener(m_lc);
+    }
+    BOOL Start(LPCTSTR host, USHORT port, BOOL async = TRUE, LPCTSTR bind = nullptr, USHORT lport = 0) override
+    {
+        if (bind == nullptr && lport == 0)
+            return HP_Client_Start(m_h, host, port, async);
+        return HP_Client_StartWithBindAddressAndLocalPort(m_h, host, port, async, bind, lport);
+    }
+    BOOL Stop() override { return HP_Client_Stop(m_h); }
+    BOOL Send(const BYTE* b, int n, int off = 0) override { return HP_Client_SendPart(m_h, b, n, off); }
+    BOOL SendPackets(const WSABUF bufs[], int n) override { return HP_Client_SendPackets(m_h, bufs, n); }
+    BOOL PauseReceive(BOOL p = TRUE) override { return HP_Client_PauseReceive(m_h, p); }
+    BOOL Wait(DWORD ms = INFINITE) override { return HP_Client_Wait(m_h, ms); }
+    void SetExtra(PVOID x) override { HP_Client_SetExtra(m_h, x); }
+    PVOID GetExtra() override { return HP_Client_GetExtra(m_h); }
+    BOOL IsSecure() override { return HP_Client_IsSecure(m_h); }
+    BOOL HasStarted() override { return HP_Client_HasStarted(m_h); }
+    EnServiceState GetState() override { return HP_Client_GetState(m_h); }
+    EnSocketError GetLastError() override { return HP_Client_GetLastError(m_h); }
+    LPCTSTR GetLastErrorDesc() override { return HP_Client_GetLastErrorDesc(m_h); }
+    CONNID GetConnectionID() override { return HP_Client_GetConnectionID(m_h); }
+    BOOL GetLocalAddress(TCHAR a[], int& n, USHORT& p) override { return HP_Client_GetLocalAddress(m_h, a, &n, &p); }
+    BOOL GetRemoteHost(TCHAR a[], int& n, USHORT& p) override { return HP_Client_GetRemoteHost(m_h, a, &n, &p); }
+    BOOL GetPendingDataLength(int& n) override { return HP_Client_GetPendingDataLength(m_h, &n); }
+    BOOL IsPauseReceive(BOOL& p) override { return HP_Client_IsPauseReceive(m_h, &p); }
+    BOOL IsConnected() override { return HP_Client_IsConnected(m_h); }
+    void SetReuseAddressPolicy(EnReuseAddressPolicy v) override { HP_Client_SetReuseAddressPolicy(m_h, v); }
+    void SetFreeBufferPoolSize(DWORD v) override { HP_Client_SetFreeBufferPoolSize(m_h, v); }
+    void SetFreeBufferPoolHold(DWORD v) override { HP_Client_SetFreeBufferPoolHold(m_h, v); }
+    EnReuseAddressPolicy GetReuseAddressPolicy() override { return HP_Client_GetReuseAddressPolicy(m_h); }
+    DWORD GetFreeBufferPoolSize() override { return HP_Client_GetFreeBufferPoolSize(m_h); }
+    DWORD GetFreeBufferPoolHold() override { return HP_Client_GetFreeBufferPoolHold(m_h); }
+    BOOL SendSmallFile(LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpClient_SendSmallFile(m_h, f, h, t); }
+    void SetSocketBufferSize(DWORD v) override { HP_TcpClient_SetSocketBufferSize(m_h, v); }
+    void SetKeepAliveTime(DWORD v) override { HP_TcpClient_SetKeepAliveTime(m_h, v); }
+    void SetKeepAliveInterval(DWORD v) override { HP_TcpClient_SetKeepAliveInterval(m_h, v); }
+    DWORD GetSocketBufferSize() override { return HP_TcpClient_GetSocketBufferSize(m_h); }
+    DWORD GetKeepAliveTime() override { return HP_TcpClient_GetKeepAliveTime(m_h); }
+    DWORD GetKeepAliveInterval() override { return HP_TcpClient_GetKeepAliveInterval(m_h); }
+
+    ITcpClientListener* m_l;
+
+protected:
+    HP_TcpClientListener m_lc;
+    HP_TcpClient m_h;
+};
+
+class TcpClient final : public TcpClientT<ITcpClient, Model::Push>
+{
+public:
+    using TcpClientT::TcpClientT;
+};
+
+class TcpPullClient final : public TcpClientT<ITcpPullClient, Model::Pull>
+{
+public:
+    using TcpClientT::TcpClientT;
+    EnFetchResult Fetch(BYTE* d, int n) override { return HP_TcpPullClient_Fetch(m_h, d, n); }
+    EnFetchResult Peek(BYTE* d, int n) override { return HP_TcpPullClient_Peek(m_h, d, n); }
+};
+
+class TcpPackClient final : public TcpClientT<ITcpPackClient, Model::Pack>
+{
+public:
+    using TcpClientT::TcpClientT;
+    void SetMaxPackSize(DWORD v) override { HP_TcpPackClient_SetMaxPackSize(m_h, v); }
+    void SetPackHeaderFlag(USHORT v) override { HP_TcpPackClient_SetPackHeaderFlag(m_h, v); }
+    DWORD GetMaxPackSize() override { return HP_TcpPackClient_GetMaxPackSize(m_h); }
+    USHORT GetPackHeaderFlag() override { return HP_TcpPackClient_GetPackHeaderFlag(m_h); }
+};
+
 class TcpServer final : public TcpServerT<ITcpServer, Model::Push>
 {
 public:
@@ -610,6 +798,9 @@ typedef CHPSocketPtr<ITcpPackServer, ITcpServerListener, ShardnetCreator<ITcpPac
 typedef CHPSocketPtr<ITcpAgent, ITcpAgentListener, ShardnetCreator<ITcpAgent, shardnet_hp::TcpAgent, ITcpAgentListener>> CTcpAgentPtr;
 typedef CHPSocketPtr<ITcpPullAgent, ITcpAgentListener, ShardnetCreator<ITcpPullAgent, shardnet_hp::TcpPullAgent, ITcpAgentListener>> CTcpPullAgentPtr;
 typedef CHPSocketPtr<ITcpPackAgent, ITcpAgentListener, ShardnetCreator<ITcpPackAgent, shardnet_hp::TcpPackAgent, ITcpAgentListener>> CTcpPackAgentPtr;
+typedef CHPSocketPtr<ITcpClient, ITcpClientListener, ShardnetCreator<ITcpClient, shardnet_hp::TcpClient, ITcpClientListener>> CTcpClientPtr;
+typedef CHPSocketPtr<ITcpPullClient, ITcpClientListener, ShardnetCreator<ITcpPullClient, shardnet_hp::TcpPullClient, ITcpClientListener>> CTcpPullClientPtr;
+typedef CHPSocketPtr<ITcpPackClient, ITcpClientListener, ShardnetCreator<ITcpPackClient, shardnet_hp::TcpPackClient, ITcpClientListener>> CTcpPackClientPtr;
 
 #endif /* __cplusplus */
 #endif
