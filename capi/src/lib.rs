@@ -46,4 +46,5 @@ mod listener;
 mod server;
 mod settings;
 mod ssl;
+mod sys;
 pub mod types;

@@ -209,6 +209,16 @@ fn c_pack_echo_server() {
 }
 
 #[test]
+fn c_sys_helpers() {
+    let exe = build("sys_helpers.c");
+    let out = Command::new(&exe).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("0 failures"), "{text}");
+    let _ = std::fs::remove_file(exe);
+}
+
+#[test]
 fn c_misuse_never_crashes() {
     let exe = build("misuse.c");
     let out = Command::new(&exe).output().unwrap();

@@ -260,9 +260,34 @@ HPSOCKET_API void __HP_CALL HP_TcpPackClient_SetMaxPackSize(HP_TcpPackClient pCl
 HPSOCKET_API void __HP_CALL HP_TcpPackClient_SetPackHeaderFlag(HP_TcpPackClient pClient, USHORT usPackHeaderFlag);
 HPSOCKET_API DWORD __HP_CALL HP_TcpPackClient_GetMaxPackSize(HP_TcpPackClient pClient);
 HPSOCKET_API USHORT __HP_CALL HP_TcpPackClient_GetPackHeaderFlag(HP_TcpPackClient pClient);
+HPSOCKET_API DWORD __HP_CALL HP_GetHPSocketVersion(void);
 HPSOCKET_API LPCTSTR __HP_CALL HP_GetSocketErrorDesc(En_HP_SocketError enCode);
 HPSOCKET_API DWORD __HP_CALL SYS_GetLastError(void);
 HPSOCKET_API LPCSTR __HP_CALL SYS_GetLastErrorStr(void);
+HPSOCKET_API int __HP_CALL SYS_SetSocketOption(SOCKET sock, int level, int name, LPVOID val, int len);
+HPSOCKET_API int __HP_CALL SYS_GetSocketOption(SOCKET sock, int level, int name, LPVOID val, int* len);
+HPSOCKET_API int __HP_CALL SYS_IoctlSocket(SOCKET sock, long cmd, ULONG* arg);
+HPSOCKET_API BOOL __HP_CALL SYS_fcntl_SETFL(FD fd, INT fl, BOOL bSet);
+HPSOCKET_API int __HP_CALL SYS_SSO_NoBlock(SOCKET sock, BOOL bNoBlock);
+HPSOCKET_API int __HP_CALL SYS_SSO_NoDelay(SOCKET sock, BOOL bNoDelay);
+HPSOCKET_API int __HP_CALL SYS_SSO_DontLinger(SOCKET sock, BOOL bDont);
+HPSOCKET_API int __HP_CALL SYS_SSO_Linger(SOCKET sock, USHORT l_onoff, USHORT l_linger);
+HPSOCKET_API int __HP_CALL SYS_SSO_RecvBuffSize(SOCKET sock, int size);
+HPSOCKET_API int __HP_CALL SYS_SSO_SendBuffSize(SOCKET sock, int size);
+HPSOCKET_API int __HP_CALL SYS_SSO_RecvTimeOut(SOCKET sock, int ms);
+HPSOCKET_API int __HP_CALL SYS_SSO_SendTimeOut(SOCKET sock, int ms);
+HPSOCKET_API int __HP_CALL SYS_SSO_ReuseAddress(SOCKET sock, En_HP_ReuseAddressPolicy opt);
+HPSOCKET_API BOOL __HP_CALL SYS_GetSocketLocalAddress(SOCKET socket, TCHAR lpszAddress[], int* piAddressLen, USHORT* pusPort);
+HPSOCKET_API BOOL __HP_CALL SYS_GetSocketRemoteAddress(SOCKET socket, TCHAR lpszAddress[], int* piAddressLen, USHORT* pusPort);
+HPSOCKET_API ULONGLONG __HP_CALL SYS_NToH64(ULONGLONG value);
+HPSOCKET_API ULONGLONG __HP_CALL SYS_HToN64(ULONGLONG value);
+HPSOCKET_API USHORT __HP_CALL SYS_SwapEndian16(USHORT value);
+HPSOCKET_API DWORD __HP_CALL SYS_SwapEndian32(DWORD value);
+HPSOCKET_API BOOL __HP_CALL SYS_IsLittleEndian(void);
+HPSOCKET_API LPBYTE __HP_CALL SYS_Malloc(int size);
+HPSOCKET_API LPBYTE __HP_CALL SYS_Realloc(LPBYTE p, int size);
+HPSOCKET_API VOID __HP_CALL SYS_Free(LPBYTE p);
+HPSOCKET_API LPVOID __HP_CALL SYS_Calloc(int number, int size);
 
 #ifdef __cplusplus
 }

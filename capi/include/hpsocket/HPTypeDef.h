@@ -47,6 +47,9 @@ typedef int SOCKET;
 typedef unsigned long CONNID;
 typedef unsigned long HP_CONNID;
 typedef unsigned long THR_ID;
+typedef int FD;
+typedef int INT;
+typedef void VOID;
 
 #ifndef INFINITE
 #define INFINITE ((DWORD)-1)
