@@ -17,7 +17,9 @@ use std::time::Duration;
 type AgentC = Handle<TcpAgent, ConnectorFns>;
 
 struct Bridge {
-    fns: *const ConnectorFns,
+    /// A copy of the listener's table made at Start (HP: callbacks are set before Start),
+    /// so destroying the listener while the component winds down frees nothing it reads.
+    fns: ConnectorFns,
     sender: PVOID,
 }
 
@@ -29,8 +31,7 @@ unsafe impl Sync for Bridge {}
 
 impl Bridge {
     fn fns(&self) -> &ConnectorFns {
-        // SAFETY: see the Send impl.
-        unsafe { &*self.fns }
+        &self.fns
     }
 }
 
@@ -71,6 +72,9 @@ impl AgentListener for Bridge {
             h.forget(c.as_u64());
             if op == SocketOperation::Connect {
                 h.connect_outcome(c.as_u64(), e);
+            } else {
+                // Connected, then closed: an outcome nobody waited for goes with it.
+                h.drop_outcome(c.as_u64());
             }
         }
         HandleResult::Ok
@@ -144,7 +148,8 @@ pub unsafe extern "C" fn HP_Agent_Start(p: PVOID, bind: LPCTSTR, async_connect: 
         };
         h.knobs().async_connect = async_connect != 0;
         let bridge = Bridge {
-            fns: h.fns,
+            // SAFETY: the listener is live at Start (HP's life cycle).
+            fns: unsafe { *h.fns },
             sender: p,
         };
         h.clear_running();
@@ -229,6 +234,7 @@ fn connect(
             FALSE
         }
         None => {
+            h.drop_outcome(c.as_u64());
             set_errno(libc::ETIMEDOUT);
             FALSE
         }

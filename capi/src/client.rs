@@ -15,7 +15,9 @@ use std::time::Duration;
 type ClientC = Handle<TcpClient, ConnectorFns>;
 
 struct Bridge {
-    fns: *const ConnectorFns,
+    /// A copy of the listener's table made at Start (HP: callbacks are set before Start),
+    /// so destroying the listener while the component winds down frees nothing it reads.
+    fns: ConnectorFns,
     sender: PVOID,
 }
 
@@ -26,8 +28,7 @@ unsafe impl Sync for Bridge {}
 
 impl Bridge {
     fn fns(&self) -> &ConnectorFns {
-        // SAFETY: see the Send impl.
-        unsafe { &*self.fns }
+        &self.fns
     }
 }
 
@@ -154,7 +155,8 @@ fn start(
         Model::Pack => b.pack(*h.pack_cfg()),
     };
     let bridge = Bridge {
-        fns: h.fns,
+        // SAFETY: the listener is live at Start (HP's life cycle).
+        fns: unsafe { *h.fns },
         sender: p,
     };
     h.clear_running();
@@ -260,7 +262,13 @@ pub extern "C" fn HP_Client_Stop(p: PVOID) -> BOOL {
 #[no_mangle]
 pub extern "C" fn HP_Client_Wait(p: PVOID, ms: DWORD) -> BOOL {
     guard(FALSE, || {
-        let c = client_or_false!(p);
+        let Some(h) = client(p) else {
+            set_errno(libc::EINVAL);
+            return FALSE;
+        };
+        let Some(c) = h.get() else {
+            return TRUE; // never started: stopped, as HP
+        };
         let t = if ms == DWORD::MAX {
             Duration::from_secs(u32::MAX as u64)
         } else {
@@ -364,24 +372,24 @@ pub unsafe extern "C" fn HP_Client_IsPauseReceive(p: PVOID, out: *mut BOOL) -> B
     })
 }
 
-/// Attaches an application value.
+/// Attaches an application value to the client (before or after Start; kept across starts).
 #[no_mangle]
 pub extern "C" fn HP_Client_SetExtra(p: PVOID, extra: PVOID) {
     guard((), || {
-        if let Ok(c) = running(p) {
-            c.set_extra(extra as usize as u64);
+        if let Some(h) = client(p) {
+            h.extra
+                .store(extra as usize, std::sync::atomic::Ordering::Relaxed);
         }
     })
 }
 
-/// The application value (NULL when none or not started).
+/// The application value (NULL when none was set).
 #[no_mangle]
 pub extern "C" fn HP_Client_GetExtra(p: PVOID) -> PVOID {
     guard(std::ptr::null_mut(), || {
-        running(p)
-            .ok()
-            .and_then(|c| c.extra())
-            .map_or(std::ptr::null_mut(), |v| v as usize as PVOID)
+        client(p).map_or(std::ptr::null_mut(), |h| {
+            h.extra.load(std::sync::atomic::Ordering::Relaxed) as PVOID
+        })
     })
 }
 

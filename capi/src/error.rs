@@ -69,6 +69,9 @@ impl Default for LastError {
 impl LastError {
     /// Records `code` with `text`, and the errno for `SYS_GetLastError`.
     pub(crate) fn set(&self, code: c_int, text: &str, errno: c_int) {
+        if code != se::SE_OK {
+            tracing::debug!(code, text, "HPSocket4C component error");
+        }
         self.code.store(code, Ordering::Relaxed);
         let t = CString::new(text.replace('\0', " ")).unwrap_or_default();
         *self.desc.lock().unwrap_or_else(|p| p.into_inner()) = t;

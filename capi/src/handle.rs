@@ -64,6 +64,8 @@ pub(crate) struct Handle<C, F> {
     pub pack: Mutex<PackConfig>,
     pub knobs: Mutex<Knobs>,
     pub err: LastError,
+    /// Clients: the application value (`HP_Client_SetExtra`), kept across starts as HP's.
+    pub extra: std::sync::atomic::AtomicUsize,
     /// Created by a `Create_HP_SSL*` function: starting needs `SetupSSLContext` first.
     pub is_ssl: std::sync::atomic::AtomicBool,
     /// The TLS settings as the program gave them (SSL components).
@@ -98,6 +100,7 @@ impl<C, F> Handle<C, F> {
             pack: Mutex::new(PackConfig::default()),
             knobs: Mutex::new(Knobs::default()),
             err: LastError::default(),
+            extra: std::sync::atomic::AtomicUsize::new(0),
             is_ssl: std::sync::atomic::AtomicBool::new(false),
             ssl: Default::default(),
             paused: Mutex::new(Default::default()),
@@ -184,6 +187,14 @@ impl<C, F> Handle<C, F> {
             .unwrap_or_else(|e| e.into_inner())
             .insert(conn, errno);
         self.outcome_ready.notify_all();
+    }
+
+    /// Forgets `conn`'s outcome (nobody will wait for it).
+    pub(crate) fn drop_outcome(&self, conn: u64) {
+        let mut m = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        if !m.is_empty() {
+            m.remove(&conn);
+        }
     }
 
     /// Waits up to `t` for `conn`'s outcome.

@@ -23,7 +23,7 @@ pub type FnClose = unsafe extern "C" fn(PVOID, HP_CONNID, c_int, c_int) -> c_int
 pub type FnSender = unsafe extern "C" fn(PVOID) -> c_int;
 
 /// A server listener's callbacks.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub struct ServerFns {
     pub(crate) prepare_listen: Option<FnPrepareListen>,
     pub(crate) accept: Option<FnConnSocket>,
@@ -36,7 +36,7 @@ pub struct ServerFns {
 }
 
 /// An agent's or client's callbacks (a client has no OnShutdown in HP's C API).
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub struct ConnectorFns {
     pub(crate) prepare_connect: Option<FnConnSocket>,
     pub(crate) connect: Option<FnConn>,

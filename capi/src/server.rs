@@ -27,7 +27,9 @@ pub(crate) fn hr_of(v: c_int) -> HandleResult {
 
 /// The listener shardnet calls: each call goes to the C callback, with the C handle as sender.
 struct Bridge {
-    fns: *const ServerFns,
+    /// A copy of the listener's table made at Start (HP: callbacks are set before Start),
+    /// so destroying the listener while the component winds down frees nothing it reads.
+    fns: ServerFns,
     sender: PVOID,
 }
 
@@ -40,8 +42,7 @@ unsafe impl Sync for Bridge {}
 
 impl Bridge {
     fn fns(&self) -> &ServerFns {
-        // SAFETY: see the Send impl.
-        unsafe { &*self.fns }
+        &self.fns
     }
 }
 
@@ -183,7 +184,8 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
             Model::Pack => b.pack(*h.pack_cfg()),
         };
         let bridge = Bridge {
-            fns: h.fns,
+            // SAFETY: the listener is live at Start (HP's life cycle).
+            fns: unsafe { *h.fns },
             sender: p,
         };
         h.clear_running();
@@ -219,10 +221,17 @@ macro_rules! complex_exports {
         pub extern "C" fn $stop(p: PVOID) -> BOOL {
             guard(FALSE, || cx::stop(running_or_false!($c, $f, p)))
         }
-        /// Waits up to `ms` (0xFFFFFFFF: forever) for the component to stop; TRUE if it did.
+        /// Waits up to `ms` (0xFFFFFFFF: forever) for the component to stop; TRUE if it did
+        /// (at once for one never started, as HP).
         #[no_mangle]
         pub extern "C" fn $wait(p: PVOID, ms: DWORD) -> BOOL {
-            guard(FALSE, || cx::wait(running_or_false!($c, $f, p), ms))
+            guard(FALSE, || match $getter(p) {
+                Some(h) => h.get().map_or(TRUE, |s| cx::wait(s, ms)),
+                None => {
+                    crate::error::set_errno(libc::EINVAL);
+                    FALSE
+                }
+            })
         }
         /// Sends `len` bytes to a connection (queued; OnSend reports them written).
         ///

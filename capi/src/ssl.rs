@@ -344,12 +344,19 @@ pub unsafe extern "C" fn HP_SSL_DefaultServerNameCallback(name: LPCTSTR, ctx: PV
             return 0;
         };
         let st = ssl_state(h);
-        let found = st
-            .names
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map_or(0, |(_, i)| *i as c_int);
-        found
+        // Exact names first, then `*.parent` for one label, as the built-in SNI path.
+        let parent = name.split_once('.').map(|(_, p)| p);
+        let exact = st.names.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+        let wild = || {
+            st.names.iter().find(|(n, _)| {
+                n.strip_prefix("*.").is_some_and(|p| {
+                    Some(p)
+                        .zip(parent)
+                        .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+                })
+            })
+        };
+        exact.or_else(wild).map_or(0, |(_, i)| *i as c_int)
     })
 }
 

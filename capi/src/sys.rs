@@ -183,6 +183,10 @@ pub extern "C" fn SYS_SSO_ReuseAddress(sock: c_int, policy: c_int) -> c_int {
 }
 
 fn sock_addr(sock: c_int, peer: bool) -> Option<SocketAddr> {
+    if sock < 0 {
+        crate::error::set_errno(libc::EBADF);
+        return None;
+    }
     // SAFETY: a descriptor borrowed for this call only; socket2 reads its address.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock) };
     let s = socket2::SockRef::from(&fd);
@@ -201,7 +205,9 @@ pub unsafe extern "C" fn SYS_GetSocketLocalAddress(
     len: *mut c_int,
     port: *mut USHORT,
 ) -> BOOL {
-    crate::complex::addr_of(sock_addr(sock, false), buf, len, port)
+    crate::error::guard(FALSE, || {
+        crate::complex::addr_of(sock_addr(sock, false), buf, len, port)
+    })
 }
 
 /// A socket's peer address (HP's buffer protocol).
@@ -215,7 +221,9 @@ pub unsafe extern "C" fn SYS_GetSocketRemoteAddress(
     len: *mut c_int,
     port: *mut USHORT,
 ) -> BOOL {
-    crate::complex::addr_of(sock_addr(sock, true), buf, len, port)
+    crate::error::guard(FALSE, || {
+        crate::complex::addr_of(sock_addr(sock, true), buf, len, port)
+    })
 }
 
 /// Network to host order, 64 bits.

@@ -380,13 +380,15 @@ struct Registry {
                 return vals[i].load(std::memory_order_acquire);
         return nullptr;
     }
-    void remove(void* k)
+    /* Removes the entry of (k, v) only: a new component may already reuse address k. */
+    void remove(void* k, void* v)
     {
         int u = used.load();
         for (int i = 0; i < u; i++)
-            if (keys[i].load() == k) {
+            if (keys[i].load() == k && vals[i].load() == v) {
                 vals[i].store(nullptr);
                 keys[i].store(nullptr);
+                return;
             }
     }
 };
@@ -518,12 +520,20 @@ public:
         m_h = M == Model::Pull ? Create_HP_TcpPullServer(m_lc) : M == Model::Pack ? Create_HP_TcpPackServer(m_lc) : Create_HP_TcpServer(m_lc);
         Registry::get().add(m_h, this);
     }
-    virtual ~TcpServerT()
+    /* Stops and frees the C component (once). Called by the final class's destructor while
+     * the object is still whole, so no callback meets a half-destroyed object. */
+    void Release()
     {
+        if (!m_h)
+            return;
+        HP_Server_Stop(m_h);
+        HP_Server_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
         Destroy_HP_TcpServer(m_h);
-        Registry::get().remove(m_h);
         Destroy_HP_TcpServerListener(m_lc);
+        m_h = nullptr;
     }
+    virtual ~TcpServerT() { Release(); }
     SHARDNET_HP_COMPLEX(Server)
     BOOL Start(LPCTSTR a, USHORT p) override { return HP_Server_Start(m_h, a, p); }
     BOOL GetListenAddress(TCHAR a[], int& n, USHORT& p) override { return HP_Server_GetListenAddress(m_h, a, &n, &p); }
@@ -566,12 +576,18 @@ public:
         m_h = M == Model::Pull ? Create_HP_TcpPullAgent(m_lc) : M == Model::Pack ? Create_HP_TcpPackAgent(m_lc) : Create_HP_TcpAgent(m_lc);
         Registry::get().add(m_h, this);
     }
-    virtual ~TcpAgentT()
+    void Release()
     {
+        if (!m_h)
+            return;
+        HP_Agent_Stop(m_h);
+        HP_Agent_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
         Destroy_HP_TcpAgent(m_h);
-        Registry::get().remove(m_h);
         Destroy_HP_TcpAgentListener(m_lc);
+        m_h = nullptr;
     }
+    virtual ~TcpAgentT() { Release(); }
     SHARDNET_HP_COMPLEX(Agent)
     BOOL Start(LPCTSTR a = nullptr, BOOL async = TRUE) override { return HP_Agent_Start(m_h, a, async); }
     BOOL Connect(LPCTSTR host, USHORT port, CONNID* id = nullptr, PVOID extra = nullptr, USHORT lport = 0, LPCTSTR laddr = nullptr) override
@@ -615,12 +631,18 @@ public:
         m_h = M == Model::Pull ? Create_HP_TcpPullClient(m_lc) : M == Model::Pack ? Create_HP_TcpPackClient(m_lc) : Create_HP_TcpClient(m_lc);
         Registry::get().add(m_h, this);
     }
-    virtual ~TcpClientT()
+    void Release()
     {
+        if (!m_h)
+            return;
+        HP_Client_Stop(m_h);
+        HP_Client_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
         Destroy_HP_TcpClient(m_h);
-        Registry::get().remove(m_h);
         Destroy_HP_TcpClientListener(m_lc);
+        m_h = nullptr;
     }
+    virtual ~TcpClientT() { Release(); }
     BOOL Start(LPCTSTR host, USHORT port, BOOL async = TRUE, LPCTSTR bind = nullptr, USHORT lport = 0) override
     {
         if (bind == nullptr && lport == 0)
@@ -670,12 +692,14 @@ class TcpClient final : public TcpClientT<ITcpClient, Model::Push>
 {
 public:
     using TcpClientT::TcpClientT;
+    ~TcpClient() override { this->Release(); }
 };
 
 class TcpPullClient final : public TcpClientT<ITcpPullClient, Model::Pull>
 {
 public:
     using TcpClientT::TcpClientT;
+    ~TcpPullClient() override { this->Release(); }
     EnFetchResult Fetch(BYTE* d, int n) override { return HP_TcpPullClient_Fetch(m_h, d, n); }
     EnFetchResult Peek(BYTE* d, int n) override { return HP_TcpPullClient_Peek(m_h, d, n); }
 };
@@ -684,6 +708,7 @@ class TcpPackClient final : public TcpClientT<ITcpPackClient, Model::Pack>
 {
 public:
     using TcpClientT::TcpClientT;
+    ~TcpPackClient() override { this->Release(); }
     void SetMaxPackSize(DWORD v) override { HP_TcpPackClient_SetMaxPackSize(m_h, v); }
     void SetPackHeaderFlag(USHORT v) override { HP_TcpPackClient_SetPackHeaderFlag(m_h, v); }
     DWORD GetMaxPackSize() override { return HP_TcpPackClient_GetMaxPackSize(m_h); }
@@ -694,12 +719,14 @@ class TcpServer final : public TcpServerT<ITcpServer, Model::Push>
 {
 public:
     using TcpServerT::TcpServerT;
+    ~TcpServer() override { this->Release(); }
 };
 
 class TcpPullServer final : public TcpServerT<ITcpPullServer, Model::Pull>
 {
 public:
     using TcpServerT::TcpServerT;
+    ~TcpPullServer() override { this->Release(); }
     EnFetchResult Fetch(CONNID c, BYTE* d, int n) override { return HP_TcpPullServer_Fetch(m_h, c, d, n); }
     EnFetchResult Peek(CONNID c, BYTE* d, int n) override { return HP_TcpPullServer_Peek(m_h, c, d, n); }
 };
@@ -708,6 +735,7 @@ class TcpPackServer final : public TcpServerT<ITcpPackServer, Model::Pack>
 {
 public:
     using TcpServerT::TcpServerT;
+    ~TcpPackServer() override { this->Release(); }
     void SetMaxPackSize(DWORD v) override { HP_TcpPackServer_SetMaxPackSize(m_h, v); }
     void SetPackHeaderFlag(USHORT v) override { HP_TcpPackServer_SetPackHeaderFlag(m_h, v); }
     DWORD GetMaxPackSize() override { return HP_TcpPackServer_GetMaxPackSize(m_h); }
@@ -718,12 +746,14 @@ class TcpAgent final : public TcpAgentT<ITcpAgent, Model::Push>
 {
 public:
     using TcpAgentT::TcpAgentT;
+    ~TcpAgent() override { this->Release(); }
 };
 
 class TcpPullAgent final : public TcpAgentT<ITcpPullAgent, Model::Pull>
 {
 public:
     using TcpAgentT::TcpAgentT;
+    ~TcpPullAgent() override { this->Release(); }
     EnFetchResult Fetch(CONNID c, BYTE* d, int n) override { return HP_TcpPullAgent_Fetch(m_h, c, d, n); }
     EnFetchResult Peek(CONNID c, BYTE* d, int n) override { return HP_TcpPullAgent_Peek(m_h, c, d, n); }
 };
@@ -732,6 +762,7 @@ class TcpPackAgent final : public TcpAgentT<ITcpPackAgent, Model::Pack>
 {
 public:
     using TcpAgentT::TcpAgentT;
+    ~TcpPackAgent() override { this->Release(); }
     void SetMaxPackSize(DWORD v) override { HP_TcpPackAgent_SetMaxPackSize(m_h, v); }
     void SetPackHeaderFlag(USHORT v) override { HP_TcpPackAgent_SetPackHeaderFlag(m_h, v); }
     DWORD GetMaxPackSize() override { return HP_TcpPackAgent_GetMaxPackSize(m_h); }
@@ -782,7 +813,7 @@ template <class T, class _Listener, class _Creator>
 class CHPSocketPtr : public CHPBasePtr<T, _Creator>
 {
 public:
-    CHPSocketPtr(_Listener* pListener) { this->m_pObj = _Creator::Create(pListener); }
+    CHPSocketPtr(_Listener* pListener) { this->m_pObj = pListener ? _Creator::Create(pListener) : nullptr; }
     CHPSocketPtr() {}
 };
 

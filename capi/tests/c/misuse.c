@@ -42,6 +42,7 @@ int main(void)
     HP_TcpServer s = Create_HP_TcpServer(l);
 
     /* before Start */
+    EXPECT(HP_Server_Wait(s, 0)); /* never started: stopped already, as HP */
     EXPECT(!HP_Server_Send(s, 1, buf, 1));
     EXPECT(SYS_GetLastError() == EPERM);
     EXPECT(!HP_Server_Stop(s));
@@ -87,6 +88,16 @@ int main(void)
     EXPECT(HP_Server_Stop(s));
     Destroy_HP_TcpServer(s);
     Destroy_HP_TcpServerListener(l);
+
+    /* a client's extra is the client's: set before Start, read back */
+    HP_TcpClientListener cl = Create_HP_TcpClientListener();
+    HP_TcpClient c = Create_HP_TcpClient(cl);
+    HP_Client_SetExtra(c, (PVOID)42);
+    EXPECT(HP_Client_GetExtra(c) == (PVOID)42);
+    EXPECT(HP_Client_Wait(c, 0));
+    EXPECT(!HP_Client_Start(c, NULL, 1, FALSE));
+    Destroy_HP_TcpClient(c);
+    Destroy_HP_TcpClientListener(cl);
 
     EXPECT(strcmp(HP_GetSocketErrorDesc(SE_SOCKET_BIND), "Bind SOCKET Fail") == 0);
     EXPECT(SYS_GetLastErrorStr() != NULL);

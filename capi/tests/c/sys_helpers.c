@@ -46,6 +46,7 @@ int main(void)
     EXPECT(SYS_GetSocketLocalAddress(s, addr, &alen, &port) && strcmp(addr, "127.0.0.1") == 0 && port != 0);
     alen = sizeof(addr);
     EXPECT(!SYS_GetSocketRemoteAddress(s, addr, &alen, &port)); /* not connected */
+    EXPECT(!SYS_GetSocketLocalAddress(-1, addr, &alen, &port)); /* a bad descriptor: FALSE */
     close(s);
 
     EXPECT(SYS_SwapEndian16(0x1234) == 0x3412);
