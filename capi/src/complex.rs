@@ -313,3 +313,19 @@ pub(crate) unsafe fn one<'a>(w: *const WSABUF) -> Option<&'a [u8]> {
     // SAFETY: per the contract.
     unsafe { bytes(w.buf, w.len as c_int) }
 }
+
+/// A connection's address, answered inside `OnAccept` too (the connection is not open yet
+/// there; the accept's own addresses are used), in HP's buffer protocol.
+pub(crate) fn conn_addr(
+    open: Option<SocketAddr>,
+    c: HP_CONNID,
+    remote: bool,
+    buf: *mut c_char,
+    len: *mut c_int,
+    port: *mut USHORT,
+) -> BOOL {
+    let a = open.or_else(|| {
+        crate::server::accepting(conn(c)).and_then(|(r, l)| if remote { Some(r) } else { l })
+    });
+    addr_of(a, buf, len, port)
+}

@@ -467,10 +467,7 @@ macro_rules! complex_exports {
         ) -> BOOL {
             guard(FALSE, || {
                 let s = running_or_false!($c, $f, p);
-                let a = s
-                    .local_addr(cx::conn(c))
-                    .or_else(|| $crate::server::accepting(cx::conn(c)).and_then(|a| a.1));
-                cx::addr_of(a, buf, len, port)
+                cx::conn_addr(s.local_addr(cx::conn(c)), c, false, buf, len, port)
             })
         }
         /// A connection's remote address (HP's buffer protocol).
@@ -487,10 +484,7 @@ macro_rules! complex_exports {
         ) -> BOOL {
             guard(FALSE, || {
                 let s = running_or_false!($c, $f, p);
-                let a = s
-                    .remote_addr(cx::conn(c))
-                    .or_else(|| $crate::server::accepting(cx::conn(c)).map(|a| a.0));
-                cx::addr_of(a, buf, len, port)
+                cx::conn_addr(s.remote_addr(cx::conn(c)), c, true, buf, len, port)
             })
         }
         /// Sends a file of at most 4 MiB between an optional head and tail.

@@ -58,6 +58,41 @@ fn build(name: &str) -> PathBuf {
     out
 }
 
+/// A program that prints `port N` once listening: started with piped stdin/stdout; returns it,
+/// its stdin, its stdout, the port, and the lines it printed before.
+fn spawn_listening(
+    exe: &Path,
+    args: &[&std::ffi::OsStr],
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    BufReader<std::process::ChildStdout>,
+    u16,
+    Vec<String>,
+) {
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut before = Vec::new();
+    let port = loop {
+        let mut l = String::new();
+        assert!(
+            out.read_line(&mut l).unwrap() > 0,
+            "no port line: {before:?}"
+        );
+        if let Some(p) = l.trim().strip_prefix("port ") {
+            break p.parse().unwrap();
+        }
+        before.push(l.trim().to_string());
+    };
+    (child, stdin, out, port, before)
+}
+
 struct Echo;
 impl ServerListener for Echo {
     fn on_receive(&self, s: &TcpServer, c: ConnId, d: &[u8]) -> HandleResult {
@@ -151,21 +186,8 @@ fn pack_frame(flag: u16, body: &[u8]) -> Vec<u8> {
 #[test]
 fn c_pack_echo_server() {
     let exe = build("pack_server.c");
-    let mut child = Command::new(&exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut stdin, mut out, port, _) = spawn_listening(&exe, &[]);
     let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let port: u16 = line
-        .trim()
-        .strip_prefix("port ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .parse()
-        .unwrap();
     let mut conns: Vec<TcpStream> = (0..2)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
@@ -277,22 +299,7 @@ fn header_matches_the_library() {
 #[test]
 fn cpp_pull_server_with_hp_classes() {
     let exe = build("pull_server.cpp");
-    let mut child = Command::new(&exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    let port: u16 = loop {
-        let mut l = String::new();
-        assert!(out.read_line(&mut l).unwrap() > 0, "{lines:?}");
-        if let Some(p) = l.trim().strip_prefix("port ") {
-            break p.parse().unwrap();
-        }
-        lines.push(l.trim().to_string());
-    };
+    let (mut child, stdin, mut out, port, mut lines) = spawn_listening(&exe, &[]);
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     c.write_all(b"hello from rust").unwrap();
@@ -352,23 +359,8 @@ fn c_ssl_server_with_openssl_client() {
         .expect("openssl runs");
     assert!(st.success());
     let exe = build("ssl_server.c");
-    let mut child = Command::new(&exe)
-        .arg(&cert)
-        .arg(&key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let port: u16 = line
-        .trim()
-        .strip_prefix("port ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .parse()
-        .unwrap();
+    let (mut child, stdin, mut out, port, _) =
+        spawn_listening(&exe, &[cert.as_os_str(), key.as_os_str()]);
     let mut client = Command::new("openssl")
         .args([
             "s_client",
