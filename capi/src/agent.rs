@@ -72,9 +72,6 @@ impl AgentListener for Bridge {
             h.forget(c.as_u64());
             if op == SocketOperation::Connect {
                 h.connect_outcome(c.as_u64(), e);
-            } else {
-                // Connected, then closed: an outcome nobody waited for goes with it.
-                h.drop_outcome(c.as_u64());
             }
         }
         HandleResult::Ok
@@ -221,7 +218,11 @@ fn connect(
         // SAFETY: writable per the C contract.
         unsafe { *out = id(c) };
     }
-    if h.knobs().async_connect || shardnet_runtime::Runtime::current().is_some() {
+    if h.knobs().async_connect {
+        return TRUE;
+    }
+    if shardnet_runtime::Runtime::current().is_some() {
+        h.unwaited(c.as_u64()); // a shard cannot wait for itself: asynchronous from here
         return TRUE;
     }
     // Synchronous connect: wait for the outcome the callbacks file (connected, or the errno
@@ -234,7 +235,7 @@ fn connect(
             FALSE
         }
         None => {
-            h.drop_outcome(c.as_u64());
+            h.unwaited(c.as_u64());
             set_errno(libc::ETIMEDOUT);
             FALSE
         }

@@ -56,6 +56,15 @@ impl Default for Knobs {
     }
 }
 
+/// Synchronous-connect outcomes, under one lock: those filed and not yet taken, and the ids
+/// nobody will wait for (a connect made from a callback, or a wait that timed out), whose
+/// outcome is not kept.
+#[derive(Default)]
+pub(crate) struct Outcomes {
+    done: std::collections::HashMap<u64, c_int>,
+    unwaited: std::collections::HashSet<u64>,
+}
+
 /// One C component. `C` is the shardnet component, `F` the listener's callback table.
 pub(crate) struct Handle<C, F> {
     pub fns: *const F,
@@ -75,7 +84,7 @@ pub(crate) struct Handle<C, F> {
     pub paused: Mutex<std::collections::HashSet<u64>>,
     /// Agents with synchronous connects: each connect's outcome (0 connected, else the errno
     /// of its failure), filed by the callbacks and taken by the waiting `Connect`.
-    pub outcomes: Mutex<std::collections::HashMap<u64, c_int>>,
+    pub outcomes: Mutex<Outcomes>,
     pub outcome_ready: std::sync::Condvar,
     /// The component of the current (or last) run; null before the first `Start`.
     running: AtomicPtr<C>,
@@ -182,18 +191,20 @@ impl<C, F> Handle<C, F> {
         if self.knobs().async_connect {
             return;
         }
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(conn, errno);
+        let mut m = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        if !m.unwaited.remove(&conn) {
+            m.done.insert(conn, errno);
+        }
+        drop(m);
         self.outcome_ready.notify_all();
     }
 
-    /// Forgets `conn`'s outcome (nobody will wait for it).
-    pub(crate) fn drop_outcome(&self, conn: u64) {
+    /// Nobody will wait for `conn`'s outcome: dropped if filed already, not kept if it comes
+    /// later (the same lock orders the two).
+    pub(crate) fn unwaited(&self, conn: u64) {
         let mut m = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
-        if !m.is_empty() {
-            m.remove(&conn);
+        if m.done.remove(&conn).is_none() {
+            m.unwaited.insert(conn);
         }
     }
 
@@ -202,7 +213,7 @@ impl<C, F> Handle<C, F> {
         let deadline = std::time::Instant::now() + t;
         let mut m = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(e) = m.remove(&conn) {
+            if let Some(e) = m.done.remove(&conn) {
                 return Some(e);
             }
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
