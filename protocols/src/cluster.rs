@@ -92,7 +92,8 @@ pub enum EnvelopeError {
     Kind(u8),
     /// A text payload that is not UTF-8.
     NotUtf8,
-    /// Bytes after a heartbeat, or an except flag other than 0 or 1.
+    /// Bytes after a heartbeat, an except flag other than 0 or 1 (or an absent except that is
+    /// not zeros), or an undefined flag bit.
     Malformed,
 }
 
@@ -183,6 +184,17 @@ impl Envelope<'_> {
         if version != VERSION {
             return Err(EnvelopeError::Version(version));
         }
+        // Undefined flag bits are refused, so that every envelope has one encoding and a
+        // later meaning for them cannot be misread by this version (the `cluster_envelope`
+        // fuzz target found them ignored).
+        let defined = match kind {
+            KIND_SEND | KIND_GROUP => FLAG_TEXT,
+            KIND_ALIVE | KIND_LEAVING => 0,
+            k => return Err(EnvelopeError::Kind(k)),
+        };
+        if flags & !defined != 0 {
+            return Err(EnvelopeError::Malformed);
+        }
         let text = flags & FLAG_TEXT != 0;
         let payload = |rest: &'_ [u8]| -> Result<(), EnvelopeError> {
             if text && std::str::from_utf8(rest).is_err() {
@@ -213,6 +225,9 @@ impl Envelope<'_> {
                 };
                 let node = r.u16()?;
                 let t = r.target_tail(node)?;
+                if !has_except && (t.node, t.epoch, t.conn) != (0, 0, 0) {
+                    return Err(EnvelopeError::Malformed); // absent, so written as zeros
+                }
                 payload(r.0)?;
                 Ok(Envelope::Group {
                     origin,
@@ -372,5 +387,39 @@ mod tests {
                 let _ = Envelope::decode(&v);
             }
         }
+    }
+
+    #[test]
+    fn undefined_bits_are_refused() {
+        // Found by the `cluster_envelope` fuzz target: undefined flag bits (and except fields
+        // of an absent except) were ignored, so one envelope had many encodings.
+        let alive = Envelope::Alive { node: 1, epoch: 2 }.to_vec();
+        let mut b = alive.clone();
+        b[2] = 0x40;
+        assert_eq!(Envelope::decode(&b), Err(EnvelopeError::Malformed));
+        let send = Envelope::Send {
+            origin: 1,
+            epoch: 2,
+            conn: 3,
+            text: true,
+            payload: b"hi",
+        }
+        .to_vec();
+        let mut b = send.clone();
+        b[2] |= 0x80;
+        assert_eq!(Envelope::decode(&b), Err(EnvelopeError::Malformed));
+        let group = Envelope::Group {
+            origin: 1,
+            group: 9,
+            except: None,
+            text: false,
+            payload: b"x",
+        }
+        .to_vec();
+        let mut b = group.clone();
+        let last = b.len() - 2; // the except connection's low byte
+        b[last] = 7;
+        assert_eq!(Envelope::decode(&b), Err(EnvelopeError::Malformed));
+        assert!(Envelope::decode(&group).is_ok());
     }
 }

@@ -18,6 +18,10 @@
 //!   with its own conv); [`KcpConfig::check_conv`] = false does the same, true is stock KCP.
 //! - [`Kcp::input`] takes the time, so round trips are measured against the arrival time.
 //! - Beyond HP: [`Kcp::drop_unsent`] discards whole messages not yet sent (HP-Socket #227).
+//! - A segment's retransmission timeout backs off as in the reference but never past 60 s
+//!   (`IKCP_RTO_MAX`); the reference lets it double unbounded (to about 29 hours at the 20th
+//!   transmission), so a link back after an outage waited minutes for the next resend (found by
+//!   the `kcp` fuzz target).
 
 pub mod segment;
 #[cfg(test)]
@@ -658,11 +662,15 @@ impl Kcp {
                 need = true;
                 s.xmit += 1;
                 if self.nodelay == 0 {
-                    s.rto += s.rto.max(self.rx_rto);
+                    s.rto = s.rto.saturating_add(s.rto.max(self.rx_rto));
                 } else {
                     let step = if self.nodelay < 2 { s.rto } else { self.rx_rto };
-                    s.rto += step / 2;
+                    s.rto = s.rto.saturating_add(step / 2);
                 }
+                // Bounded, unlike the reference (which doubles up to 2^19 × RTO before
+                // dead_link): a segment lost in a one-minute outage is resent a minute later,
+                // not seven.
+                s.rto = s.rto.min(RTO_MAX);
                 s.resend_at = current.wrapping_add(s.rto);
                 lost = true;
                 self.retransmits = self.retransmits.wrapping_add(1);

@@ -296,8 +296,9 @@ fn drop_unsent_keeps_a_started_message_whole() {
 
 #[test]
 fn a_silent_peer_makes_the_link_dead() {
-    // nodelay 1 backs off by half an RTO per resend; the default (doubling, as in ikcp.c) takes
-    // years of silence to reach 20 sends, which is why HP relies on heartbeats for liveness.
+    // nodelay 1 backs off by half an RTO per resend; the default doubles (as in ikcp.c, but
+    // bounded at 60 s here) and takes about 13 minutes of silence to reach 20 sends, which is
+    // why HP relies on heartbeats for liveness.
     let cfg = KcpConfig {
         nodelay: 1,
         ..KcpConfig::default()
@@ -362,4 +363,36 @@ fn forged_ack_timestamps_do_not_break_the_rto() {
     k.update(2_000, &mut scratch, &mut |_| {});
     let next = k.check(2_001);
     assert!(next > 2_001 && next <= 2_001 + 60, "{next}");
+}
+
+#[test]
+fn retransmission_back_off_is_bounded() {
+    // Found by the `kcp` fuzz target: after a long outage the reference's doubling had pushed
+    // the next resend minutes away, so a link that came back stayed silent. Here no resend
+    // waits more than 60 s (+ one interval of timer granularity).
+    let mut k = Kcp::new(1, &KcpConfig::default());
+    k.send(b"lost").unwrap();
+    let mut scratch = Vec::new();
+    let mut sends = Vec::new();
+    let mut t: u32 = 4_000_000_000; // across the u32 wrap too
+    for _ in 0..100_000 {
+        let mut n = 0;
+        k.update(t, &mut scratch, &mut |_| n += 1);
+        if n > 0 {
+            sends.push(t);
+        }
+        if k.is_dead() {
+            break;
+        }
+        let next = k.check(t);
+        t = if next == t { t.wrapping_add(1) } else { next };
+    }
+    assert!(k.is_dead(), "{} sends", sends.len());
+    assert_eq!(sends.len(), 20);
+    let gaps: Vec<u32> = sends.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    assert!(gaps.iter().all(|&g| g <= 60_000 + 60), "{gaps:?}");
+    assert!(
+        gaps.iter().filter(|&&g| g >= 60_000).count() >= 5,
+        "{gaps:?}"
+    );
 }

@@ -396,16 +396,29 @@ impl FrameHandler for Step<'_> {
             && st.msg.is_empty()
             && st.cur.opcode != opcode::CONTINUATION
         {
+            // The events are those of the general path (found by the `ws_endpoint` fuzz
+            // target): bytes that cannot start valid text fail before the frame's end is
+            // reported; otherwise the raw frame end comes first, then the message (or 1007
+            // for text that ends inside a character).
+            let valid_text = if text {
+                match std::str::from_utf8(data) {
+                    Ok(t) => Some(t),
+                    Err(e) if e.error_len().is_some() => {
+                        return self.fail(1007, "invalid UTF-8 in a text message")
+                    }
+                    Err(_) => None,
+                }
+            } else {
+                None
+            };
+            self.h.on_frame_end();
             st.delivered = true;
             st.msg_op = 0;
             st.msg_len = data.len() as u64;
-            let go = if text {
-                match std::str::from_utf8(data) {
-                    Ok(t) => self.h.on_message(Message::Text(t)),
-                    Err(_) => return self.fail(1007, "invalid UTF-8 in a text message"),
-                }
-            } else {
-                self.h.on_message(Message::Binary(data))
+            let go = match (text, valid_text) {
+                (false, _) => self.h.on_message(Message::Binary(data)),
+                (true, Some(t)) => self.h.on_message(Message::Text(t)),
+                (true, None) => return self.fail(1007, "text message ends inside a character"),
             };
             if !go {
                 self.stopped = true;
@@ -422,6 +435,11 @@ impl FrameHandler for Step<'_> {
     }
 
     fn on_frame_end(&mut self) -> FrameFlow {
+        if self.st.delivered {
+            // Delivered whole by `on_payload`, which reported the frame's end itself.
+            self.st.delivered = false;
+            return FrameFlow::Continue;
+        }
         self.h.on_frame_end();
         let op = self.st.cur.opcode;
         match op {
@@ -457,10 +475,6 @@ impl FrameHandler for Step<'_> {
                 FrameFlow::Stop
             }
             _ => {
-                if self.st.delivered {
-                    self.st.delivered = false;
-                    return FrameFlow::Continue;
-                }
                 if self.st.cur.fin {
                     if self.st.cur.len == 0 && self.st.msg_op == 0 {
                         return FrameFlow::Continue;

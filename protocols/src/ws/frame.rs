@@ -144,6 +144,9 @@ pub struct FrameDecoder {
     cur: FrameHeader,
     /// Payload bytes of the current frame already delivered.
     done: u64,
+    /// The handler stopped on the frame's last payload bytes: its end is reported first thing
+    /// at the next feed.
+    end_pending: bool,
 }
 
 impl Default for FrameDecoder {
@@ -160,6 +163,7 @@ impl Default for FrameDecoder {
                 len: 0,
             },
             done: 0,
+            end_pending: false,
         }
     }
 }
@@ -183,12 +187,18 @@ impl FrameDecoder {
 
     /// True between frames (no partial header, no payload pending).
     pub fn is_idle(&self) -> bool {
-        self.state == State::Header && self.have == 0
+        self.state == State::Header && self.have == 0 && !self.end_pending
     }
 
     /// Feeds `input`; payload is unmasked into `scratch` (reused; grows to the largest chunk).
     /// Returns the bytes consumed (all of `input` unless a handler stopped).
     pub fn feed(&mut self, input: &[u8], scratch: &mut Vec<u8>, h: &mut dyn FrameHandler) -> usize {
+        if self.end_pending {
+            self.end_pending = false;
+            if h.on_frame_end() == FrameFlow::Stop {
+                return 0;
+            }
+        }
         let mut pos = 0;
         while pos < input.len() {
             match self.state {
@@ -240,14 +250,16 @@ impl FrameDecoder {
                     };
                     pos += take;
                     self.done += take as u64;
+                    let ended = self.done == self.cur.len;
+                    if ended {
+                        self.state = State::Header;
+                    }
                     if flow == FrameFlow::Stop {
+                        self.end_pending = ended;
                         return pos;
                     }
-                    if self.done == self.cur.len {
-                        self.state = State::Header;
-                        if h.on_frame_end() == FrameFlow::Stop {
-                            return pos;
-                        }
+                    if ended && h.on_frame_end() == FrameFlow::Stop {
+                        return pos;
                     }
                 }
             }
