@@ -635,3 +635,27 @@ fn a_long_head_gets_one_answer_whatever_the_reads() {
     assert_eq!(resp_status(&[head]), 431);
     assert_eq!(resp_status(&bytes), 431);
 }
+
+#[test]
+fn an_unsupported_version_gets_one_answer_whatever_the_reads() {
+    // Found by the `http_request` fuzz target: 400 in one read, 505 in pieces.
+    for line in [
+        &b"GET / HTTP/0.1.\r\nHost: a\r\n\r\n"[..],
+        b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+        b"GET / HTTX/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        let whole = status_of(line);
+        let pieces: Vec<&[u8]> = line.chunks(1).collect();
+        let split = match decode(&pieces).1 {
+            Err(e) => e.status(),
+            Ok(()) => 0,
+        };
+        assert_eq!(whole, split, "{}", String::from_utf8_lossy(line));
+        let want = if line.starts_with(b"GET / HTTP/") {
+            505
+        } else {
+            400
+        };
+        assert_eq!(whole, want, "{}", String::from_utf8_lossy(line));
+    }
+}
