@@ -545,11 +545,9 @@ fn has_bare_lf(head: &[u8]) -> bool {
 /// changing with the reads when the whole field decided).
 fn names_an_http_version(data: &[u8]) -> bool {
     let line = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let v = line
-        .split(|&b| b == b' ')
-        .filter(|t| !t.is_empty())
-        .nth(2)
-        .unwrap_or(&[]);
+    // Exactly the third field: the version starts right after the target's single space (a
+    // second space is already the error, and must not reach a later field).
+    let v = line.split(|&b| b == b' ').nth(2).unwrap_or(&[]);
     matches!(v, [b'H', b'T', b'T', b'P', b'/', d, ..] if d.is_ascii_digit())
 }
 

@@ -643,6 +643,7 @@ fn an_unsupported_version_gets_one_answer_whatever_the_reads() {
         &b"GET / HTTP/0.1.\r\nHost: a\r\n\r\n"[..],
         b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
         b"GET / HTTX/1.1\r\nHost: a\r\n\r\n",
+        b"GET /  HTTP/11\r\nHost: a\r\n\r\n",
     ] {
         let whole = status_of(line);
         let pieces: Vec<&[u8]> = line.chunks(1).collect();
