@@ -4,13 +4,14 @@
 //!
 //! Servers (each a child process, 2 shards): `shardnet echo` (TCP), `shardnet http
 //! --echo-request --ws-echo /ws` (HTTP keep-alive and WebSocket), `shardnet udp-echo --arq`
-//! (HP's ARQ) inside a network namespace this bench creates, behind a veth whose `tc netem`
-//! drops 10 % of the packets each way (skipped with a note when namespaces are not available).
+//! (HP's ARQ), the latter reached through a relay in this process that drops 10 % of the
+//! datagrams each way (one upstream socket per client, so the server still sees one peer per
+//! client).
 //!
 //! Load, for the whole run:
 //! - the binary's own checked load generators, restarted every 30 s: `bench` (20 TCP echo
 //!   connections, 1 KiB), `bench-http` (8 keep-alive connections), `bench-ws` (8 connections,
-//!   256 B) and `bench --udp --arq` (20 ARQ peers, 256 B, through the lossy link); a non-zero
+//!   256 B) and `bench --udp --arq` (20 ARQ peers, 256 B, through the lossy relay); a non-zero
 //!   exit (a mismatch, a loss, an unexpected close) counts as a load failure;
 //! - churn: connections opened and closed as fast as one thread goes, in turn a TCP echo round
 //!   trip closed with FIN, the same closed with RST, an HTTP request with `Connection: close`,
@@ -34,10 +35,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shardnet");
-const NS: &str = "shardnet-soak";
-const NS_HOST: &str = "10.77.0.1";
-const NS_PEER: &str = "10.77.0.2";
-
 /// One server child: its process and ports.
 struct Server {
     name: &'static str,
@@ -67,14 +64,8 @@ fn wait_tcp(addr: &str) {
     }
 }
 
-fn spawn_server(name: &'static str, prefix: &[&str], args: &[String], metrics: String) -> Server {
-    let mut cmd = if prefix.is_empty() {
-        Command::new(BIN)
-    } else {
-        let mut c = Command::new(prefix[0]);
-        c.args(&prefix[1..]).arg(BIN);
-        c
-    };
+fn spawn_server(name: &'static str, args: &[String], metrics: String) -> Server {
+    let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env("SHARDNET_LOG", "warn")
         .stdin(Stdio::null())
@@ -89,39 +80,55 @@ fn spawn_server(name: &'static str, prefix: &[&str], args: &[String], metrics: S
     }
 }
 
-/// The network namespace with a lossy veth, or None (with the reason printed).
-fn lossy_namespace() -> Option<()> {
-    let sh = |c: &str| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(c)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+/// A UDP relay to `server` that drops `loss` of the datagrams each way; returns its address.
+/// Each client address gets its own upstream socket (and a thread for the answers).
+fn lossy_relay(server: std::net::SocketAddr, loss: f64, stop: Arc<AtomicBool>) -> String {
+    use std::collections::HashMap;
+    use std::net::UdpSocket;
+    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("relay socket"));
+    front
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let addr = front.local_addr().unwrap().to_string();
+    let drop_it = move |x: &mut u64| {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        (*x % 10_000) as f64 / 10_000.0 < loss
     };
-    sh(&format!("ip netns del {NS}"));
-    let setup = [
-        format!("ip netns add {NS}"),
-        format!("ip link add {NS}-h type veth peer name {NS}-p"),
-        format!("ip link set {NS}-p netns {NS}"),
-        format!("ip addr add {NS_HOST}/24 dev {NS}-h"),
-        format!("ip link set {NS}-h up"),
-        format!("ip netns exec {NS} ip addr add {NS_PEER}/24 dev {NS}-p"),
-        format!("ip netns exec {NS} ip link set {NS}-p up"),
-        format!("ip netns exec {NS} ip link set lo up"),
-        format!("tc qdisc add dev {NS}-h root netem loss 10%"),
-        format!("ip netns exec {NS} tc qdisc add dev {NS}-p root netem loss 10%"),
-    ];
-    for c in &setup {
-        if !sh(c) {
-            eprintln!("note: `{c}` failed; the ARQ load runs on loopback without loss");
-            sh(&format!("ip netns del {NS}"));
-            return None;
+    thread::spawn(move || {
+        let mut ups: HashMap<std::net::SocketAddr, Arc<UdpSocket>> = HashMap::new();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut buf = vec![0u8; 65_536];
+        while !stop.load(Ordering::SeqCst) {
+            let Ok((n, from)) = front.recv_from(&mut buf) else {
+                continue;
+            };
+            let up = ups.entry(from).or_insert_with(|| {
+                let up = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("upstream socket"));
+                up.connect(server).unwrap();
+                up.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                let (up2, front2, stop2) = (up.clone(), front.clone(), stop.clone());
+                thread::spawn(move || {
+                    let mut y = from.port() as u64 | 1;
+                    let mut b = vec![0u8; 65_536];
+                    while !stop2.load(Ordering::SeqCst) {
+                        if let Ok(n) = up2.recv(&mut b) {
+                            if !drop_it(&mut y) {
+                                let _ = front2.send_to(&b[..n], from);
+                            }
+                        }
+                    }
+                });
+                up
+            });
+            if !drop_it(&mut x) {
+                let _ = up.send(&buf[..n]);
+            }
         }
-    }
-    Some(())
+    });
+    addr
 }
 
 /// Sum of the samples of `metric` (all label sets) in a Prometheus text page.
@@ -239,19 +246,14 @@ fn main() {
     let warmup = (secs / 10.0).max(10.0);
     let (echo_port, http_port, udp_port) = (free_port(), free_port(), free_port());
     let (m1, m2, m3) = (free_port(), free_port(), free_port());
-    let lossy = lossy_namespace().is_some();
-    let udp_host = if lossy { NS_PEER } else { "127.0.0.1" };
-    let ns_prefix: Vec<&str> = if lossy {
-        vec!["ip", "netns", "exec", NS]
-    } else {
-        vec![]
-    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let udp_server: std::net::SocketAddr = format!("127.0.0.1:{udp_port}").parse().unwrap();
+    let relay = lossy_relay(udp_server, 0.10, stop.clone());
     let echo = format!("127.0.0.1:{echo_port}");
     let http = format!("127.0.0.1:{http_port}");
     let servers = [
         spawn_server(
             "echo",
-            &[],
             &[
                 "echo",
                 "--listen",
@@ -266,7 +268,6 @@ fn main() {
         ),
         spawn_server(
             "http",
-            &[],
             &[
                 "http",
                 "--listen",
@@ -284,28 +285,28 @@ fn main() {
         ),
         spawn_server(
             "udp-arq",
-            &ns_prefix,
             &[
                 "udp-echo",
                 "--arq",
                 "--listen",
-                &format!("{udp_host}:{udp_port}"),
+                &udp_server.to_string(),
                 "--shards",
                 "2",
                 "--metrics",
-                &format!("{udp_host}:{m3}"),
+                &format!("127.0.0.1:{m3}"),
             ]
             .map(String::from),
-            format!("{udp_host}:{m3}"),
+            format!("127.0.0.1:{m3}"),
         ),
     ];
-    let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let loads: Vec<Vec<String>> = vec![
         format!("bench --target {echo} --conns 20 --size 1024 --duration 30 --shards 1"),
         format!("bench-http --url http://{http}/ --conns 8 --duration 30 --shards 1"),
         format!("bench-ws --url ws://{http}/ws --conns 8 --size 256 --duration 30 --shards 1"),
-        format!("bench --udp --arq --target {udp_host}:{udp_port} --conns 20 --size 256 --duration 30 --shards 1"),
+        format!(
+            "bench --udp --arq --target {relay} --conns 20 --size 256 --duration 30 --shards 1"
+        ),
     ]
     .into_iter()
     .map(|l| l.split(' ').map(String::from).collect())
@@ -441,7 +442,7 @@ fn main() {
         "{}",
         result_line(&[
             ("bench", "soak-load".into()),
-            ("lossy_arq", lossy.to_string()),
+            ("arq_loss_each_way", "0.10".into()),
             ("churned", churn[0].load(Ordering::SeqCst).to_string()),
             ("churn_errors", churn[1].load(Ordering::SeqCst).to_string()),
             ("load_runs", load_runs[0].load(Ordering::SeqCst).to_string()),
@@ -453,9 +454,6 @@ fn main() {
     );
     println!("{}\n{}", csv.display(), svg.display());
     drop(servers);
-    if lossy {
-        let _ = Command::new("ip").args(["netns", "del", NS]).status();
-    }
 }
 
 /// RSS of the three servers (MiB) over time.
