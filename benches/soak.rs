@@ -81,7 +81,10 @@ fn spawn_server(name: &'static str, args: &[String], metrics: String) -> Server 
 }
 
 /// A UDP relay to `server` that drops `loss` of the datagrams each way; returns its address.
-/// Each client address gets its own upstream socket (and a thread for the answers).
+/// Each client address gets its own upstream socket (and a thread for the answers), forgotten
+/// after 60 s of silence as a NAT would (2 s was shorter than an ARQ peer waiting out a
+/// retransmission, which then reached the server from a new port), so a later client on a
+/// reused port is a new peer.
 fn lossy_relay(server: std::net::SocketAddr, loss: f64, stop: Arc<AtomicBool>) -> String {
     use std::collections::HashMap;
     use std::net::UdpSocket;
@@ -96,24 +99,38 @@ fn lossy_relay(server: std::net::SocketAddr, loss: f64, stop: Arc<AtomicBool>) -
         *x ^= *x << 17;
         (*x % 10_000) as f64 / 10_000.0 < loss
     };
+    type Mapping = (Arc<UdpSocket>, Arc<AtomicBool>, Instant);
     thread::spawn(move || {
-        let mut ups: HashMap<std::net::SocketAddr, Arc<UdpSocket>> = HashMap::new();
+        let mut ups: HashMap<std::net::SocketAddr, Mapping> = HashMap::new();
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut buf = vec![0u8; 65_536];
+        let mut swept = Instant::now();
         while !stop.load(Ordering::SeqCst) {
+            if swept.elapsed() > Duration::from_secs(1) {
+                ups.retain(|_, (_, alive, last)| {
+                    let keep = last.elapsed() < Duration::from_secs(60);
+                    if !keep {
+                        alive.store(false, Ordering::SeqCst);
+                    }
+                    keep
+                });
+                swept = Instant::now();
+            }
             let Ok((n, from)) = front.recv_from(&mut buf) else {
                 continue;
             };
-            let up = ups.entry(from).or_insert_with(|| {
+            let (up, _, last) = ups.entry(from).or_insert_with(|| {
                 let up = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("upstream socket"));
                 up.connect(server).unwrap();
                 up.set_read_timeout(Some(Duration::from_millis(200)))
                     .unwrap();
-                let (up2, front2, stop2) = (up.clone(), front.clone(), stop.clone());
+                let alive = Arc::new(AtomicBool::new(true));
+                let (up2, front2, stop2, alive2) =
+                    (up.clone(), front.clone(), stop.clone(), alive.clone());
                 thread::spawn(move || {
                     let mut y = from.port() as u64 | 1;
                     let mut b = vec![0u8; 65_536];
-                    while !stop2.load(Ordering::SeqCst) {
+                    while !stop2.load(Ordering::SeqCst) && alive2.load(Ordering::SeqCst) {
                         if let Ok(n) = up2.recv(&mut b) {
                             if !drop_it(&mut y) {
                                 let _ = front2.send_to(&b[..n], from);
@@ -121,8 +138,9 @@ fn lossy_relay(server: std::net::SocketAddr, loss: f64, stop: Arc<AtomicBool>) -
                         }
                     }
                 });
-                up
+                (up, alive, Instant::now())
             });
+            *last = Instant::now();
             if !drop_it(&mut x) {
                 let _ = up.send(&buf[..n]);
             }
@@ -166,7 +184,6 @@ fn load_loop(args: Vec<String>, stop: Arc<AtomicBool>, runs: Arc<[AtomicU64; 2]>
             .args(&args)
             .env("SHARDNET_LOG", "warn")
             .stdin(Stdio::null())
-            .stderr(Stdio::null())
             .output();
         runs[0].fetch_add(1, Ordering::SeqCst);
         match out {
@@ -178,7 +195,13 @@ fn load_loop(args: Vec<String>, stop: Arc<AtomicBool>, runs: Arc<[AtomicU64; 2]>
                     .lines()
                     .rfind(|l| l.starts_with("RESULT"))
                     .unwrap_or("");
-                eprintln!("load `{}` failed ({}): {result}", args.join(" "), o.status);
+                let err = String::from_utf8_lossy(&o.stderr);
+                let last: Vec<&str> = err.lines().rev().take(3).collect();
+                eprintln!(
+                    "load `{}` failed ({}): {result} {last:?}",
+                    args.join(" "),
+                    o.status
+                );
             }
             Err(e) => {
                 runs[1].fetch_add(1, Ordering::SeqCst);

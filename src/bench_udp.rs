@@ -247,6 +247,15 @@ pub fn run(o: BenchUdpOpts, stop: &AtomicBool) -> Result<i32, Box<dyn std::error
         }
     }
     let secs = measure_from.elapsed().as_secs_f64();
+    // Leave as HP-Socket's UdpClient does on Stop: the close datagram ends each session at
+    // once. Without it the server keeps a session for 3 × 60 s of silence, and a later client
+    // that the kernel gives the same port has its handshake taken for a reset of that session
+    // (found by benches/soak.rs restarting this bench every 30 s).
+    for p in &peers {
+        let _ = p
+            .sock
+            .send(&shardnet::layers::protocols::udp::CLOSE_DATAGRAM);
+    }
     rtts.sort_unstable();
     let rate = done as f64 / secs;
     let kind = if o.arq { "udp-arq" } else { "udp" };

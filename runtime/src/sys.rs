@@ -30,6 +30,15 @@ pub fn recv(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> isize {
 /// `sendto(fd, buf, len, flags, NULL, 0)`: what `send` does.
 #[inline]
 pub fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> isize {
+    #[cfg(miri)]
+    {
+        // Miri runs no raw syscalls: a plain write on a socket is what it emulates (the
+        // unit tests under Miri use AF_UNIX pairs; the flags only matter to real sockets).
+        let _ = flags;
+        // SAFETY: as below; write reads `buf.len()` bytes of `buf`.
+        return unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    }
+    #[cfg(not(miri))]
     // SAFETY: `buf` is a live, readable buffer of `buf.len()` bytes for the whole call; the
     // kernel only reads it. A null address with length 0 is what `send` passes.
     unsafe {
@@ -52,8 +61,35 @@ pub fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> isize {
 /// the whole call.
 #[inline]
 pub unsafe fn sendmsg(fd: RawFd, msg: &libc::msghdr, flags: libc::c_int) -> isize {
+    #[cfg(miri)]
+    {
+        // Under Miri: every iovec is read (so Miri checks each pointer, length and byte) and
+        // written in order, stopping at a short or failed write, as the kernel's gather does.
+        let _ = flags;
+        let mut total = 0isize;
+        for i in 0..msg.msg_iovlen {
+            // SAFETY: the caller guarantees `msg_iov` points to `msg_iovlen` valid iovecs,
+            // each describing a readable buffer.
+            let data = unsafe {
+                let v = &*msg.msg_iov.add(i);
+                std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+            };
+            let r = send(fd, data, 0);
+            if r < 0 {
+                return if total > 0 { total } else { r };
+            }
+            total += r;
+            if (r as usize) < data.len() {
+                break;
+            }
+        }
+        return total;
+    }
     // SAFETY: the caller guarantees `msg` and everything it points to are valid.
-    unsafe { libc::syscall(libc::SYS_sendmsg, fd, msg as *const libc::msghdr, flags) as isize }
+    #[cfg(not(miri))]
+    unsafe {
+        libc::syscall(libc::SYS_sendmsg, fd, msg as *const libc::msghdr, flags) as isize
+    }
 }
 
 /// `readv(fd, iov, cnt)`.

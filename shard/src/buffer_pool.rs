@@ -133,6 +133,9 @@ impl Inner {
         if end <= start {
             return;
         }
+        // Derived from `ptr` (not cast from the integer), so it keeps the slot's provenance.
+        let first = ptr.as_ptr().wrapping_add(start - addr);
+        #[cfg(not(miri))]
         // SAFETY: `[start, end)` is page aligned and lies inside the slot at
         // `ptr`, which is part of a private anonymous mapping owned by
         // `self.chunks`. The slot is free, so no reference into it exists;
@@ -140,7 +143,13 @@ impl Inner {
         // Failure is harmless (the pages simply stay resident), so the return
         // value is ignored.
         unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            libc::madvise(first.cast(), end - start, libc::MADV_DONTNEED);
+        }
+        // Miri does not emulate madvise: it gets what the next access would see, zeroes.
+        #[cfg(miri)]
+        // SAFETY: the same range inside the free slot, which no reference points into.
+        unsafe {
+            std::ptr::write_bytes(first, 0, end - start);
         }
     }
 }
@@ -483,9 +492,14 @@ mod tests {
         assert_eq!(b.data(), b"x");
     }
 
-    /// Whether every page of `[ptr, ptr + len)` is resident, per `mincore`.
-    fn resident(ptr: NonNull<u8>, len: usize) -> Vec<bool> {
+    /// Whether each page of `[ptr, ptr + len)` is resident, per `mincore`. Under Miri (which
+    /// does not emulate `mincore`) it answers what the test expects, so that the rest of the
+    /// test, the release path included, still runs under Miri's checks.
+    fn resident(ptr: NonNull<u8>, len: usize, expected: bool) -> Vec<bool> {
         let page = page_size();
+        if cfg!(miri) {
+            return vec![expected; len.div_ceil(page)];
+        }
         let mut vec = vec![0u8; len.div_ceil(page)];
         // SAFETY: `ptr` is page aligned (slots of page-sized buffers), the
         // range lies inside a live mapping and `vec` has one byte per page.
@@ -506,7 +520,7 @@ mod tests {
         }
         let ptrs: Vec<NonNull<u8>> = bufs.iter().map(|b| b.ptr).collect();
         for p in &ptrs {
-            assert!(resident(*p, 2 * page).iter().all(|&r| r));
+            assert!(resident(*p, 2 * page, true).iter().all(|&r| r));
         }
         // Drop in order: the first two stay resident, the other three are
         // released.
@@ -519,10 +533,10 @@ mod tests {
         assert_eq!(s.free, s.capacity);
         assert_eq!(s.peak_in_use, 5);
         for p in &ptrs[..2] {
-            assert!(resident(*p, 2 * page).iter().all(|&r| r));
+            assert!(resident(*p, 2 * page, true).iter().all(|&r| r));
         }
         for p in &ptrs[2..] {
-            assert!(resident(*p, 2 * page).iter().all(|&r| !r));
+            assert!(resident(*p, 2 * page, false).iter().all(|&r| !r));
         }
 
         // Re-get all five: each is empty, writable and full-capacity; the
@@ -556,7 +570,7 @@ mod tests {
         let p = b.ptr;
         drop(b);
         assert_eq!(pool.resident_free(), 0);
-        assert!(resident(p, page).iter().all(|&r| !r));
+        assert!(resident(p, page, false).iter().all(|&r| !r));
         let b = pool.get().unwrap();
         assert!(b.is_empty());
     }

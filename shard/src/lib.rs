@@ -6,6 +6,8 @@
 //! - [`ConnTable`]: slab of [`ConnRecord`]s (state, readiness, times, stats, send queue).
 //! - [`SlotDirectory`]: the few per-connection atomics other threads may read (id, state,
 //!   pending bytes, user extra), so handles answer queries without a lock or a round trip.
+//!   Pending-byte reservations (per connection and per shard budget) are in `pending`, with a
+//!   loom model of their interleavings.
 //! - [`SendQueue`]: per-connection queue of pool buffers, flushed with vectored writes
 //!   ([`SendPolicy::Pack`]) or one buffer per write ([`SendPolicy::Direct`]).
 //! - [`ShardStats`]: counters read by the once-per-second stats line.
@@ -16,6 +18,7 @@
 pub mod buffer_pool;
 pub mod conn_table;
 pub mod counters;
+mod pending;
 pub mod send_queue;
 pub mod slot_directory;
 pub mod stats;

@@ -12,6 +12,7 @@
 //! never freed while the component lives, so a reader can index without a lock. Freed slots go
 //! back on a lock-free queue.
 
+use crate::pending::{self, add_within, sub_saturating};
 use crossbeam_channel::{Receiver, Sender};
 use shardnet_runtime::{ConnId, ShardId};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
@@ -64,7 +65,7 @@ pub fn clock_ms() -> u64 {
 pub struct SlotCell {
     id: AtomicU64,
     extra: AtomicU64,
-    pending: AtomicU64,
+    pending: pending::AtomicU64,
     opened_ms: AtomicU64,
     last_recv_ms: AtomicU64,
     fd: AtomicI32,
@@ -143,28 +144,6 @@ impl SlotCell {
     }
 }
 
-/// Adds `n` to `a` if the sum stays within `max`; false, adding nothing, otherwise.
-#[inline]
-fn add_within(a: &AtomicU64, n: u64, max: u64) -> bool {
-    let mut cur = a.load(Ordering::Acquire);
-    loop {
-        if cur.saturating_add(n) > max {
-            return false;
-        }
-        match a.compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return true,
-            Err(v) => cur = v,
-        }
-    }
-}
-
-#[inline]
-fn sub_saturating(a: &AtomicU64, n: u64) {
-    let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-        Some(v.saturating_sub(n))
-    });
-}
-
 /// Cross-thread directory of one shard's slots; see the module docs.
 #[derive(Debug)]
 pub struct SlotDirectory {
@@ -177,7 +156,7 @@ pub struct SlotDirectory {
     /// Bound on the pending bytes of all the shard's connections together (0 = none).
     budget: u64,
     /// Pending bytes of all the shard's connections (kept only when `budget` is set).
-    queued: AtomicU64,
+    queued: pending::AtomicU64,
 }
 
 impl SlotDirectory {
@@ -198,7 +177,7 @@ impl SlotDirectory {
             free_tx,
             free_rx,
             budget,
-            queued: AtomicU64::new(0),
+            queued: pending::AtomicU64::new(0),
         }
     }
 
@@ -207,23 +186,13 @@ impl SlotDirectory {
     /// exceeded.
     #[inline]
     pub fn try_reserve(&self, cell: &SlotCell, n: u64, max: u64) -> bool {
-        if !cell.try_add_pending(n, max) {
-            return false;
-        }
-        if self.budget != 0 && !add_within(&self.queued, n, self.budget) {
-            cell.sub_pending(n);
-            return false;
-        }
-        true
+        pending::reserve(&cell.pending, max, &self.queued, self.budget, n)
     }
 
     /// Releases `n` pending bytes of `cell` (written, or dropped).
     #[inline]
     pub fn release_pending(&self, cell: &SlotCell, n: u64) {
-        cell.sub_pending(n);
-        if self.budget != 0 {
-            sub_saturating(&self.queued, n);
-        }
+        pending::release(&cell.pending, &self.queued, self.budget, n);
     }
 
     /// Returns `n` pending bytes whose connection is gone (its cell already freed) to the
