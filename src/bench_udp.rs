@@ -73,6 +73,13 @@ pub fn run(o: BenchUdpOpts, stop: &AtomicBool) -> Result<i32, Box<dyn std::error
     let clock = |t: Instant| t.duration_since(start).as_millis() as u32;
     let mut peers = Vec::with_capacity(o.conns);
     let mut scratch = Vec::new();
+    // Conv ids as HP's client makes them: a counter seeded from the millisecond clock, so a
+    // rerun does not reuse the last run's ids.
+    let mut convs = shardnet::layers::protocols::arq::handshake::ConvIds::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u32),
+    );
     for i in 0..o.conns {
         let bind = if target.is_ipv6() {
             "[::1]:0"
@@ -90,7 +97,7 @@ pub fn run(o: BenchUdpOpts, stop: &AtomicBool) -> Result<i32, Box<dyn std::error
             expect: Vec::new(),
             session: o
                 .arq
-                .then(|| ArqSession::new(cfg, 0x7000_0000 + i as u32 + 1, clock(Instant::now()))),
+                .then(|| ArqSession::new(cfg, convs.next(), clock(Instant::now()))),
             ready: !o.arq,
         });
     }

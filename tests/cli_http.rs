@@ -169,8 +169,7 @@ fn ws_echo_and_the_load_generators() {
 
 #[test]
 fn bench_http_fails_on_errors() {
-    let dir = std::env::temp_dir().join(format!("shardnet-cli-404-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("cli-404");
     let (_s, port) = start(&["--root", dir.to_str().unwrap()]);
     let url = format!("http://127.0.0.1:{port}/missing");
     let (ok, out) = run_bench("bench-http", &["--url", &url, "--conns", "4"]);

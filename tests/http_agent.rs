@@ -376,7 +376,8 @@ fn client_cookies_round_trip_and_persist() {
     // persistent one survives a save/load round trip.
     assert!(jar.store(&url, "keep=yes; Path=/; Max-Age=3600"));
     assert!(!jar.store(&url, "evil=1; Domain=example.com"));
-    let file = std::env::temp_dir().join(format!("shardnet-jar-{}.json", std::process::id()));
+    let jar_dir = support::TempDir::new("jar");
+    let file = jar_dir.join("jar.json");
     jar.save(&file).unwrap();
     let loaded = CookieJar::load(&file).unwrap();
     assert_eq!(loaded.get(&url, "keep").as_deref(), Some("yes"));
@@ -580,7 +581,7 @@ fn agent_against_nginx_static_files() {
     } else {
         "nginx"
     };
-    let dir = std::env::temp_dir().join(format!("shardnet-nginx-{}", std::process::id()));
+    let dir = support::TempDir::new("nginx");
     let root = dir.join("root");
     std::fs::create_dir_all(root.join("logs")).unwrap();
     let big = pattern(300_000, 7);
@@ -716,8 +717,7 @@ fn sync_client_cookie_jar_across_a_redirect() {
 #[test]
 fn client_uploads_a_local_file() {
     let (_peer, port) = python_peer();
-    let dir = std::env::temp_dir().join(format!("shardnet-upload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("upload");
     let path = dir.join("up.bin");
     let data = pattern(200_000, 3);
     std::fs::write(&path, &data).unwrap();

@@ -165,8 +165,7 @@ fn nginx_reverse_proxy_in_front() {
         return;
     };
     let (s, upstream) = serve();
-    let dir = std::env::temp_dir().join(format!("shardnet-proxy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("proxy");
     let port = free_port();
     let conf = format!(
         "daemon off; master_process off; worker_processes 1; error_log {d}/error.log; pid {d}/nginx.pid;\n\

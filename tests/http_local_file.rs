@@ -15,14 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
 
-/// A file of `len` pattern bytes in a fresh directory.
-fn big_file(tag: &str, len: usize) -> (PathBuf, Vec<u8>) {
-    let dir = std::env::temp_dir().join(format!("shardnet-file-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A file of `len` pattern bytes in a fresh directory (removed with the returned guard).
+fn big_file(tag: &str, len: usize) -> (TempDir, PathBuf, Vec<u8>) {
+    let dir = TempDir::new(&format!("file-{tag}"));
     let data = pattern(len, len as u64);
     let path = dir.join("big.bin");
     std::fs::write(&path, &data).unwrap();
-    (path, data)
+    (dir, path, data)
 }
 
 /// Reads a head (up to the blank line) and returns it with whatever followed.
@@ -71,7 +70,7 @@ fn file_server(path: PathBuf) -> HttpServer {
 
 #[test]
 fn curl_downloads_a_large_file_byte_exact() {
-    let (path, data) = big_file("curl", 40 << 20);
+    let (_dir, path, data) = big_file("curl", 40 << 20);
     let s = file_server(path.clone());
     let port = s.listen_addr().unwrap().port();
     let out = path.with_extension("got");
@@ -111,7 +110,7 @@ fn curl_downloads_a_large_file_byte_exact() {
 
 #[test]
 fn pipelined_answers_wait_behind_the_file_and_the_queue_stays_bounded() {
-    let (path, data) = big_file("pipe", 24 << 20);
+    let (_dir, path, data) = big_file("pipe", 24 << 20);
     let s = file_server(path);
     let addr = s.listen_addr().unwrap();
     let mut c = small_window_client(addr);
@@ -189,7 +188,7 @@ fn pipelined_answers_wait_behind_the_file_and_the_queue_stays_bounded() {
 /// them closes only once the file has left.
 #[test]
 fn from_another_thread_in_order_then_release() {
-    let (path, data) = big_file("thread", 8 << 20);
+    let (_dir, path, data) = big_file("thread", 8 << 20);
     struct L {
         path: PathBuf,
         tx: Mutex<std::sync::mpsc::Sender<ConnId>>,
@@ -243,7 +242,7 @@ fn from_another_thread_in_order_then_release() {
 
 #[test]
 fn https_large_file_with_curl() {
-    let (path, data) = big_file("tls", 12 << 20);
+    let (_dir, path, data) = big_file("tls", 12 << 20);
     let ca = tls_support::Ca::new("file CA");
     let leaf = ca.server(&["localhost"]);
     let dir = tls_support::temp_dir("file-tls");

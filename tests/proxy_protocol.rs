@@ -371,8 +371,7 @@ fn behind_nginx_stream_proxy_protocol() {
     let (log, server) = echo_behind_balancer();
     let port = server.listen_addr().unwrap().port();
     let front = free_port();
-    let dir = std::env::temp_dir().join(format!("shardnet-nginx-stream-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("nginx-stream");
     let d = dir.display();
     let conf = format!(
         "load_module {module};\n\

@@ -298,3 +298,168 @@ fn handshake_on_the_wire_timeout_and_bad_datagrams() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// Drives a raw ARQ peer (conv `conv`, socket `sock` connected to the server) until its
+/// handshake completes; returns the datagrams it received that were not handshake or KCP.
+fn raw_handshake(
+    sock: &UdpSocket,
+    s: &mut shardnet::layers::protocols::arq::ArqSession,
+    clock: &dyn Fn() -> u32,
+) -> Vec<Vec<u8>> {
+    let mut scratch = Vec::new();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut other = Vec::new();
+    let mut b = [0u8; 2048];
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let t = Instant::now();
+    s.tick(clock(), &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))
+        .unwrap();
+    while !s.is_ready() {
+        assert!(t.elapsed() < Duration::from_secs(5), "handshake: {other:?}");
+        for d in out.drain(..) {
+            sock.send(&d).unwrap();
+        }
+        if let Ok(n) = sock.recv(&mut b) {
+            if n == 12 || n >= 24 {
+                s.on_datagram(
+                    clock(),
+                    &b[..n],
+                    &mut scratch,
+                    &mut |d: &[u8]| out.push(d.to_vec()),
+                    &mut |_| true,
+                )
+                .unwrap();
+            } else {
+                other.push(b[..n].to_vec());
+            }
+        }
+        s.tick(clock(), &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))
+            .unwrap();
+    }
+    for d in out.drain(..) {
+        sock.send(&d).unwrap();
+    }
+    other
+}
+
+/// Sends `msg` on the raw ARQ peer and returns the echo, once the session is idle (the
+/// handshake complete on both sides, everything acknowledged).
+fn raw_echo(
+    sock: &UdpSocket,
+    s: &mut shardnet::layers::protocols::arq::ArqSession,
+    clock: &dyn Fn() -> u32,
+    msg: &[u8],
+) -> Vec<u8> {
+    let mut scratch = Vec::new();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut b = [0u8; 2048];
+    s.send(clock(), msg, &mut scratch, &mut |d: &[u8]| {
+        out.push(d.to_vec())
+    })
+    .unwrap();
+    let t = Instant::now();
+    while got.is_empty() || !out.is_empty() || s.next_deadline(clock()).is_some() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no echo, or never idle"
+        );
+        for d in out.drain(..) {
+            sock.send(&d).unwrap();
+        }
+        if let Ok(n) = sock.recv(&mut b) {
+            assert_ne!(n, 16, "close datagram");
+            if n >= 12 {
+                s.on_datagram(
+                    clock(),
+                    &b[..n],
+                    &mut scratch,
+                    &mut |d: &[u8]| out.push(d.to_vec()),
+                    &mut |m| {
+                        got.push(m.to_vec());
+                        true
+                    },
+                )
+                .unwrap();
+            }
+        }
+        s.tick(clock(), &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))
+            .unwrap();
+    }
+    got.remove(0)
+}
+
+/// A client that left without its close datagram arriving (lost under loss, or never sent),
+/// then a new client on the same address and port (a restart, or a NAT reusing the port):
+/// the old session ends with on_close(Receive, ECONNRESET) and the new client gets a session
+/// of its own, where HP would reset it with the close datagram. The same conv again, long
+/// after the first handshake, is a restart too.
+#[test]
+fn a_new_peer_on_a_stale_address_replaces_the_session() {
+    use shardnet::layers::protocols::arq::ArqSession;
+    let l = Arc::new(ServerLog::default());
+    let cfg = ArqConfig {
+        handshake_timeout: 200,
+        ..ArqConfig::default()
+    };
+    let server = UdpServer::builder()
+        .shards(1)
+        .arq(cfg)
+        .start("127.0.0.1:0", l.clone())
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    let start = Instant::now();
+    let clock = move || start.elapsed().as_millis() as u32;
+    let first = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = first.local_addr().unwrap();
+    first.connect(addr).unwrap();
+    let mut a = ArqSession::new(cfg, 0x1111, clock());
+    assert!(raw_handshake(&first, &mut a, &clock).is_empty());
+    assert_eq!(raw_echo(&first, &mut a, &clock, b"one"), b"one");
+    drop(first); // gone, without a close datagram
+    wait_for("first handshake", 5, || {
+        l.handshakes.lock().unwrap().len() == 1
+    });
+    let old = l.handshakes.lock().unwrap()[0];
+
+    let second = UdpSocket::bind(local).unwrap();
+    second.connect(addr).unwrap();
+    let mut b = ArqSession::new(cfg, 0x2222, clock());
+    let other = raw_handshake(&second, &mut b, &clock);
+    assert!(
+        other.iter().all(|d| d.len() != 16),
+        "close datagram: {other:?}"
+    );
+    assert_eq!(raw_echo(&second, &mut b, &clock, b"two"), b"two");
+    wait_for("old closed", 5, || l.closes.lock().unwrap().len() == 1);
+    assert_eq!(
+        l.closes.lock().unwrap()[0],
+        (old, SocketOperation::Receive, libc::ECONNRESET)
+    );
+    let hs = l.handshakes.lock().unwrap().clone();
+    assert_eq!(hs.len(), 2);
+    assert_ne!(hs[1], old);
+    assert_eq!(server.connection_ids(), vec![hs[1]]);
+    drop(second);
+
+    // The same conv as the live session, after 2 × handshake_timeout: a restart as well.
+    std::thread::sleep(Duration::from_millis(2 * 200 + 50));
+    let third = UdpSocket::bind(local).unwrap();
+    third.connect(addr).unwrap();
+    let mut c = ArqSession::new(cfg, 0x2222, clock());
+    assert!(raw_handshake(&third, &mut c, &clock).is_empty());
+    assert_eq!(raw_echo(&third, &mut c, &clock, b"three"), b"three");
+    wait_for("second closed", 5, || l.closes.lock().unwrap().len() == 2);
+    assert_eq!(
+        l.closes.lock().unwrap()[1],
+        (hs[1], SocketOperation::Receive, libc::ECONNRESET)
+    );
+    assert_eq!(server.connection_count(), 1);
+    assert_eq!(
+        l.messages.lock().unwrap().as_slice(),
+        &[b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
+    server.stop();
+    server.wait().unwrap();
+}

@@ -86,9 +86,7 @@ fn autobahn_fuzzingclient_against_our_server() {
         .start("127.0.0.1:0", Arc::new(Echo))
         .unwrap();
     let port = server.listen_addr().unwrap().port();
-    let dir = std::env::temp_dir().join(format!("shardnet-autobahn-server-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("autobahn-server");
     let (cases, exclude) = cases();
     let spec = format!(
         "{{\"outdir\": \"{}\", \"servers\": [{{\"agent\": \"shardnet\", \"url\": \"ws://127.0.0.1:{port}/\"}}], \"cases\": [{cases}], \"exclude-cases\": [{exclude}], \"exclude-agent-cases\": {{}}}}",
@@ -161,9 +159,7 @@ impl WebSocketClientListener for Client {
 fn autobahn_fuzzingserver_against_our_client() {
     let Some(wstest) = wstest() else { return };
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("shardnet-autobahn-client-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("autobahn-client");
     let (cases, exclude) = cases();
     let spec = format!(
         "{{\"url\": \"ws://127.0.0.1:{port}\", \"outdir\": \"{}\", \"cases\": [{cases}], \"exclude-cases\": [{exclude}], \"exclude-agent-cases\": {{}}}}",

@@ -401,7 +401,7 @@ impl MetricSource for crate::udp::UdpServer {
     fn samples(&self, out: &mut Vec<Sample>) {
         use crate::udp::core::counter as c;
         let core = &self.core;
-        const UDP: [(&str, &str, usize); 10] = [
+        const UDP: [(&str, &str, usize); 11] = [
             (
                 "shardnet_udp_datagrams_received_total",
                 "Datagrams received.",
@@ -451,6 +451,11 @@ impl MetricSource for crate::udp::UdpServer {
                 "shardnet_arq_retransmits_total",
                 "KCP segments sent again.",
                 c::ARQ_RETRANSMITS,
+            ),
+            (
+                "shardnet_arq_sessions_replaced_total",
+                "ARQ sessions ended by a fresh handshake from their address (the peer restarted).",
+                c::ARQ_REPLACED,
             ),
         ];
         let arq = core.cfg.arq.is_some();

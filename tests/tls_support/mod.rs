@@ -63,11 +63,10 @@ impl Ca {
     }
 }
 
-/// A fresh directory under the system temp dir for PEM files handed to external tools.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("shardnet-tls-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory under the system temp dir for PEM files handed to external tools, removed
+/// when dropped.
+pub fn temp_dir(tag: &str) -> crate::support::TempDir {
+    crate::support::TempDir::new(&format!("tls-{tag}"))
 }
 
 /// Writes `text` to `dir/name` and returns the path.

@@ -45,6 +45,7 @@ pub(crate) mod counter {
     pub(crate) const OVERSIZE: usize = 7;
     pub(crate) const ARQ_HANDSHAKES: usize = 8;
     pub(crate) const ARQ_RETRANSMITS: usize = 9;
+    pub(crate) const ARQ_REPLACED: usize = 10;
 }
 
 pub(crate) struct UdpCore {
@@ -56,7 +57,7 @@ pub(crate) struct UdpCore {
     /// Open connections over all shards (the `max_connections` bound).
     pub open: AtomicUsize,
     /// Datagrams, connections, heartbeats and ARQ events per shard (indexes in [`counter`]).
-    pub counters: shardnet_shard::ShardCounters<10>,
+    pub counters: shardnet_shard::ShardCounters<11>,
     /// Closes by operation and errno class, per shard.
     pub closes: crate::tcp::event_counts::EventCounts,
     pub local_addr: Mutex<Option<SocketAddr>>,

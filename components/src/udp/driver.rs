@@ -17,7 +17,7 @@ use super::core::{counter, UdpCmd, UdpCore};
 use super::socket::DatagramSocket;
 use crate::listener::{HandleResult, SocketOperation, CALLBACK_ERROR};
 use crate::{Error, Result};
-use shardnet_protocols::arq::{handshake::ConvIds, ArqConfig, ArqSession, Received};
+use shardnet_protocols::arq::{handshake::ConvIds, ArqConfig, ArqError, ArqSession, Received};
 use shardnet_protocols::udp::{
     self as rules, ClientHeartbeat, Existing, HeartbeatAction, ServerAction,
 };
@@ -278,7 +278,9 @@ impl UdpShard {
                 let Some(p) = st.peers.remove(&conn) else {
                     continue;
                 };
-                st.by_addr.remove(&p.addr);
+                if st.by_addr.get(&p.addr) == Some(&conn) {
+                    st.by_addr.remove(&p.addr);
+                }
                 if p.due != 0 {
                     st.timers.remove(&(p.due, conn));
                 }
@@ -311,7 +313,7 @@ impl UdpShard {
             &UdpShard,
             &mut Vec<u8>,
             &mut dyn FnMut(&[u8]),
-        ) -> std::result::Result<(), shardnet_protocols::arq::ArqError>,
+        ) -> std::result::Result<(), ArqError>,
     ) {
         let (mut s, addr) = {
             let mut st = self.st.borrow_mut();
@@ -379,7 +381,10 @@ impl UdpShard {
         let failed = result.is_err();
         if let Err(e) = result {
             tracing::debug!(%conn, error = %e, "ARQ session closed");
-            self.schedule_close(conn, SocketOperation::Receive, e.errno(), true);
+            // A server replaces a session whose peer restarted (see `arq_input`): the close
+            // datagram would reach the new peer, not the old one.
+            let notify = !(e == ArqError::NewConversation && matches!(self.role, Role::Server));
+            self.schedule_close(conn, SocketOperation::Receive, e.errno(), notify);
         }
         let now = self.now.get();
         // 0 = no tick needed (an idle ready session): no timer until the next datagram or send.
@@ -608,7 +613,7 @@ impl UdpShard {
             }
             Existing::Receive(bytes) => {
                 if self.arq.is_some() {
-                    self.arq_input(conn, bytes);
+                    self.arq_input(conn, from, bytes);
                 } else if self.events.receive(conn, bytes) == HandleResult::Error {
                     self.schedule_close(conn, SocketOperation::Receive, CALLBACK_ERROR, true);
                 }
@@ -616,17 +621,31 @@ impl UdpShard {
         }
     }
 
-    fn arq_input(&self, conn: ConnId, bytes: &[u8]) {
+    fn arq_input(&self, conn: ConnId, from: SocketAddr, bytes: &[u8]) {
         let events = self.events.clone();
         let mut ready = false;
+        let mut new_conversation = false;
         self.with_session(conn, None, |s, sh, scratch, out| {
             let now = ms32(sh.now.get());
             let r = s.on_datagram(now, bytes, scratch, out, &mut |m| {
                 events.receive(conn, m) != HandleResult::Error
-            })?;
-            ready = r == Received::Ready;
+            });
+            new_conversation = r == Err(ArqError::NewConversation);
+            ready = r? == Received::Ready;
             Ok(())
         });
+        if new_conversation && matches!(self.role, Role::Server) {
+            // The peer restarted, or a new client has the address of one that left without
+            // its close datagram arriving (lost, or a NAT reusing the port): close the old
+            // session now (on_close(Receive, ECONNRESET)) and open one for this handshake,
+            // instead of HP's reset that would refuse the new client too.
+            self.count(counter::ARQ_REPLACED, 1);
+            self.run_closes();
+            if let Some(c) = self.open(from) {
+                self.arq_input(c, from, bytes);
+            }
+            return;
+        }
         if ready {
             self.count(counter::ARQ_HANDSHAKES, 1);
             if let Some(v) = self.core.links[self.shard.0]

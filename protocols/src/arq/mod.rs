@@ -78,6 +78,12 @@ pub enum ArqError {
     InvalidData,
     /// The peer's conv ids contradict what was agreed (HP: ERROR_CONNRESET).
     Reset,
+    /// A fresh handshake (`{0, other conv, 0}`) came from this session's peer address: the
+    /// peer restarted (or a new client got its address, as a NAT or the kernel reuses ports)
+    /// and the old peer is gone. HP resets the session and the new client with it; a server
+    /// should instead end this session quietly and open a new one for the handshake
+    /// (`UdpServer` does).
+    NewConversation,
     /// The handshake did not complete within `handshake_timeout` (HP: ERROR_TIMEOUT).
     Timeout,
     /// A message larger than `max_message` (sent or received).
@@ -96,7 +102,7 @@ impl ArqError {
     pub fn errno(self) -> i32 {
         match self {
             ArqError::InvalidData => libc::EBADMSG,
-            ArqError::Reset => libc::ECONNRESET,
+            ArqError::Reset | ArqError::NewConversation => libc::ECONNRESET,
             ArqError::Timeout | ArqError::DeadLink => libc::ETIMEDOUT,
             ArqError::MessageTooLarge => libc::EMSGSIZE,
             ArqError::NotReady => libc::ENOTCONN,
@@ -110,6 +116,7 @@ impl std::fmt::Display for ArqError {
         f.write_str(match self {
             ArqError::InvalidData => "invalid ARQ datagram",
             ArqError::Reset => "ARQ conversation reset by the peer",
+            ArqError::NewConversation => "ARQ peer started a new conversation",
             ArqError::Timeout => "ARQ handshake timed out",
             ArqError::MessageTooLarge => "ARQ message over the maximum size",
             ArqError::NotReady => "ARQ handshake not complete",
@@ -319,6 +326,15 @@ impl ArqSession {
             return Err(ArqError::InvalidData);
         }
         let p = Packet::decode(data).ok_or(ArqError::InvalidData)?;
+        // A fresh handshake from another conv, or from the same one long after the session
+        // began (not a late copy of the first): a new peer on this address.
+        if !p.complete && p.peer_conv == 0 && self.peer_conv != 0 {
+            let restarted = p.self_conv != self.peer_conv
+                || (self.ready && elapsed(now, self.created) > 2 * self.cfg.handshake_timeout);
+            if restarted {
+                return Err(ArqError::NewConversation);
+            }
+        }
         if self.ready {
             let reset = p.self_conv != self.peer_conv
                 || (p.peer_conv != self.self_conv

@@ -106,8 +106,14 @@ fn handshake_states_answer_like_hp() {
     s.tick(6_000, &mut scratch, &mut collect(&mut sent))
         .unwrap();
     assert!(sent.iter().all(|d| d.len() != LEN));
-    // A ready side: another self conv, or a peer conv that is not ours, is a reset.
-    for bad in [pkt(false, 201, 100), pkt(false, 200, 101)] {
+    // A ready side: another self conv, or a peer conv that is not ours, is a reset; a fresh
+    // handshake from another conv is a new conversation (the peer restarted).
+    for (bad, want) in [
+        (pkt(false, 201, 100), ArqError::Reset),
+        (pkt(false, 200, 101), ArqError::Reset),
+        (pkt(true, 201, 0), ArqError::Reset),
+        (pkt(false, 201, 0), ArqError::NewConversation),
+    ] {
         let mut t = ArqSession::new(cfg, 100, 0);
         t.on_datagram(
             1,
@@ -120,10 +126,62 @@ fn handshake_states_answer_like_hp() {
         assert!(t.is_ready());
         assert_eq!(
             t.on_datagram(2, &bad, &mut scratch, &mut |_| {}, &mut |_| true),
-            Err(ArqError::Reset)
+            Err(want)
         );
     }
-    // Handshaking: a different self than the one learnt, or a wrong non-zero peer, resets.
+    // The peer's own fresh handshake again: a late copy within 2 × handshake_timeout is
+    // answered, later it is a restarted peer.
+    let mut t = ArqSession::new(cfg, 100, 0);
+    t.on_datagram(
+        1,
+        &pkt(false, 200, 100),
+        &mut scratch,
+        &mut |_| {},
+        &mut |_| true,
+    )
+    .unwrap();
+    let late = 2 * cfg.handshake_timeout;
+    let mut answer = Vec::new();
+    t.on_datagram(
+        late,
+        &pkt(false, 200, 0),
+        &mut scratch,
+        &mut collect(&mut answer),
+        &mut |_| true,
+    )
+    .unwrap();
+    assert_eq!(answer, vec![pkt(true, 100, 200).to_vec()]);
+    assert_eq!(
+        t.on_datagram(
+            late + 1,
+            &pkt(false, 200, 0),
+            &mut scratch,
+            &mut |_| {},
+            &mut |_| true
+        ),
+        Err(ArqError::NewConversation)
+    );
+    // Handshaking: a different self than the one learnt is a new conversation when fresh,
+    // a reset otherwise; a wrong non-zero peer resets.
+    let mut t = ArqSession::new(cfg, 100, 0);
+    t.on_datagram(
+        1,
+        &pkt(false, 200, 0),
+        &mut scratch,
+        &mut |_| {},
+        &mut |_| true,
+    )
+    .unwrap();
+    assert_eq!(
+        t.on_datagram(
+            2,
+            &pkt(false, 201, 300),
+            &mut scratch,
+            &mut |_| {},
+            &mut |_| true
+        ),
+        Err(ArqError::Reset)
+    );
     let mut t = ArqSession::new(cfg, 100, 0);
     t.on_datagram(
         1,
@@ -141,7 +199,7 @@ fn handshake_states_answer_like_hp() {
             &mut |_| {},
             &mut |_| true
         ),
-        Err(ArqError::Reset)
+        Err(ArqError::NewConversation)
     );
     let mut t = ArqSession::new(cfg, 100, 0);
     assert_eq!(
