@@ -2,9 +2,13 @@
 //! sendmmsg) and through a tokio `UdpSocket` echo on current_thread (`recv_from` then
 //! `send_to`), each in a child pinned to CPU 0; one neutral load generator (mio, one thread,
 //! CPU 1) keeps `depth` datagrams in flight per peer, checks every echoed byte, and times each
-//! round trip. Cells: 64 B and 1 KiB × depth 1 and 8. Then HP's reliable UDP
-//! (`shardnet-arq`: handshake + KCP with HP's defaults) with one message in flight per peer at
-//! 0 % and 10 % loss (dropped in the generator, both ways): messages/s and p99.
+//! round trip. Cells: 64 B and 1 KiB × depth 1 and 8. Then reliable UDP, 64 B messages at depth
+//! 1 and 8 with 0 % loss and depth 1 with 10 % loss (dropped in the generator, both ways):
+//! `shardnet-arq` (HP's handshake + KCP with HP's defaults), `shardnet-arq-rto100` (the same
+//! with KCP's minimum RTO at ikcp's 100 ms) and `tokio-kcp` (tokio_kcp 0.9 with HP's settings
+//! where it has them; it keeps ikcp's 100 ms minimum RTO), driven by the same generator through
+//! the same sans-IO KCP (`shardnet-protocols`), with tokio_kcp's conv-per-client handshake-free
+//! start. Messages/s, server CPU per message, p50 and p99; ratios against tokio_kcp.
 //! Systems alternate over the rounds; medians reported; server CPU = utime + stime of the
 //! child over the timed window.
 //!
@@ -17,6 +21,7 @@ use common::*;
 use mio::net::UdpSocket as MioUdp;
 use mio::{Events, Interest, Poll, Token};
 use shardnet::layers::protocols::arq::{ArqConfig, ArqSession};
+use shardnet::layers::protocols::kcp::{Kcp, KcpConfig};
 use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
@@ -47,6 +52,8 @@ struct Peer {
     seq: u64,
     flight: VecDeque<(u64, Instant)>,
     session: Option<ArqSession>,
+    /// A bare KCP session (the tokio_kcp peer): conv chosen here, no handshake.
+    kcp: Option<Kcp>,
     expect: Vec<u8>,
 }
 
@@ -74,7 +81,21 @@ fn run_one(
     let server =
         ServerChild::spawn(kind, &[], Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let target: std::net::SocketAddr = ([127, 0, 0, 1], server.port).into();
-    let arq = kind == ServerKind::ShardnetArq;
+    let arq = matches!(
+        kind,
+        ServerKind::ShardnetArq | ServerKind::ShardnetArqRto100
+    );
+    let bare_kcp = kind == ServerKind::TokioKcp;
+    // The peer's KCP settings are its server's: HP's, with the minimum RTO of the server.
+    let mut arq_cfg = ArqConfig::default();
+    if kind == ServerKind::ShardnetArqRto100 {
+        arq_cfg.kcp.min_rto = 100;
+    }
+    let kcp_cfg = KcpConfig {
+        min_rto: 100,
+        check_conv: true,
+        ..KcpConfig::default()
+    };
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let start = Instant::now();
     let clock = |t: Instant| t.duration_since(start).as_millis() as u32;
@@ -91,13 +112,8 @@ fn run_one(
             sock,
             seq: 0,
             flight: VecDeque::new(),
-            session: arq.then(|| {
-                ArqSession::new(
-                    ArqConfig::default(),
-                    0x100 + i as u32,
-                    clock(Instant::now()),
-                )
-            }),
+            session: arq.then(|| ArqSession::new(arq_cfg, 0x100 + i as u32, clock(Instant::now()))),
+            kcp: bare_kcp.then(|| Kcp::new(0x100 + i as u32, &kcp_cfg)),
             expect: Vec::new(),
         });
     }
@@ -106,14 +122,19 @@ fn run_one(
         p.seq += 1;
         let data = payload(i, p.seq, size);
         p.flight.push_back((p.seq, Instant::now()));
-        match &mut p.session {
-            Some(s) => {
+        match (&mut p.session, &mut p.kcp) {
+            (Some(s), _) => {
                 p.expect = data.clone();
                 let _ = s.send(clock(Instant::now()), &data, scratch, &mut |d: &[u8]| {
                     out.push(d.to_vec())
                 });
             }
-            None => out.push(data),
+            (None, Some(k)) => {
+                let _ = k.send(&data);
+                k.set_now(clock(Instant::now()));
+                k.flush(scratch, &mut |d: &[u8]| out.push(d.to_vec()));
+            }
+            (None, None) => out.push(data),
         }
     };
     for (i, p) in peers.iter_mut().enumerate() {
@@ -140,7 +161,7 @@ fn run_one(
     let mut t0 = None;
     let (mut cpu0, mut done, mut lost, mut errors) = (0u64, 0u64, 0u64, 0u64);
     let mut rtts: Vec<u32> = Vec::new();
-    let mut started_ready = false;
+    let mut started_ready = bare_kcp;
     while start.elapsed() < end {
         if t0.is_none() && start.elapsed() >= warm {
             t0 = Some(Instant::now());
@@ -182,6 +203,14 @@ fn run_one(
                         started_ready = true;
                         send(p, i, &mut scratch, &mut out);
                     }
+                } else if let Some(k) = &mut p.kcp {
+                    k.input(clock(now), &buf[..n])
+                        .map_err(|e| format!("KCP: {e}"))?;
+                    let mut m = Vec::new();
+                    while k.recv(&mut m) {
+                        msgs.push(std::mem::take(&mut m));
+                    }
+                    k.flush(&mut scratch, &mut |d: &[u8]| out.push(d.to_vec()));
                 } else {
                     msgs.push(buf[..n].to_vec());
                 }
@@ -217,6 +246,14 @@ fn run_one(
                 {
                     s.tick(t, &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()))
                         .map_err(|e| format!("ARQ tick: {e}"))?;
+                }
+            } else if let Some(k) = &mut p.kcp {
+                let t = clock(now);
+                if k.check(t).wrapping_sub(t) as i32 <= 0 {
+                    k.update(t, &mut scratch, &mut |d: &[u8]| out.push(d.to_vec()));
+                }
+                if k.is_dead() {
+                    return Err("KCP: link dead".into());
                 }
             } else {
                 while p
@@ -263,6 +300,11 @@ fn main() {
     }
     let secs = bench_secs(3.0);
     let rounds = bench_rounds(3);
+    let arq_kinds = vec![
+        ServerKind::ShardnetArq,
+        ServerKind::ShardnetArqRto100,
+        ServerKind::TokioKcp,
+    ];
     // (label, server kinds compared, size, depth, loss ‰)
     let cells: Vec<(String, Vec<ServerKind>, usize, usize, u64)> = vec![
         (
@@ -294,19 +336,20 @@ fn main() {
             0,
         ),
         (
-            "ARQ 64 B, 0 % loss".into(),
-            vec![ServerKind::ShardnetArq],
+            "ARQ 64 B depth 1, 0 % loss".into(),
+            arq_kinds.clone(),
             64,
             1,
             0,
         ),
         (
-            "ARQ 64 B, 10 % loss".into(),
-            vec![ServerKind::ShardnetArq],
+            "ARQ 64 B depth 8, 0 % loss".into(),
+            arq_kinds.clone(),
             64,
-            1,
-            100,
+            8,
+            0,
         ),
+        ("ARQ 64 B depth 1, 10 % loss".into(), arq_kinds, 64, 1, 100),
     ];
     println!("# udp bench: {}", machine_line());
     println!("# {PEERS} peers, {secs} s per run, {rounds} rounds, systems alternating");
@@ -358,7 +401,7 @@ fn main() {
         let base = runs
             .iter()
             .zip(kinds)
-            .find(|(_, k)| **k == ServerKind::TokioUdp)
+            .find(|(_, k)| matches!(**k, ServerKind::TokioUdp | ServerKind::TokioKcp))
             .map(|(v, _)| (med(v, &|r| r.per_s), med(v, &|r| r.cpu_us)));
         for (k, kind) in kinds.iter().enumerate() {
             let v = &runs[k];

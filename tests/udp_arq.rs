@@ -463,3 +463,56 @@ fn a_new_peer_on_a_stale_address_replaces_the_session() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// The server holds a KCP datagram's acknowledgements until `on_receive` has replied: an
+/// echoed message costs one datagram back (ACK + PUSH segments), not an ACK datagram and then
+/// the reply, as HP's flush-after-input sends.
+#[test]
+fn the_ack_and_the_reply_share_a_datagram() {
+    use shardnet::layers::protocols::arq::ArqSession;
+    let l = Arc::new(ServerLog::default());
+    let cfg = ArqConfig::default();
+    let server = UdpServer::builder()
+        .shards(1)
+        .arq(cfg)
+        .start("127.0.0.1:0", l.clone())
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    let start = Instant::now();
+    let clock = move || start.elapsed().as_millis() as u32;
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(addr).unwrap();
+    let mut s = ArqSession::new(cfg, 0x3333, clock());
+    raw_handshake(&sock, &mut s, &clock);
+    assert_eq!(raw_echo(&sock, &mut s, &clock, b"warm"), b"warm");
+    // Idle on both sides now: one message, then the datagrams of the next 200 ms.
+    let mut scratch = Vec::new();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    s.send(clock(), b"ping", &mut scratch, &mut |d: &[u8]| {
+        out.push(d.to_vec())
+    })
+    .unwrap();
+    assert_eq!(out.len(), 1);
+    sock.send(&out[0]).unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 2048];
+    let t = Instant::now();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    while t.elapsed() < Duration::from_millis(200) {
+        if let Ok(n) = sock.recv(&mut b) {
+            got.push(b[..n].to_vec());
+        }
+    }
+    // The first datagram back carries both (later ones are the PUSH resent: this raw peer
+    // never acknowledges it).
+    assert!(!got.is_empty());
+    // KCP segments: 24-byte header (conv u32, cmd u8, frg, wnd u16, ts, sn, una, len u32).
+    let d = &got[0];
+    assert_eq!(d.len(), 24 + 24 + 4, "an ACK and a 4-byte PUSH: {d:?}");
+    assert_eq!(d[4], 82, "ACK first");
+    assert_eq!(d[24 + 4], 81, "then the PUSH");
+    assert_eq!(&d[48..], b"ping");
+    server.stop();
+    server.wait().unwrap();
+}

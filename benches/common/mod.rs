@@ -194,6 +194,14 @@ pub enum ServerKind {
     TokioUdp,
     /// shardnet `UdpServer` with HP's ARQ (handshake + KCP) echoing every message, one shard.
     ShardnetArq,
+    /// The same with KCP's minimum RTO at 100 ms (ikcp's default, which tokio_kcp keeps: it
+    /// has no setting for it) instead of HP's 30: the equal-settings row against tokio_kcp.
+    ShardnetArqRto100,
+    /// tokio_kcp 0.9 (`KcpListener`, a task per session) on tokio current_thread echoing every
+    /// message, with HP's KCP settings where it has them (nodelay 0, interval 60, no fast
+    /// resend, congestion control on, windows 128/512, MTU 1432, message mode) and HP's
+    /// flush-after-send and flush-after-input (`flush_write`, `flush_acks_input`).
+    TokioKcp,
 }
 
 impl ServerKind {
@@ -221,6 +229,8 @@ impl ServerKind {
             ServerKind::ShardnetUdp => "shardnet-udp",
             ServerKind::TokioUdp => "tokio-udp",
             ServerKind::ShardnetArq => "shardnet-arq",
+            ServerKind::ShardnetArqRto100 => "shardnet-arq-rto100",
+            ServerKind::TokioKcp => "tokio-kcp",
         }
     }
 
@@ -238,6 +248,8 @@ impl ServerKind {
                 ServerKind::ShardnetUdp,
                 ServerKind::TokioUdp,
                 ServerKind::ShardnetArq,
+                ServerKind::ShardnetArqRto100,
+                ServerKind::TokioKcp,
             ])
             .find(|k| k.name() == s)
     }
@@ -287,8 +299,16 @@ pub fn maybe_serve() {
             ServerKind::ShardnetWs => serve_shardnet_ws(port, false),
             ServerKind::ShardnetWsDeflate => serve_shardnet_ws(port, true),
             ServerKind::TokioTungstenite => serve_tokio_tungstenite(port),
-            ServerKind::ShardnetUdp => serve_shardnet_udp(port, false),
-            ServerKind::ShardnetArq => serve_shardnet_udp(port, true),
+            ServerKind::ShardnetUdp => serve_shardnet_udp(port, None),
+            ServerKind::ShardnetArq => {
+                serve_shardnet_udp(port, Some(shardnet::udp::ArqConfig::default()))
+            }
+            ServerKind::ShardnetArqRto100 => {
+                let mut cfg = shardnet::udp::ArqConfig::default();
+                cfg.kcp.min_rto = 100;
+                serve_shardnet_udp(port, Some(cfg))
+            }
+            ServerKind::TokioKcp => serve_tokio_kcp(port),
             ServerKind::TokioUdp => serve_tokio_udp(port),
         };
         if let Err(e) = r {
@@ -507,14 +527,14 @@ impl shardnet::udp::UdpServerListener for UdpEcho {
     }
 }
 
-fn serve_shardnet_udp(port: u16, arq: bool) -> AnyResult<()> {
+fn serve_shardnet_udp(port: u16, arq: Option<shardnet::udp::ArqConfig>) -> AnyResult<()> {
     let rt = shardnet::Runtime::builder()
         .shards(1)
         .cpus([SERVER_CPU])
         .build()?;
     let mut b = shardnet::udp::UdpServer::builder().runtime(rt);
-    if arq {
-        b = b.arq(shardnet::udp::ArqConfig::default());
+    if let Some(cfg) = arq {
+        b = b.arq(cfg);
     }
     let server = b.start(&format!("127.0.0.1:{port}"), std::sync::Arc::new(UdpEcho))?;
     announce_ready(server.listen_addr().map(|a| a.port()).unwrap_or(port));
@@ -533,6 +553,52 @@ fn serve_tokio_udp(port: u16) -> AnyResult<()> {
         loop {
             let (n, from) = s.recv_from(&mut buf).await?;
             s.send_to(&buf[..n], from).await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), io::Error>(())
+    })?;
+    Ok(())
+}
+
+/// tokio_kcp's settings in the bench: HP's where tokio_kcp has them (see
+/// [`ServerKind::TokioKcp`]).
+pub fn tokio_kcp_config() -> tokio_kcp::KcpConfig {
+    tokio_kcp::KcpConfig {
+        mtu: 1432,
+        nodelay: tokio_kcp::KcpNoDelayConfig {
+            nodelay: false,
+            interval: 60,
+            resend: 0,
+            nc: false,
+        },
+        wnd_size: (128, 512),
+        session_expire: Duration::from_secs(90),
+        flush_write: true,
+        flush_acks_input: true,
+        stream: false,
+        allow_recv_empty_packet: false,
+    }
+}
+
+fn serve_tokio_kcp(port: u16) -> AnyResult<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let mut l = tokio_kcp::KcpListener::bind(tokio_kcp_config(), ("127.0.0.1", port))
+            .await
+            .map_err(io::Error::other)?;
+        announce_ready(l.local_addr()?.port());
+        loop {
+            let (mut stream, _) = l.accept().await.map_err(io::Error::other)?;
+            tokio::task::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n) = stream.recv(&mut buf).await {
+                    if n == 0 || stream.send(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
         }
         #[allow(unreachable_code)]
         Ok::<(), io::Error>(())

@@ -209,7 +209,10 @@ impl UdpShard {
             let mut c = self.convs.get();
             let conv = c.next();
             self.convs.set(c);
-            Box::new(ArqSession::new(cfg, conv, ms32(now)))
+            let mut s = Box::new(ArqSession::new(cfg, conv, ms32(now)));
+            // Acks wait for the replies `on_receive` makes (flushed in `arq_input`).
+            s.hold_acks(true);
+            s
         });
         {
             let mut st = self.st.borrow_mut();
@@ -631,7 +634,15 @@ impl UdpShard {
                 events.receive(conn, m) != HandleResult::Error
             });
             new_conversation = r == Err(ArqError::NewConversation);
-            ready = r? == Received::Ready;
+            let r = r?;
+            ready = r == Received::Ready;
+            if matches!(r, Received::Messages(_)) {
+                // The held acks leave after the sends `on_receive` made (with_session), with
+                // the first of them.
+                if let Some(p) = sh.st.borrow_mut().peers.get_mut(&conn) {
+                    p.pending_flush = true;
+                }
+            }
             Ok(())
         });
         if new_conversation && matches!(self.role, Role::Server) {

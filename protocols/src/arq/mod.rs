@@ -161,6 +161,7 @@ pub struct ArqSession {
     created: u32,
     hs_next: u32,
     hs_count: u32,
+    hold_acks: bool,
     kcp: Kcp,
 }
 
@@ -182,7 +183,17 @@ impl ArqSession {
             created: now,
             hs_next: now,
             hs_count: 0,
+            hold_acks: false,
         }
+    }
+
+    /// With `on`, a KCP datagram given to [`ArqSession::on_datagram`] leaves its
+    /// acknowledgements queued instead of flushing them at once (HP's way): the caller then
+    /// calls [`ArqSession::flush`] (or sends) before it waits again, and replies made while
+    /// the messages were delivered travel in the same datagram as the acks. Same wire, one
+    /// datagram fewer per echoed message.
+    pub fn hold_acks(&mut self, on: bool) {
+        self.hold_acks = on;
     }
 
     /// This side's conversation id.
@@ -411,7 +422,9 @@ impl ArqSession {
                 return Err(ArqError::Refused);
             }
         }
-        self.kcp.flush(scratch, out);
+        if !self.hold_acks {
+            self.kcp.flush(scratch, out);
+        }
         Ok(Received::Messages(n))
     }
 
