@@ -300,6 +300,11 @@ fn main() {
     }
     let secs = bench_secs(3.0);
     let rounds = bench_rounds(3);
+    let udp_kinds = vec![
+        ServerKind::ShardnetUdp,
+        ServerKind::ShardnetUdpGso,
+        ServerKind::TokioUdp,
+    ];
     let arq_kinds = vec![
         ServerKind::ShardnetArq,
         ServerKind::ShardnetArqRto100,
@@ -307,34 +312,10 @@ fn main() {
     ];
     // (label, server kinds compared, size, depth, loss ‰)
     let cells: Vec<(String, Vec<ServerKind>, usize, usize, u64)> = vec![
-        (
-            "64 B depth 1".into(),
-            vec![ServerKind::ShardnetUdp, ServerKind::TokioUdp],
-            64,
-            1,
-            0,
-        ),
-        (
-            "64 B depth 8".into(),
-            vec![ServerKind::ShardnetUdp, ServerKind::TokioUdp],
-            64,
-            8,
-            0,
-        ),
-        (
-            "1 KiB depth 1".into(),
-            vec![ServerKind::ShardnetUdp, ServerKind::TokioUdp],
-            1024,
-            1,
-            0,
-        ),
-        (
-            "1 KiB depth 8".into(),
-            vec![ServerKind::ShardnetUdp, ServerKind::TokioUdp],
-            1024,
-            8,
-            0,
-        ),
+        ("64 B depth 1".into(), udp_kinds.clone(), 64, 1, 0),
+        ("64 B depth 8".into(), udp_kinds.clone(), 64, 8, 0),
+        ("1 KiB depth 1".into(), udp_kinds.clone(), 1024, 1, 0),
+        ("1 KiB depth 8".into(), udp_kinds.clone(), 1024, 8, 0),
         (
             "ARQ 64 B depth 1, 0 % loss".into(),
             arq_kinds.clone(),

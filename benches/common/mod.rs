@@ -190,6 +190,8 @@ pub enum ServerKind {
     ShardnetWsDeflate,
     /// shardnet `UdpServer` echoing every datagram, one shard (recvmmsg/sendmmsg).
     ShardnetUdp,
+    /// The same with UDP GSO on (`UdpServerBuilder::gso(true)`).
+    ShardnetUdpGso,
     /// tokio `UdpSocket` on current_thread: `recv_from` then `send_to`, one datagram at a time.
     TokioUdp,
     /// shardnet `UdpServer` with HP's ARQ (handshake + KCP) echoing every message, one shard.
@@ -227,6 +229,7 @@ impl ServerKind {
             ServerKind::TokioTungstenite => "tokio-tungstenite",
             ServerKind::ShardnetWsDeflate => "shardnet-ws-deflate",
             ServerKind::ShardnetUdp => "shardnet-udp",
+            ServerKind::ShardnetUdpGso => "shardnet-udp-gso",
             ServerKind::TokioUdp => "tokio-udp",
             ServerKind::ShardnetArq => "shardnet-arq",
             ServerKind::ShardnetArqRto100 => "shardnet-arq-rto100",
@@ -246,6 +249,7 @@ impl ServerKind {
                 ServerKind::TokioTungstenite,
                 ServerKind::ShardnetWsDeflate,
                 ServerKind::ShardnetUdp,
+                ServerKind::ShardnetUdpGso,
                 ServerKind::TokioUdp,
                 ServerKind::ShardnetArq,
                 ServerKind::ShardnetArqRto100,
@@ -299,14 +303,15 @@ pub fn maybe_serve() {
             ServerKind::ShardnetWs => serve_shardnet_ws(port, false),
             ServerKind::ShardnetWsDeflate => serve_shardnet_ws(port, true),
             ServerKind::TokioTungstenite => serve_tokio_tungstenite(port),
-            ServerKind::ShardnetUdp => serve_shardnet_udp(port, None),
+            ServerKind::ShardnetUdp => serve_shardnet_udp(port, None, false),
+            ServerKind::ShardnetUdpGso => serve_shardnet_udp(port, None, true),
             ServerKind::ShardnetArq => {
-                serve_shardnet_udp(port, Some(shardnet::udp::ArqConfig::default()))
+                serve_shardnet_udp(port, Some(shardnet::udp::ArqConfig::default()), false)
             }
             ServerKind::ShardnetArqRto100 => {
                 let mut cfg = shardnet::udp::ArqConfig::default();
                 cfg.kcp.min_rto = 100;
-                serve_shardnet_udp(port, Some(cfg))
+                serve_shardnet_udp(port, Some(cfg), false)
             }
             ServerKind::TokioKcp => serve_tokio_kcp(port),
             ServerKind::TokioUdp => serve_tokio_udp(port),
@@ -527,12 +532,16 @@ impl shardnet::udp::UdpServerListener for UdpEcho {
     }
 }
 
-fn serve_shardnet_udp(port: u16, arq: Option<shardnet::udp::ArqConfig>) -> AnyResult<()> {
+fn serve_shardnet_udp(
+    port: u16,
+    arq: Option<shardnet::udp::ArqConfig>,
+    gso: bool,
+) -> AnyResult<()> {
     let rt = shardnet::Runtime::builder()
         .shards(1)
         .cpus([SERVER_CPU])
         .build()?;
-    let mut b = shardnet::udp::UdpServer::builder().runtime(rt);
+    let mut b = shardnet::udp::UdpServer::builder().runtime(rt).gso(gso);
     if let Some(cfg) = arq {
         b = b.arq(cfg);
     }

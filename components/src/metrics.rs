@@ -401,7 +401,7 @@ impl MetricSource for crate::udp::UdpServer {
     fn samples(&self, out: &mut Vec<Sample>) {
         use crate::udp::core::counter as c;
         let core = &self.core;
-        const UDP: [(&str, &str, usize); 11] = [
+        const UDP: [(&str, &str, usize); 12] = [
             (
                 "shardnet_udp_datagrams_received_total",
                 "Datagrams received.",
@@ -441,6 +441,11 @@ impl MetricSource for crate::udp::UdpServer {
                 "shardnet_udp_oversize_total",
                 "Datagrams over max_datagram (the connection closed).",
                 c::OVERSIZE,
+            ),
+            (
+                "shardnet_udp_gso_datagrams_total",
+                "Datagrams sent inside UDP GSO sends of two or more.",
+                c::GSO_DATAGRAMS,
             ),
             (
                 "shardnet_arq_handshakes_total",

@@ -184,13 +184,28 @@ impl RecvBatch {
 }
 
 /// Datagrams queued for one `sendmmsg`: their bytes in one buffer, their addresses beside.
+/// With GSO on ([`SendBatch::set_gso`]; it stays off where the kernel refuses `UDP_SEGMENT`),
+/// datagrams of one size to one address leave as one message of the call (see [`crate::gso_plan`]): one route lookup and
+/// one socket buffer for up to 64 of them.
 #[derive(Default)]
 pub struct SendBatch {
     bytes: Vec<u8>,
-    items: Vec<(libc::sockaddr_storage, libc::socklen_t, usize, usize)>,
+    items: Vec<Item>,
     sent: usize,
     /// Bytes of the datagrams not sent yet.
     waiting: usize,
+    /// GSO on ([`SendBatch::set_gso`]); cleared when the kernel refuses it.
+    gso: bool,
+    /// Datagrams that left inside GSO sends of two or more.
+    gso_datagrams: u64,
+}
+
+struct Item {
+    addr: SocketAddr,
+    ss: libc::sockaddr_storage,
+    ss_len: libc::socklen_t,
+    start: usize,
+    len: usize,
 }
 
 impl SendBatch {
@@ -199,15 +214,37 @@ impl SendBatch {
         SendBatch::default()
     }
 
+    /// Turns UDP GSO on or off (the default).
+    pub fn set_gso(&mut self, on: bool) {
+        self.gso = on;
+    }
+
+    /// Whether GSO is on (it turns itself off if the kernel refuses it).
+    pub fn gso(&self) -> bool {
+        self.gso
+    }
+
+    /// Datagrams sent so far inside GSO sends of two or more.
+    pub fn gso_datagrams(&self) -> u64 {
+        self.gso_datagrams
+    }
+
     /// Queues one datagram to `to`, made of `parts` (gathered into one datagram).
     pub fn push(&mut self, to: &SocketAddr, parts: &[&[u8]]) {
-        let (ss, len) = to_storage(to);
+        let (ss, ss_len) = to_storage(to);
         let start = self.bytes.len();
         for p in parts {
             self.bytes.extend_from_slice(p);
         }
-        self.items.push((ss, len, start, self.bytes.len() - start));
-        self.waiting += self.bytes.len() - start;
+        let len = self.bytes.len() - start;
+        self.items.push(Item {
+            addr: *to,
+            ss,
+            ss_len,
+            start,
+            len,
+        });
+        self.waiting += len;
     }
 
     /// Datagrams waiting.
@@ -225,55 +262,59 @@ impl SendBatch {
         self.waiting
     }
 
-    /// Sends what is queued on `fd` (unconnected: each datagram to its address), 1024 per
-    /// syscall. Returns how many left; stops at `EAGAIN` (the rest stays queued) or at another
-    /// error, which it returns after dropping the datagram that failed (UDP keeps no order
-    /// guarantees worth blocking for).
+    /// Sends what is queued on `fd` (unconnected: each datagram to its address), 1024
+    /// messages per syscall. Returns how many datagrams left; stops at `EAGAIN` (the rest stays
+    /// queued) or at another error, which it returns after dropping the datagrams of the
+    /// message that failed (UDP keeps no order guarantees worth blocking for).
     pub fn flush(&mut self, fd: RawFd) -> std::io::Result<usize> {
+        if self.gso && self.len() > 1 {
+            let queue: Vec<(SocketAddr, usize)> = self.items[self.sent..]
+                .iter()
+                .map(|it| (it.addr, it.len))
+                .collect();
+            let plan = crate::gso_plan::plan(&queue);
+            if plan.len() < queue.len() {
+                return self.flush_gso(fd, plan);
+            }
+        }
+        self.flush_plain(fd)
+    }
+
+    fn flush_plain(&mut self, fd: RawFd) -> std::io::Result<usize> {
         let mut total = 0;
         while self.sent < self.items.len() {
             let batch = (self.items.len() - self.sent).min(1024);
             let mut iovs: Vec<libc::iovec> = Vec::with_capacity(batch);
             for it in &self.items[self.sent..self.sent + batch] {
                 iovs.push(libc::iovec {
-                    // SAFETY: `it.2 .. it.2 + it.3` is within `bytes`.
-                    iov_base: unsafe { self.bytes.as_mut_ptr().add(it.2) } as *mut _,
-                    iov_len: it.3,
+                    // SAFETY: `it.start .. it.start + it.len` is within `bytes`.
+                    iov_base: unsafe { self.bytes.as_mut_ptr().add(it.start) } as *mut _,
+                    iov_len: it.len,
                 });
             }
             // SAFETY: all-zero mmsghdr is valid; its pointers are set below.
             let mut hdrs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; batch];
             for (k, h) in hdrs.iter_mut().enumerate() {
                 let it = &mut self.items[self.sent + k];
-                h.msg_hdr.msg_name = &mut it.0 as *mut _ as *mut libc::c_void;
-                h.msg_hdr.msg_namelen = it.1;
+                h.msg_hdr.msg_name = &mut it.ss as *mut _ as *mut libc::c_void;
+                h.msg_hdr.msg_namelen = it.ss_len;
                 h.msg_hdr.msg_iov = &mut iovs[k];
                 h.msg_hdr.msg_iovlen = 1;
             }
-            // SAFETY: every header points at its own address and one iovec over `bytes`, all
-            // alive and unmoved for the call; the kernel only reads them (and writes msg_len).
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_sendmmsg,
-                    fd,
-                    hdrs.as_mut_ptr(),
-                    batch as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let r = sendmmsg(fd, &mut hdrs);
             if r < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.raw_os_error() == Some(libc::EAGAIN) {
                     break;
                 }
-                self.waiting -= self.items[self.sent].3;
+                self.waiting -= self.items[self.sent].len;
                 self.sent += 1;
                 self.reset_if_done();
                 return Err(e);
             }
             total += r as usize;
             for it in &self.items[self.sent..self.sent + r as usize] {
-                self.waiting -= it.3;
+                self.waiting -= it.len;
             }
             self.sent += r as usize;
             if (r as usize) < batch {
@@ -282,6 +323,111 @@ impl SendBatch {
         }
         self.reset_if_done();
         Ok(total)
+    }
+
+    /// Sends the queue as `plan` groups it (indexes relative to `sent`), then keeps what did
+    /// not leave, in order.
+    fn flush_gso(&mut self, fd: RawFd, plan: Vec<crate::gso_plan::Send>) -> std::io::Result<usize> {
+        let base = self.sent;
+        // done[i]: datagram base + i left (or was dropped with a failed message).
+        let mut done = vec![false; self.items.len() - base];
+        let mut total = 0;
+        let mut result = Ok(());
+        let mut retry_plain = false;
+        'chunks: for chunk in plan.chunks(1024) {
+            let mut iovs: Vec<libc::iovec> =
+                Vec::with_capacity(chunk.iter().map(|s| s.items.len()).sum());
+            for send in chunk {
+                for &i in &send.items {
+                    let it = &self.items[base + i];
+                    iovs.push(libc::iovec {
+                        // SAFETY: `it.start .. it.start + it.len` is within `bytes`.
+                        iov_base: unsafe { self.bytes.as_mut_ptr().add(it.start) } as *mut _,
+                        iov_len: it.len,
+                    });
+                }
+            }
+            // One control buffer per message: a cmsghdr and its u16, 8-byte aligned.
+            let mut ctrl: Vec<[u64; 4]> = vec![[0; 4]; chunk.len()];
+            // SAFETY: all-zero mmsghdr is valid; its pointers are set below.
+            let mut hdrs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; chunk.len()];
+            let mut off = 0;
+            for (k, (h, send)) in hdrs.iter_mut().zip(chunk).enumerate() {
+                let it = &mut self.items[base + send.items[0]];
+                h.msg_hdr.msg_name = &mut it.ss as *mut _ as *mut libc::c_void;
+                h.msg_hdr.msg_namelen = it.ss_len;
+                h.msg_hdr.msg_iov = &mut iovs[off];
+                h.msg_hdr.msg_iovlen = send.items.len() as _;
+                off += send.items.len();
+                if send.items.len() > 1 {
+                    set_segment(&mut h.msg_hdr, &mut ctrl[k], send.segment as u16);
+                }
+            }
+            let mut at = 0;
+            while at < hdrs.len() {
+                let r = sendmmsg(fd, &mut hdrs[at..]);
+                if r < 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.raw_os_error() == Some(libc::EAGAIN) {
+                        break 'chunks;
+                    }
+                    let failed = &chunk[at];
+                    let refused = matches!(
+                        e.raw_os_error(),
+                        Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+                    );
+                    if failed.items.len() > 1 && refused {
+                        // No GSO here (a kernel or device without it): send the rest plainly.
+                        self.gso = false;
+                        retry_plain = true;
+                        break 'chunks;
+                    }
+                    for &i in &failed.items {
+                        done[i] = true;
+                    }
+                    result = Err(e);
+                    break 'chunks;
+                }
+                for send in &chunk[at..at + r as usize] {
+                    total += send.items.len();
+                    if send.items.len() > 1 {
+                        self.gso_datagrams += send.items.len() as u64;
+                    }
+                    for &i in &send.items {
+                        done[i] = true;
+                    }
+                }
+                at += r as usize;
+            }
+        }
+        self.keep_undone(base, &done);
+        if retry_plain {
+            return self.flush_plain(fd).map(|n| n + total);
+        }
+        result.map(|()| total)
+    }
+
+    /// Keeps only the datagrams from `base` on that `done` does not mark, in order.
+    fn keep_undone(&mut self, base: usize, done: &[bool]) {
+        if done.iter().all(|&d| d) {
+            self.sent = self.items.len();
+            self.waiting = 0;
+            self.reset_if_done();
+            return;
+        }
+        let mut bytes = Vec::with_capacity(self.bytes.len());
+        let mut items = Vec::new();
+        for (i, it) in self.items.drain(base..).enumerate() {
+            if !done[i] {
+                let start = bytes.len();
+                bytes.extend_from_slice(&self.bytes[it.start..it.start + it.len]);
+                items.push(Item { start, ..it });
+            }
+        }
+        self.waiting = items.iter().map(|it| it.len).sum();
+        self.bytes = bytes;
+        self.items = items;
+        self.sent = 0;
     }
 
     fn reset_if_done(&mut self) {
@@ -293,6 +439,41 @@ impl SendBatch {
                 self.bytes.shrink_to(64 << 10);
             }
         }
+    }
+}
+
+/// `sendmmsg(2)` without blocking; the raw return value.
+fn sendmmsg(fd: RawFd, hdrs: &mut [libc::mmsghdr]) -> isize {
+    // SAFETY: every header points at its own address, iovecs over live buffers and (GSO) its
+    // own control buffer, all alive and unmoved for the call; the kernel only reads them
+    // (and writes msg_len).
+    unsafe {
+        libc::syscall(
+            libc::SYS_sendmmsg,
+            fd,
+            hdrs.as_mut_ptr(),
+            hdrs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        ) as isize
+    }
+}
+
+/// Points `msg`'s control data at `buf` holding one `UDP_SEGMENT` message of `size`.
+fn set_segment(msg: &mut libc::msghdr, buf: &mut [u64; 4], size: u16) {
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
+    debug_assert!(space <= std::mem::size_of_val(buf));
+    msg.msg_control = buf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer is `space` bytes, aligned for cmsghdr, and owned by the
+    // caller; CMSG_FIRSTHDR is non-null for a buffer at least one header long, and
+    // CMSG_DATA points inside it with room for the u16.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(msg);
+        (*c).cmsg_level = libc::SOL_UDP;
+        (*c).cmsg_type = libc::UDP_SEGMENT;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, size);
     }
 }
 
@@ -337,6 +518,51 @@ mod tests {
         assert_eq!(got[50].1, 3000);
         assert_eq!(got[50].0.len(), 1500);
         assert_eq!(rb.recv(b.as_raw_fd()).unwrap(), 0);
+    }
+
+    /// Datagrams of one size to one address leave as GSO sends (on kernels with UDP_SEGMENT)
+    /// and arrive as the same datagrams, each address's in order; off, the same bytes leave
+    /// one by one.
+    #[test]
+    fn gso_sends_arrive_as_the_queued_datagrams() {
+        for gso in [true, false] {
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let peers: Vec<UdpSocket> = (0..2)
+                .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+                .collect();
+            let mut out = SendBatch::new();
+            out.set_gso(gso);
+            let mut want: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
+            for i in 0..40u8 {
+                let p = (i % 2) as usize;
+                // Mostly 100 bytes; some shorter (ending a group) or empty (a heartbeat).
+                let len = match i % 13 {
+                    5 => 7,
+                    11 => 0,
+                    _ => 100,
+                };
+                let d: Vec<u8> = (0..len).map(|k| i.wrapping_add(k as u8)).collect();
+                out.push(&peers[p].local_addr().unwrap(), &[&d]);
+                want[p].push(d);
+            }
+            assert_eq!(out.flush(a.as_raw_fd()).unwrap(), 40);
+            assert!(out.is_empty() && out.bytes_len() == 0);
+            if gso {
+                assert!(out.gso(), "this kernel refused UDP_SEGMENT");
+                assert!(out.gso_datagrams() >= 30, "{}", out.gso_datagrams());
+            } else {
+                assert_eq!(out.gso_datagrams(), 0);
+            }
+            for (p, sock) in peers.iter().enumerate() {
+                sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                    .unwrap();
+                let mut b = [0u8; 2048];
+                for (k, w) in want[p].iter().enumerate() {
+                    let n = sock.recv(&mut b).unwrap();
+                    assert_eq!(&b[..n], &w[..], "gso {gso}, peer {p}, datagram {k}");
+                }
+            }
+        }
     }
 
     #[test]

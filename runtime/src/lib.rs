@@ -12,6 +12,7 @@
 pub mod conn_id;
 pub mod cpus;
 pub mod datagram;
+pub mod gso_plan;
 pub mod inbox;
 pub mod poller;
 pub mod router;

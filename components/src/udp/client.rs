@@ -37,6 +37,12 @@ impl UdpClientBuilder {
         self
     }
 
+    /// UDP GSO on sends (default off; see [`UdpConfig::gso`](crate::udp::UdpConfig::gso)).
+    pub fn gso(mut self, on: bool) -> Self {
+        self.cfg.gso = on;
+        self
+    }
+
     /// Heartbeats every `interval`; closed after `attempts` intervals without a datagram
     /// (default 60 s × 3; 0 attempts: only the first heartbeat).
     pub fn detect(mut self, interval: Duration, attempts: u32) -> Self {

@@ -46,6 +46,7 @@ pub(crate) mod counter {
     pub(crate) const ARQ_HANDSHAKES: usize = 8;
     pub(crate) const ARQ_RETRANSMITS: usize = 9;
     pub(crate) const ARQ_REPLACED: usize = 10;
+    pub(crate) const GSO_DATAGRAMS: usize = 11;
 }
 
 pub(crate) struct UdpCore {
@@ -57,7 +58,7 @@ pub(crate) struct UdpCore {
     /// Open connections over all shards (the `max_connections` bound).
     pub open: AtomicUsize,
     /// Datagrams, connections, heartbeats and ARQ events per shard (indexes in [`counter`]).
-    pub counters: shardnet_shard::ShardCounters<11>,
+    pub counters: shardnet_shard::ShardCounters<12>,
     /// Closes by operation and errno class, per shard.
     pub closes: crate::tcp::event_counts::EventCounts,
     pub local_addr: Mutex<Option<SocketAddr>>,

@@ -130,7 +130,7 @@ impl UdpShard {
         let seed = (now as u32) ^ ((shard.0 as u32) << 24);
         let sh = Rc::new(UdpShard {
             shard,
-            sock: DatagramSocket::new(fd, cfg.recv_batch, cfg.max_datagram),
+            sock: DatagramSocket::new(fd, cfg.recv_batch, cfg.max_datagram, cfg.gso),
             arq: cfg.arq_effective(),
             heartbeat: Cell::new(None),
             core,
@@ -173,7 +173,12 @@ impl UdpShard {
 
     /// Sends the queued datagrams.
     fn flush_out(&self) -> bool {
+        let gso_before = self.sock.gso_datagrams();
         let (any, errors) = self.sock.flush(self.now.get());
+        self.count(
+            counter::GSO_DATAGRAMS,
+            self.sock.gso_datagrams() - gso_before,
+        );
         // A connected client's socket reports ICMP errors (ECONNREFUSED) on send too.
         for e in errors {
             self.socket_error(e);

@@ -315,7 +315,7 @@ impl UdpNodeBuilder {
                 }
                 let sh = Rc::new(NodeShard {
                     shard: ShardId(i),
-                    sock: DatagramSocket::new(sock, batch, max),
+                    sock: DatagramSocket::new(sock, batch, max, false),
                     poller: RefCell::new(poller),
                     l: Box::new(l),
                     h: h.clone(),

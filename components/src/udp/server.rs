@@ -118,6 +118,12 @@ impl UdpServerBuilder {
         self
     }
 
+    /// UDP GSO on sends (default off; see [`UdpConfig::gso`](crate::udp::UdpConfig::gso)).
+    pub fn gso(mut self, on: bool) -> Self {
+        self.cfg.gso = on;
+        self
+    }
+
     /// Reliable UDP with these settings (HP's `UdpArqServer`; `ArqConfig::default()` is HP's).
     pub fn arq(mut self, cfg: ArqConfig) -> Self {
         self.cfg.arq = Some(cfg);

@@ -22,12 +22,14 @@ pub(crate) struct DatagramSocket {
 
 impl DatagramSocket {
     /// `batch` datagrams per `recvmmsg`, each up to `max_datagram` (a longer one is seen with
-    /// its real length: the buffers hold one byte more).
-    pub fn new(fd: OwnedFd, batch: usize, max_datagram: usize) -> Self {
+    /// its real length: the buffers hold one byte more); `gso`: UDP GSO on sends.
+    pub fn new(fd: OwnedFd, batch: usize, max_datagram: usize, gso: bool) -> Self {
+        let mut out = SendBatch::new();
+        out.set_gso(gso);
         DatagramSocket {
             fd,
             rx: RefCell::new(RecvBatch::new(batch, max_datagram + 1)),
-            out: RefCell::new(SendBatch::new()),
+            out: RefCell::new(out),
             readable: Cell::new(true),
             blocked_until: Cell::new(0),
         }
@@ -87,6 +89,11 @@ impl DatagramSocket {
     /// Bytes queued and not sent.
     pub fn queued_bytes(&self) -> usize {
         self.out.borrow().bytes_len()
+    }
+
+    /// Datagrams sent so far inside GSO sends of two or more.
+    pub fn gso_datagrams(&self) -> u64 {
+        self.out.borrow().gso_datagrams()
     }
 
     /// Sends what is queued at time `now`; returns whether anything was queued, and the send
