@@ -150,7 +150,8 @@ fn start(
         b = b.bind_address(a);
     }
     b = match h.model {
-        Model::Push => b,
+        // (UDP handles never reach here: they start in udp.rs.)
+        Model::Push | Model::Udp | Model::Arq => b,
         Model::Pull => b.pull(),
         Model::Pack => b.pack(*h.pack_cfg()),
     };

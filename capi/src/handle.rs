@@ -15,6 +15,10 @@ pub(crate) enum Model {
     Push,
     Pull,
     Pack,
+    /// `HP_UdpServer` / `HP_UdpClient`.
+    Udp,
+    /// `HP_UdpArqServer` / `HP_UdpArqClient`.
+    Arq,
 }
 
 /// Settings HP-Socket has that shardnet does not need (its object pools, IOCP-era knobs): kept
@@ -70,6 +74,9 @@ pub(crate) struct Handle<C, F> {
     pub fns: *const F,
     pub model: Model,
     pub cfg: Mutex<TcpConfig>,
+    /// UDP servers and clients: their settings (`max_connections` and the shard count come
+    /// from `cfg`, which the shared `HP_Server_*` setters write).
+    pub udp: Mutex<shardnet_components::udp::UdpConfig>,
     pub pack: Mutex<PackConfig>,
     pub knobs: Mutex<Knobs>,
     pub err: LastError,
@@ -106,6 +113,10 @@ impl<C, F> Handle<C, F> {
             fns,
             model,
             cfg: Mutex::new(TcpConfig::default()),
+            udp: Mutex::new(shardnet_components::udp::UdpConfig {
+                arq: (model == Model::Arq).then(shardnet_components::udp::ArqConfig::default),
+                ..Default::default()
+            }),
             pack: Mutex::new(PackConfig::default()),
             knobs: Mutex::new(Knobs::default()),
             err: LastError::default(),
@@ -159,13 +170,22 @@ impl<C, F> Handle<C, F> {
     where
         C: Clone,
     {
+        self.adopt_with(|| c.clone());
+    }
+
+    /// As [`Handle::adopt`], with the component made by `make` (only if none is installed).
+    pub(crate) fn adopt_with(&self, make: impl FnOnce() -> C) {
         if self.running.load(Ordering::Acquire).is_null() {
-            self.install(c.clone());
+            self.install(make());
         }
     }
 
     pub(crate) fn cfg(&self) -> std::sync::MutexGuard<'_, TcpConfig> {
         self.cfg.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn udp(&self) -> std::sync::MutexGuard<'_, shardnet_components::udp::UdpConfig> {
+        self.udp.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn knobs(&self) -> std::sync::MutexGuard<'_, Knobs> {
@@ -330,7 +350,7 @@ macro_rules! stoppable {
     )*};
 }
 stoppable!(
-    shardnet_components::TcpServer,
+    crate::any_server::AnyServer,
     shardnet_components::TcpAgent,
     shardnet_components::TcpClient
 );

@@ -10,7 +10,8 @@
 //! `HP_Server_*` / `HP_Agent_*` / `HP_Client_*` / `HP_Tcp*_*` call of those components, their
 //! SSL forms (`HPSocket4C-SSL.h`, on rustls), and `SYS_GetLastError`, `SYS_GetLastErrorStr`,
 //! `HP_GetSocketErrorDesc`; `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP
-//! servers and agents.
+//! servers and agents. The UDP servers (`HP_UdpServer`, `HP_UdpArqServer`) share the
+//! `HP_Server_*` functions with TCP: a server handle holds either (`any_server.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
 //! ## Threading rules
@@ -38,6 +39,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod agent;
+mod any_server;
 mod client;
 mod complex;
 mod error;
@@ -48,3 +50,4 @@ mod settings;
 mod ssl;
 mod sys;
 pub mod types;
+mod udp;

@@ -74,6 +74,8 @@ listener_life! { ServerFns:
     Create_HP_TcpServerListener, Destroy_HP_TcpServerListener;
     Create_HP_TcpPullServerListener, Destroy_HP_TcpPullServerListener;
     Create_HP_TcpPackServerListener, Destroy_HP_TcpPackServerListener;
+    Create_HP_UdpServerListener, Destroy_HP_UdpServerListener;
+    Create_HP_UdpArqServerListener, Destroy_HP_UdpArqServerListener;
 }
 
 listener_life! { ConnectorFns:

@@ -1,7 +1,8 @@
 //! `HP_TcpServer`, `HP_TcpPullServer`, `HP_TcpPackServer`: `Create_`/`Destroy_`, the
-//! `HP_Server_*` / `HP_TcpServer_*` calls, Pull's `Fetch`/`Peek`, Pack's settings; and the
+//! `HP_Server_*` (for the UDP servers of `udp.rs` too) / `HP_TcpServer_*` calls, Pull's `Fetch`/`Peek`, Pack's settings; and the
 //! bridge that turns shardnet's listener calls into the C program's callbacks.
 
+use crate::any_server::AnyServer;
 use crate::complex::{self as cx, running_or_false};
 use crate::error::guard;
 use crate::handle::{handle, Handle, Model};
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-type ServerC = Handle<TcpServer, ServerFns>;
+type ServerC = Handle<AnyServer, ServerFns>;
 
 /// `En_HP_HandleResult` → HandleResult (anything unknown is an error).
 pub(crate) fn hr_of(v: c_int) -> HandleResult {
@@ -53,7 +54,7 @@ fn id(c: ConnId) -> HP_CONNID {
 impl ServerListener for Bridge {
     fn on_prepare_listen(&self, t: &TcpServer, s: BorrowedFd<'_>, _: SocketAddr) -> HandleResult {
         if let Some(h) = server(self.sender) {
-            h.adopt(t);
+            h.adopt_with(|| AnyServer::Tcp(t.clone()));
         }
         // HP's OnPrepareListen has no connection id: the socket goes where the id would.
         match self.fns().prepare_listen {
@@ -70,7 +71,7 @@ impl ServerListener for Bridge {
         s: BorrowedFd<'_>,
     ) -> HandleResult {
         if let Some(h) = server(self.sender) {
-            h.adopt(t);
+            h.adopt_with(|| AnyServer::Tcp(t.clone()));
         }
         if self.fns().accept.is_none() {
             return HandleResult::Ignore;
@@ -126,24 +127,24 @@ pub(crate) fn accepting(c: ConnId) -> Option<(SocketAddr, Option<SocketAddr>)> {
 }
 
 pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
-    crate::handle::create::<TcpServer, ServerFns>(l, model)
+    crate::handle::create::<AnyServer, ServerFns>(l, model)
 }
 
-crate::handle::creators!(TcpServer, ServerFns:
+crate::handle::creators!(AnyServer, ServerFns:
     Create_HP_TcpServer => Push,
     Create_HP_TcpPullServer => Pull,
     Create_HP_TcpPackServer => Pack
 );
 
-crate::handle::destroyers!(TcpServer, ServerFns:
+crate::handle::destroyers!(AnyServer, ServerFns:
     Destroy_HP_TcpServer,
     Destroy_HP_TcpPullServer,
     Destroy_HP_TcpPackServer
 );
 
-fn server<'a>(p: PVOID) -> Option<&'a ServerC> {
+pub(crate) fn server<'a>(p: PVOID) -> Option<&'a ServerC> {
     // SAFETY: the C contract: NULL or a live server handle.
-    unsafe { handle::<TcpServer, ServerFns>(p) }
+    unsafe { handle::<AnyServer, ServerFns>(p) }
 }
 
 /// Starts listening on `address:port` (NULL or "" = 0.0.0.0).
@@ -177,9 +178,13 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
         } else {
             format!("{ip}:{port}")
         };
+        if matches!(h.model, Model::Udp | Model::Arq) {
+            return crate::udp::start_server(h, p, &bind);
+        }
         let mut b = TcpServer::builder().config(h.cfg().clone());
         b = match h.model {
-            Model::Push => b,
+            // (UDP handles never reach here: they start in udp.rs.)
+            Model::Push | Model::Udp | Model::Arq => b,
             Model::Pull => b.pull(),
             Model::Pack => b.pack(*h.pack_cfg()),
         };
@@ -191,7 +196,7 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
         h.clear_running();
         match b.start(&bind, std::sync::Arc::new(bridge)) {
             Ok(s) => {
-                h.install(s);
+                h.install(AnyServer::Tcp(s));
                 h.err.set(se::SE_OK, "SUCCESS", 0);
                 TRUE
             }
@@ -529,7 +534,7 @@ macro_rules! complex_exports {
 }
 pub(crate) use complex_exports;
 
-complex_exports!(TcpServer, ServerFns, server:
+complex_exports!(AnyServer, ServerFns, server:
     stop: HP_Server_Stop, wait: HP_Server_Wait, send: HP_Server_Send,
     send_part: HP_Server_SendPart, send_packets: HP_Server_SendPackets,
     pause: HP_Server_PauseReceive, is_paused: HP_Server_IsPauseReceive,
@@ -558,7 +563,7 @@ pub unsafe extern "C" fn HP_Server_GetListenAddress(
     port: *mut USHORT,
 ) -> BOOL {
     guard(FALSE, || {
-        let s = running_or_false!(TcpServer, ServerFns, p);
+        let s = running_or_false!(AnyServer, ServerFns, p);
         cx::addr_of(s.listen_addr(), buf, len, port)
     })
 }

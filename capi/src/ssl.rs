@@ -7,6 +7,7 @@
 //! getter (rustls offers only its own safe suites), `GetSSLSessionInfo` (OpenSSL objects)
 //! answers FALSE with ENOTSUP, and an encrypted private key (`lpszKeyPassword`) is refused.
 
+use crate::any_server::AnyServer;
 use crate::error::{guard, set_errno};
 use crate::handle::{handle, Handle};
 use crate::listener::{ConnectorFns, ServerFns};
@@ -14,7 +15,7 @@ use crate::types::*;
 use shardnet_components::tls::{
     roots_from_pem, ClientAuth, ClientTlsConfig, Identity, ServerTlsConfig, SniChoice,
 };
-use shardnet_components::{TcpAgent, TcpClient, TcpServer, TlsSettings};
+use shardnet_components::{TcpAgent, TcpClient, TlsSettings};
 use std::ffi::{c_char, c_int, CString};
 use std::sync::Mutex;
 
@@ -102,7 +103,7 @@ fn identity(p: &Pem) -> Option<Identity> {
 }
 
 /// Rebuilds a server's rustls configuration from its contexts.
-fn server_config(h: &Handle<TcpServer, ServerFns>, st: &SslState, me: PVOID) -> bool {
+fn server_config(h: &Handle<AnyServer, ServerFns>, st: &SslState, me: PVOID) -> bool {
     let Some(first) = st.contexts.first() else {
         return false;
     };
@@ -140,13 +141,13 @@ fn server_config(h: &Handle<TcpServer, ServerFns>, st: &SslState, me: PVOID) -> 
     }
 }
 
-fn ssl_state(h: &Handle<TcpServer, ServerFns>) -> std::sync::MutexGuard<'_, SslState> {
+fn ssl_state(h: &Handle<AnyServer, ServerFns>) -> std::sync::MutexGuard<'_, SslState> {
     h.ssl.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn server<'a>(p: PVOID) -> Option<&'a Handle<TcpServer, ServerFns>> {
+fn server<'a>(p: PVOID) -> Option<&'a Handle<AnyServer, ServerFns>> {
     // SAFETY: the C contract: NULL or a live server handle.
-    unsafe { handle::<TcpServer, ServerFns>(p) }
+    unsafe { handle::<AnyServer, ServerFns>(p) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -529,7 +530,7 @@ macro_rules! common_ssl {
     };
 }
 
-common_ssl!(server, TcpServer: HP_SSLServer_SetSSLAutoHandShake, HP_SSLServer_IsSSLAutoHandShake, HP_SSLServer_SetSSLCipherList, HP_SSLServer_GetSSLCipherList);
+common_ssl!(server, AnyServer: HP_SSLServer_SetSSLAutoHandShake, HP_SSLServer_IsSSLAutoHandShake, HP_SSLServer_SetSSLCipherList, HP_SSLServer_GetSSLCipherList);
 common_ssl!(agent, TcpAgent: HP_SSLAgent_SetSSLAutoHandShake, HP_SSLAgent_IsSSLAutoHandShake, HP_SSLAgent_SetSSLCipherList, HP_SSLAgent_GetSSLCipherList);
 common_ssl!(client, TcpClient: HP_SSLClient_SetSSLAutoHandShake, HP_SSLClient_IsSSLAutoHandShake, HP_SSLClient_SetSSLCipherList, HP_SSLClient_GetSSLCipherList);
 
@@ -604,7 +605,7 @@ macro_rules! ssl_life {
     )*};
 }
 
-ssl_life! { server, TcpServer, ServerFns:
+ssl_life! { server, AnyServer, ServerFns:
     Create_HP_SSLServer, Destroy_HP_SSLServer, Push;
     Create_HP_SSLPullServer, Destroy_HP_SSLPullServer, Pull;
     Create_HP_SSLPackServer, Destroy_HP_SSLPackServer, Pack;

@@ -32,10 +32,13 @@ fn manifest() -> &'static Path {
 /// Compiles tests/c/`name` (C or C++ by extension) against the headers and the library.
 fn build(name: &str) -> PathBuf {
     let src = manifest().join("tests/c").join(name);
+    // One file per build: tests building the same program run at once.
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let out = std::env::temp_dir().join(format!(
-        "shardnet-capi-{}-{}",
+        "shardnet-capi-{}-{}-{}",
         name.replace('.', "-"),
-        std::process::id()
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let cxx = name.ends_with(".cpp");
     let lib = lib_dir();
@@ -435,4 +438,150 @@ fn cpp_pack_client_with_hp_classes() {
     let _ = std::fs::remove_file(exe);
     server.stop();
     server.wait().unwrap();
+}
+
+/// HP's UdpServer in C (`tests/c/udp_server.c udp`), hit by plain sockets: each peer's
+/// datagrams echoed, OnAccept with the peer's SOCKADDR and OnHandShake once per peer, the
+/// per-connection getters, a datagram over the maximum closing its connection with
+/// (SO_RECEIVE, EMSGSIZE) and HP's close datagram, and stop closing the rest with SO_CLOSE.
+#[test]
+fn c_udp_echo_server() {
+    use std::net::UdpSocket;
+    let exe = build("udp_server.c");
+    let (mut child, mut stdin, mut out, port, before) = spawn_listening(&exe, &["udp".as_ref()]);
+    assert!(before.is_empty(), "{before:?}");
+    let peers: Vec<UdpSocket> = (0..2)
+        .map(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s
+        })
+        .collect();
+    let mut b = [0u8; 2048];
+    for round in 0..3 {
+        for (i, p) in peers.iter().enumerate() {
+            let m = format!("datagram {round} from {i}");
+            p.send(m.as_bytes()).unwrap();
+            let n = p.recv(&mut b).unwrap();
+            assert_eq!(&b[..n], m.as_bytes());
+        }
+    }
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        lines.push(l.trim().to_string());
+    }
+    lines.sort();
+    assert_eq!(lines, ["handshake 1", "handshake 2"]);
+    writeln!(stdin, "ids").unwrap();
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "ids 2 ok");
+    // Over HP_UdpServer_SetMaxDatagramSize(1000): closed, and told with the close datagram.
+    peers[1].send(&[7u8; 1001]).unwrap();
+    let n = peers[1].recv(&mut b).unwrap();
+    assert_eq!(n, 16, "HP's close datagram");
+    l.clear();
+    out.read_line(&mut l).unwrap();
+    let f: Vec<&str> = l.split_whitespace().collect();
+    assert_eq!(
+        (f[0], f[2], f[3]),
+        ("close", "4", libc_emsgsize().as_str()),
+        "{l}"
+    );
+    writeln!(stdin, "quit").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let other = if f[1] == "1" { "2" } else { "1" };
+    assert!(rest.contains(&format!("close {other} 5 0")), "{rest}");
+    assert!(rest.trim_end().ends_with("stopped 3"), "{rest}");
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_file(exe);
+}
+
+fn libc_emsgsize() -> String {
+    // EMSGSIZE on Linux.
+    90.to_string()
+}
+
+/// HP's UdpArqServer in C (`tests/c/udp_server.c arq`: nodelay, 20 ms flush, MTU from the
+/// 1000-byte maximum datagram), against shardnet's ARQ client: whole messages echoed, the
+/// largest (4,096 bytes) in several datagrams; "bye" makes the C side disconnect, which the
+/// client sees as a close.
+#[test]
+fn c_arq_echo_server() {
+    use shardnet_components::udp::{ArqConfig, UdpClient, UdpClientListener};
+    use std::sync::Mutex;
+    #[derive(Default)]
+    struct Peer {
+        ready: Mutex<bool>,
+        got: Mutex<Vec<Vec<u8>>>,
+        closed: Mutex<Option<(SocketOperation, i32)>>,
+    }
+    struct Listener(Arc<Peer>);
+    impl UdpClientListener for Listener {
+        fn on_handshake(&self, _: &UdpClient) -> HandleResult {
+            *self.0.ready.lock().unwrap() = true;
+            HandleResult::Ok
+        }
+        fn on_receive(&self, _: &UdpClient, d: &[u8]) -> HandleResult {
+            self.0.got.lock().unwrap().push(d.to_vec());
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &UdpClient, op: SocketOperation, e: i32) -> HandleResult {
+            *self.0.closed.lock().unwrap() = Some((op, e));
+            HandleResult::Ok
+        }
+    }
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let t = std::time::Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(10), "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let exe = build("udp_server.c");
+    let (mut child, mut stdin, mut out, port, before) = spawn_listening(&exe, &["arq".as_ref()]);
+    assert!(before.is_empty(), "{before:?}");
+    let peer = Arc::new(Peer::default());
+    let mut cfg = ArqConfig::default();
+    cfg.kcp.mtu = 1000;
+    let client = UdpClient::builder()
+        .max_datagram(1000)
+        .arq(cfg)
+        .start("127.0.0.1", port, Listener(peer.clone()))
+        .unwrap();
+    wait("handshake", &|| *peer.ready.lock().unwrap());
+    let msgs: Vec<Vec<u8>> = [1usize, 999, 1000, 2500, 4096]
+        .iter()
+        .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+        .collect();
+    for m in &msgs {
+        client.send(m).unwrap();
+    }
+    wait("echoes", &|| peer.got.lock().unwrap().len() == msgs.len());
+    assert_eq!(*peer.got.lock().unwrap(), msgs);
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "handshake 1");
+    writeln!(stdin, "ids").unwrap();
+    l.clear();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "ids 1 ok");
+    // The C side disconnects on "bye": its OnClose (SO_CLOSE, 0), and the close datagram
+    // reaches the client.
+    client.send(b"bye").unwrap();
+    l.clear();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "close 1 5 0");
+    wait("client closed", &|| peer.closed.lock().unwrap().is_some());
+    client.stop();
+    writeln!(stdin, "quit").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(rest.trim_end().ends_with("stopped 3"), "{rest}");
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_file(exe);
 }

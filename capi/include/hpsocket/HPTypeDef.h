@@ -148,6 +148,8 @@ typedef HP_Object HP_PackClient;
 typedef HP_Object HP_TcpPackServer;
 typedef HP_Object HP_TcpPackAgent;
 typedef HP_Object HP_TcpPackClient;
+typedef HP_Object HP_UdpServer;
+typedef HP_Object HP_UdpArqServer;
 
 typedef HP_Object HP_Listener;
 typedef HP_Object HP_ServerListener;
@@ -166,6 +168,8 @@ typedef HP_Object HP_PackClientListener;
 typedef HP_Object HP_TcpPackServerListener;
 typedef HP_Object HP_TcpPackAgentListener;
 typedef HP_Object HP_TcpPackClientListener;
+typedef HP_Object HP_UdpServerListener;
+typedef HP_Object HP_UdpArqServerListener;
 
 /* ---- callbacks ---- */
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Server_OnPrepareListen)(HP_Server pSender, UINT_PTR soListen);
