@@ -284,3 +284,72 @@ fn gso_sends_echo_bursts_byte_exact() {
     server.stop();
     server.wait().unwrap();
 }
+
+/// `on_accept` runs with the connection in the tables: a plain UDP server can answer from it
+/// (HP's OnAccept can send), and an ARQ server's send there is refused with NotConnected
+/// without harming the handshake that follows.
+#[test]
+fn sends_from_on_accept() {
+    struct Greeter(Mutex<Vec<String>>);
+    impl UdpServerListener for Greeter {
+        fn on_accept(&self, s: &UdpServer, conn: ConnId, _: SocketAddr) -> HandleResult {
+            let r = s.send(conn, b"welcome");
+            self.0.lock().unwrap().push(format!("{r:?}"));
+            HandleResult::Ok
+        }
+        fn on_receive(&self, s: &UdpServer, conn: ConnId, data: &[u8]) -> HandleResult {
+            s.send(conn, data).unwrap();
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &UdpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let g = Arc::new(Greeter(Mutex::new(Vec::new())));
+    let server = UdpServer::builder()
+        .shards(1)
+        .start("127.0.0.1:0", g.clone())
+        .unwrap();
+    let p = peer(server.listen_addr().unwrap());
+    p.send(b"hello").unwrap();
+    assert_eq!(recv(&p), b"welcome");
+    assert_eq!(recv(&p), b"hello");
+    assert_eq!(g.0.lock().unwrap().as_slice(), ["Ok(())"]);
+    server.stop();
+    server.wait().unwrap();
+
+    let g = Arc::new(Greeter(Mutex::new(Vec::new())));
+    let server = UdpServer::builder()
+        .shards(1)
+        .arq(shardnet::udp::ArqConfig::default())
+        .start("127.0.0.1:0", g.clone())
+        .unwrap();
+    let addr = server.listen_addr().unwrap();
+    struct Client(Arc<Mutex<Vec<Vec<u8>>>>);
+    impl shardnet::udp::UdpClientListener for Client {
+        fn on_receive(&self, _: &shardnet::udp::UdpClient, d: &[u8]) -> HandleResult {
+            self.0.lock().unwrap().push(d.to_vec());
+            HandleResult::Ok
+        }
+        fn on_close(
+            &self,
+            _: &shardnet::udp::UdpClient,
+            _: SocketOperation,
+            _: i32,
+        ) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let client = shardnet::udp::UdpClient::builder()
+        .arq(shardnet::udp::ArqConfig::default())
+        .start("127.0.0.1", addr.port(), Client(got.clone()))
+        .unwrap();
+    wait_for("arq send", || client.send(b"ping").is_ok());
+    wait_for("arq echo", || !got.lock().unwrap().is_empty());
+    assert_eq!(got.lock().unwrap()[0], b"ping");
+    assert_eq!(g.0.lock().unwrap().as_slice(), ["Err(NotConnected)"]);
+    client.stop();
+    server.stop();
+    server.wait().unwrap();
+}

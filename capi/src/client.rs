@@ -2,6 +2,7 @@
 //! own, HP's `HP_Client_*` / `HP_TcpClient_*` calls and the callback bridge (HP's C API has no
 //! client OnShutdown).
 
+use crate::any_client::AnyClient;
 use crate::error::{done, guard, set_errno};
 use crate::handle::{handle, Handle, Model};
 use crate::listener::{call, ConnectorFns};
@@ -12,7 +13,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-type ClientC = Handle<TcpClient, ConnectorFns>;
+type ClientC = Handle<AnyClient, ConnectorFns>;
 
 struct Bridge {
     /// A copy of the listener's table made at Start (HP: callbacks are set before Start),
@@ -39,7 +40,7 @@ fn id(c: &TcpClient) -> HP_CONNID {
 impl ClientListener for Bridge {
     fn on_prepare_connect(&self, c: &TcpClient, s: BorrowedFd<'_>) -> HandleResult {
         if let Some(h) = client(self.sender) {
-            h.adopt(c);
+            h.adopt_with(|| AnyClient::Tcp(c.clone()));
         }
         call::socket(
             self.fns().prepare_connect,
@@ -50,7 +51,7 @@ impl ClientListener for Bridge {
     }
     fn on_connect(&self, c: &TcpClient) -> HandleResult {
         if let Some(h) = client(self.sender) {
-            h.adopt(c);
+            h.adopt_with(|| AnyClient::Tcp(c.clone()));
         }
         call::conn(self.fns().connect, self.sender, id(c))
     }
@@ -76,27 +77,27 @@ impl ClientListener for Bridge {
 }
 
 pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
-    crate::handle::create::<TcpClient, ConnectorFns>(l, model)
+    crate::handle::create::<AnyClient, ConnectorFns>(l, model)
 }
 
-crate::handle::creators!(TcpClient, ConnectorFns:
+crate::handle::creators!(AnyClient, ConnectorFns:
     Create_HP_TcpClient => Push,
     Create_HP_TcpPullClient => Pull,
     Create_HP_TcpPackClient => Pack
 );
 
-crate::handle::destroyers!(TcpClient, ConnectorFns:
+crate::handle::destroyers!(AnyClient, ConnectorFns:
     Destroy_HP_TcpClient,
     Destroy_HP_TcpPullClient,
     Destroy_HP_TcpPackClient
 );
 
-fn client<'a>(p: PVOID) -> Option<&'a ClientC> {
+pub(crate) fn client<'a>(p: PVOID) -> Option<&'a ClientC> {
     // SAFETY: the C contract: NULL or a live client handle.
-    unsafe { handle::<TcpClient, ConnectorFns>(p) }
+    unsafe { handle::<AnyClient, ConnectorFns>(p) }
 }
 
-fn running<'a>(p: PVOID) -> Result<&'a TcpClient, BOOL> {
+fn running<'a>(p: PVOID) -> Result<&'a AnyClient, BOOL> {
     match client(p) {
         None => {
             set_errno(libc::EINVAL);
@@ -145,6 +146,9 @@ fn start(
     if h.ssl_missing() {
         return FALSE;
     }
+    if matches!(h.model, Model::Udp | Model::Arq) {
+        return crate::udp::start_client(h, p, host, port, bind);
+    }
     let mut b = TcpClient::builder().config(h.cfg().clone());
     if let Some(a) = bind {
         b = b.bind_address(a);
@@ -163,7 +167,7 @@ fn start(
     h.clear_running();
     match b.start(host, port, async_connect != 0, bridge) {
         Ok(c) => {
-            h.install(c);
+            h.install(AnyClient::Tcp(c));
             h.err.set(se::SE_OK, "SUCCESS", 0);
             TRUE
         }
@@ -439,7 +443,9 @@ pub extern "C" fn HP_Client_GetLastErrorDesc(p: PVOID) -> *const c_char {
 /// The connection's id (0 before the first start).
 #[no_mangle]
 pub extern "C" fn HP_Client_GetConnectionID(p: PVOID) -> HP_CONNID {
-    guard(0, || running(p).map_or(0, id))
+    guard(0, || {
+        running(p).map_or(0, |c| c.conn_id().as_u64() as HP_CONNID)
+    })
 }
 
 /// The local address (HP's buffer protocol).

@@ -159,21 +159,14 @@ impl<C, F> Handle<C, F> {
     }
 
     /// Before a start: no running component until the new one is known (a callback of the
-    /// new run may come before `Start` returns; see [`Self::adopt`]).
+    /// new run may come before `Start` returns; see [`Self::adopt_with`]).
     pub(crate) fn clear_running(&self) {
         self.running.store(std::ptr::null_mut(), Ordering::Release);
     }
 
-    /// From a callback of a run that `Start` has not installed yet: the component the
-    /// callback got becomes the running one, so the C code's calls in that callback work.
-    pub(crate) fn adopt(&self, c: &C)
-    where
-        C: Clone,
-    {
-        self.adopt_with(|| c.clone());
-    }
-
-    /// As [`Handle::adopt`], with the component made by `make` (only if none is installed).
+    /// From a callback of a run that `Start` has not installed yet: the component `make`
+    /// returns (the one the callback got) becomes the running one, so the C code's calls in
+    /// that callback work. Nothing changes if one is installed.
     pub(crate) fn adopt_with(&self, make: impl FnOnce() -> C) {
         if self.running.load(Ordering::Acquire).is_null() {
             self.install(make());
@@ -352,7 +345,7 @@ macro_rules! stoppable {
 stoppable!(
     crate::any_server::AnyServer,
     shardnet_components::TcpAgent,
-    shardnet_components::TcpClient
+    crate::any_client::AnyClient
 );
 
 /// `Destroy_HP_*` functions for handles of `Handle<$c, $f>`.

@@ -10,8 +10,9 @@
 //! `HP_Server_*` / `HP_Agent_*` / `HP_Client_*` / `HP_Tcp*_*` call of those components, their
 //! SSL forms (`HPSocket4C-SSL.h`, on rustls), and `SYS_GetLastError`, `SYS_GetLastErrorStr`,
 //! `HP_GetSocketErrorDesc`; `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP
-//! servers and agents. The UDP servers (`HP_UdpServer`, `HP_UdpArqServer`) share the
-//! `HP_Server_*` functions with TCP: a server handle holds either (`any_server.rs`).
+//! servers and agents. The UDP and ARQ servers and clients (`HP_UdpServer`, `HP_UdpArqServer`,
+//! `HP_UdpClient`, `HP_UdpArqClient`) share the `HP_Server_*` / `HP_Client_*` functions with
+//! TCP: a handle holds either family (`any_server.rs`, `any_client.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
 //! ## Threading rules
@@ -39,6 +40,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod agent;
+mod any_client;
 mod any_server;
 mod client;
 mod complex;

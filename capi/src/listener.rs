@@ -79,6 +79,8 @@ listener_life! { ServerFns:
 }
 
 listener_life! { ConnectorFns:
+    Create_HP_UdpClientListener, Destroy_HP_UdpClientListener;
+    Create_HP_UdpArqClientListener, Destroy_HP_UdpArqClientListener;
     Create_HP_TcpAgentListener, Destroy_HP_TcpAgentListener;
     Create_HP_TcpPullAgentListener, Destroy_HP_TcpPullAgentListener;
     Create_HP_TcpPackAgentListener, Destroy_HP_TcpPackAgentListener;

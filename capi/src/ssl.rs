@@ -7,6 +7,7 @@
 //! getter (rustls offers only its own safe suites), `GetSSLSessionInfo` (OpenSSL objects)
 //! answers FALSE with ENOTSUP, and an encrypted private key (`lpszKeyPassword`) is refused.
 
+use crate::any_client::AnyClient;
 use crate::any_server::AnyServer;
 use crate::error::{guard, set_errno};
 use crate::handle::{handle, Handle};
@@ -15,7 +16,7 @@ use crate::types::*;
 use shardnet_components::tls::{
     roots_from_pem, ClientAuth, ClientTlsConfig, Identity, ServerTlsConfig, SniChoice,
 };
-use shardnet_components::{TcpAgent, TcpClient, TlsSettings};
+use shardnet_components::{TcpAgent, TlsSettings};
 use std::ffi::{c_char, c_int, CString};
 use std::sync::Mutex;
 
@@ -476,7 +477,7 @@ macro_rules! connector_ssl {
 }
 
 connector_ssl!(TcpAgent, agent: HP_SSLAgent_SetupSSLContext, HP_SSLAgent_SetupSSLContextByMemory, HP_SSLAgent_CleanupSSLContext);
-connector_ssl!(TcpClient, client: HP_SSLClient_SetupSSLContext, HP_SSLClient_SetupSSLContextByMemory, HP_SSLClient_CleanupSSLContext);
+connector_ssl!(AnyClient, client: HP_SSLClient_SetupSSLContext, HP_SSLClient_SetupSSLContextByMemory, HP_SSLClient_CleanupSSLContext);
 
 /// Forgets the certificates (the server must be stopped to start again).
 #[no_mangle]
@@ -532,7 +533,7 @@ macro_rules! common_ssl {
 
 common_ssl!(server, AnyServer: HP_SSLServer_SetSSLAutoHandShake, HP_SSLServer_IsSSLAutoHandShake, HP_SSLServer_SetSSLCipherList, HP_SSLServer_GetSSLCipherList);
 common_ssl!(agent, TcpAgent: HP_SSLAgent_SetSSLAutoHandShake, HP_SSLAgent_IsSSLAutoHandShake, HP_SSLAgent_SetSSLCipherList, HP_SSLAgent_GetSSLCipherList);
-common_ssl!(client, TcpClient: HP_SSLClient_SetSSLAutoHandShake, HP_SSLClient_IsSSLAutoHandShake, HP_SSLClient_SetSSLCipherList, HP_SSLClient_GetSSLCipherList);
+common_ssl!(client, AnyClient: HP_SSLClient_SetSSLAutoHandShake, HP_SSLClient_IsSSLAutoHandShake, HP_SSLClient_SetSSLCipherList, HP_SSLClient_GetSSLCipherList);
 
 /// Starts the TLS handshake of a connection (with `SetSSLAutoHandShake(FALSE)`).
 #[no_mangle]
@@ -615,7 +616,7 @@ ssl_life! { agent, TcpAgent, ConnectorFns:
     Create_HP_SSLPullAgent, Destroy_HP_SSLPullAgent, Pull;
     Create_HP_SSLPackAgent, Destroy_HP_SSLPackAgent, Pack;
 }
-ssl_life! { client, TcpClient, ConnectorFns:
+ssl_life! { client, AnyClient, ConnectorFns:
     Create_HP_SSLClient, Destroy_HP_SSLClient, Push;
     Create_HP_SSLPullClient, Destroy_HP_SSLPullClient, Pull;
     Create_HP_SSLPackClient, Destroy_HP_SSLPackClient, Pack;

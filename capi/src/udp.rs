@@ -1,7 +1,8 @@
-//! `HP_UdpServer` and `HP_UdpArqServer`: `Create_`/`Destroy_`, their `HP_UdpServer_*` /
-//! `HP_UdpArqServer_*` settings, and the bridge from shardnet's `UdpServerListener` to the C
-//! callbacks. Everything else they do goes through the shared `HP_Server_*` functions
-//! (`server.rs`), which take a TCP or a UDP server alike ([`AnyServer`]).
+//! `HP_UdpServer`, `HP_UdpArqServer`, `HP_UdpClient` and `HP_UdpArqClient`: `Create_`/`Destroy_`,
+//! their `HP_Udp*_*` settings, and the bridges from shardnet's UDP listeners to the C
+//! callbacks. Everything else they do goes through the shared `HP_Server_*` / `HP_Client_*`
+//! functions (`server.rs`, `client.rs`), which take a TCP or a UDP component alike
+//! ([`AnyServer`], [`AnyClient`]).
 //!
 //! As HP-Socket's: a connection per peer address, opened by its first datagram (`OnAccept`
 //! with the socket of the server; then `OnHandShake`: at once for plain UDP, when HP's ARQ
@@ -9,13 +10,14 @@
 //! `HP_Server_Send` sends one datagram (ARQ: one message); the settings' units are HP's
 //! (milliseconds, bytes, segments).
 
+use crate::any_client::AnyClient;
 use crate::any_server::{AnyServer, UdpConns};
 use crate::error::guard;
 use crate::handle::{handle, Handle, Model};
-use crate::listener::{call, ServerFns};
+use crate::listener::{call, ConnectorFns, ServerFns};
 use crate::server::{hr_of, server};
 use crate::types::*;
-use shardnet_components::udp::{UdpServer, UdpServerListener};
+use shardnet_components::udp::{UdpClient, UdpClientListener, UdpServer, UdpServerListener};
 use shardnet_components::{HandleResult, SocketOperation};
 use shardnet_runtime::ConnId;
 use std::ffi::c_int;
@@ -145,12 +147,12 @@ fn udp_server<'a>(p: PVOID) -> Option<&'a Handle<AnyServer, ServerFns>> {
 
 /// Getter and setter pairs over the handle's `UdpConfig` (set before Start, as HP's).
 macro_rules! udp_settings {
-    ($($set:ident, $get:ident: |$c:ident| $field:expr, $from:expr, $to:expr;)*) => {$(
+    ($handle:ident: $($set:ident, $get:ident: |$c:ident| $field:expr, $from:expr, $to:expr;)*) => {$(
         /// Setting (before Start).
         #[no_mangle]
         pub extern "C" fn $set(p: PVOID, v: DWORD) {
             guard((), || {
-                if let Some(h) = udp_server(p) {
+                if let Some(h) = $handle(p) {
                     let $c = &mut *h.udp();
                     #[allow(clippy::redundant_closure_call)]
                     let x = ($from)(v);
@@ -162,7 +164,7 @@ macro_rules! udp_settings {
         #[no_mangle]
         pub extern "C" fn $get(p: PVOID) -> DWORD {
             guard(0, || {
-                udp_server(p).map_or(0, |h| {
+                $handle(p).map_or(0, |h| {
                     let $c = &*h.udp();
                     #[allow(clippy::redundant_closure_call)]
                     ($to)(&$field)
@@ -176,7 +178,7 @@ fn ms(v: DWORD) -> Duration {
     Duration::from_millis(u64::from(v))
 }
 
-udp_settings! {
+udp_settings! { udp_server:
     HP_UdpServer_SetMaxDatagramSize, HP_UdpServer_GetMaxDatagramSize:
         |c| c.max_datagram, |v: DWORD| v as usize, |x: &usize| *x as DWORD;
     HP_UdpServer_SetPostReceiveCount, HP_UdpServer_GetPostReceiveCount:
@@ -189,12 +191,12 @@ udp_settings! {
 
 /// ARQ settings: each over the handle's `ArqConfig` (an ARQ handle always has one).
 macro_rules! arq_settings {
-    ($($set:ident, $get:ident: $ty:ty, |$a:ident| $field:expr, $from:expr, $to:expr;)*) => {$(
+    ($handle:ident: $($set:ident, $get:ident: $ty:ty, |$a:ident| $field:expr, $from:expr, $to:expr;)*) => {$(
         /// ARQ setting (before Start).
         #[no_mangle]
         pub extern "C" fn $set(p: PVOID, v: $ty) {
             guard((), || {
-                if let Some(h) = udp_server(p) {
+                if let Some(h) = $handle(p) {
                     if let Some($a) = h.udp().arq.as_mut() {
                         #[allow(clippy::redundant_closure_call)]
                         let x = ($from)(v);
@@ -207,7 +209,7 @@ macro_rules! arq_settings {
         #[no_mangle]
         pub extern "C" fn $get(p: PVOID) -> $ty {
             guard(Default::default(), || {
-                udp_server(p)
+                $handle(p)
                     .and_then(|h| {
                         h.udp().arq.as_ref().map(|$a| {
                             #[allow(clippy::redundant_closure_call)]
@@ -233,7 +235,7 @@ fn get_window(x: &u16) -> DWORD {
     DWORD::from(*x)
 }
 
-arq_settings! {
+arq_settings! { udp_server:
     HP_UdpArqServer_SetNoDelay, HP_UdpArqServer_IsNoDelay: BOOL,
         |a| a.kcp.nodelay, |v: BOOL| u8::from(v != 0), |x: &u8| b(*x != 0);
     HP_UdpArqServer_SetTurnoffCongestCtrl, HP_UdpArqServer_IsTurnoffCongestCtrl: BOOL,
@@ -256,16 +258,25 @@ arq_settings! {
         |a| a.handshake_timeout, dword, get_u32;
 }
 
+fn set_mtu<C, F>(h: &Handle<C, F>, v: DWORD) {
+    let mut c = h.udp();
+    let max = c.max_datagram;
+    if let Some(a) = c.arq.as_mut() {
+        a.kcp.mtu = if v == 0 { max } else { v as usize };
+    }
+}
+
+fn get_mtu<C, F>(h: &Handle<C, F>) -> Option<DWORD> {
+    let c = h.udp();
+    c.arq.map(|a| a.kcp.mtu.min(c.max_datagram) as DWORD)
+}
+
 /// HP's MaxTransUnit: 0 means the maximum datagram size.
 #[no_mangle]
 pub extern "C" fn HP_UdpArqServer_SetMaxTransUnit(p: PVOID, v: DWORD) {
     guard((), || {
         if let Some(h) = udp_server(p) {
-            let mut c = h.udp();
-            let max = c.max_datagram;
-            if let Some(a) = c.arq.as_mut() {
-                a.kcp.mtu = if v == 0 { max } else { v as usize };
-            }
+            set_mtu(h, v)
         }
     })
 }
@@ -273,14 +284,23 @@ pub extern "C" fn HP_UdpArqServer_SetMaxTransUnit(p: PVOID, v: DWORD) {
 /// The KCP MTU (the maximum datagram size unless set).
 #[no_mangle]
 pub extern "C" fn HP_UdpArqServer_GetMaxTransUnit(p: PVOID) -> DWORD {
-    guard(0, || {
-        udp_server(p)
-            .and_then(|h| {
-                let c = h.udp();
-                c.arq.map(|a| a.kcp.mtu.min(c.max_datagram) as DWORD)
-            })
-            .unwrap_or(0)
+    guard(0, || udp_server(p).and_then(get_mtu).unwrap_or(0))
+}
+
+/// HP's MaxTransUnit: 0 means the maximum datagram size.
+#[no_mangle]
+pub extern "C" fn HP_UdpArqClient_SetMaxTransUnit(p: PVOID, v: DWORD) {
+    guard((), || {
+        if let Some(h) = udp_client(p) {
+            set_mtu(h, v)
+        }
     })
+}
+
+/// The KCP MTU (the maximum datagram size unless set).
+#[no_mangle]
+pub extern "C" fn HP_UdpArqClient_GetMaxTransUnit(p: PVOID) -> DWORD {
+    guard(0, || udp_client(p).and_then(get_mtu).unwrap_or(0))
 }
 
 /// An ARQ connection's messages waiting to be sent or acknowledged (HP: segments). Answered
@@ -309,6 +329,165 @@ pub unsafe extern "C" fn HP_UdpArqServer_GetWaitingSendMessageCount(
             return FALSE;
         }
         match s.waiting_send(conn) {
+            Some(n) => crate::complex::put(Some(n.min(c_int::MAX as usize) as c_int), out),
+            None => {
+                crate::error::set_errno(libc::EAGAIN);
+                FALSE
+            }
+        }
+    })
+}
+
+// ----- clients ---------------------------------------------------------------------------------
+
+/// The listener shardnet calls for a UDP client: each call goes to the C callback.
+struct UdpClientBridge {
+    fns: ConnectorFns,
+    sender: PVOID,
+}
+
+// SAFETY: as UdpBridge's.
+unsafe impl Send for UdpClientBridge {}
+// SAFETY: as above.
+unsafe impl Sync for UdpClientBridge {}
+
+fn client_id(c: &UdpClient) -> HP_CONNID {
+    c.conn_id().as_u64() as HP_CONNID
+}
+
+impl UdpClientListener for UdpClientBridge {
+    fn on_connect(&self, c: &UdpClient) -> HandleResult {
+        if let Some(h) = crate::client::client(self.sender) {
+            h.adopt_with(|| AnyClient::Udp(c.clone()));
+        }
+        call::conn(self.fns.connect, self.sender, client_id(c))
+    }
+    fn on_handshake(&self, c: &UdpClient) -> HandleResult {
+        call::conn(self.fns.handshake, self.sender, client_id(c))
+    }
+    fn on_receive(&self, c: &UdpClient, d: &[u8]) -> HandleResult {
+        call::data(self.fns.receive, self.sender, client_id(c), d)
+    }
+    fn on_send(&self, c: &UdpClient, d: &[u8]) -> HandleResult {
+        call::data(self.fns.send, self.sender, client_id(c), d)
+    }
+    fn on_close(&self, c: &UdpClient, op: SocketOperation, e: i32) -> HandleResult {
+        call::close(self.fns.close, self.sender, client_id(c), op as c_int, e);
+        HandleResult::Ok
+    }
+}
+
+/// `HP_Client_Start*` for a UDP handle (a UDP "connect" is immediate: HP's async flag does
+/// not change anything; ARQ's OnHandShake follows when the handshake completes).
+pub(crate) fn start_client(
+    h: &Handle<AnyClient, ConnectorFns>,
+    p: PVOID,
+    host: &str,
+    port: USHORT,
+    bind: Option<SocketAddr>,
+) -> BOOL {
+    let cfg = h.udp().clone();
+    let mut b = UdpClient::builder()
+        .max_datagram(cfg.max_datagram)
+        .detect(cfg.detect_interval, cfg.detect_attempts)
+        .gso(cfg.gso);
+    if let Some(a) = cfg.arq {
+        b = b.arq(a);
+    }
+    if let Some(a) = bind {
+        b = b.bind_address(a);
+    }
+    let bridge = UdpClientBridge {
+        // SAFETY: the listener is live at Start (HP's life cycle).
+        fns: unsafe { *h.fns },
+        sender: p,
+    };
+    h.clear_running();
+    match b.start(host, port, bridge) {
+        Ok(c) => {
+            h.adopt_with(|| AnyClient::Udp(c));
+            h.err.set(se::SE_OK, "SUCCESS", 0);
+            TRUE
+        }
+        Err(e) => {
+            h.err.from(&e);
+            FALSE
+        }
+    }
+}
+
+crate::handle::creators!(AnyClient, ConnectorFns:
+    Create_HP_UdpClient => Udp,
+    Create_HP_UdpArqClient => Arq
+);
+
+crate::handle::destroyers!(AnyClient, ConnectorFns:
+    Destroy_HP_UdpClient,
+    Destroy_HP_UdpArqClient
+);
+
+/// A UDP client handle (plain or ARQ), or None.
+fn udp_client<'a>(p: PVOID) -> Option<&'a Handle<AnyClient, ConnectorFns>> {
+    // SAFETY: the C contract: NULL or a live client handle.
+    unsafe { handle::<AnyClient, ConnectorFns>(p) }
+        .filter(|h| matches!(h.model, Model::Udp | Model::Arq))
+}
+
+udp_settings! { udp_client:
+    HP_UdpClient_SetMaxDatagramSize, HP_UdpClient_GetMaxDatagramSize:
+        |c| c.max_datagram, |v: DWORD| v as usize, |x: &usize| *x as DWORD;
+    HP_UdpClient_SetDetectAttempts, HP_UdpClient_GetDetectAttempts:
+        |c| c.detect_attempts, |v: DWORD| v, |x: &u32| *x;
+    HP_UdpClient_SetDetectInterval, HP_UdpClient_GetDetectInterval:
+        |c| c.detect_interval, ms, |x: &Duration| x.as_millis().min(u32::MAX as u128) as DWORD;
+}
+
+arq_settings! { udp_client:
+    HP_UdpArqClient_SetNoDelay, HP_UdpArqClient_IsNoDelay: BOOL,
+        |a| a.kcp.nodelay, |v: BOOL| u8::from(v != 0), |x: &u8| b(*x != 0);
+    HP_UdpArqClient_SetTurnoffCongestCtrl, HP_UdpArqClient_IsTurnoffCongestCtrl: BOOL,
+        |a| a.kcp.no_congestion_control, |v: BOOL| v != 0, |x: &bool| b(*x);
+    HP_UdpArqClient_SetFlushInterval, HP_UdpArqClient_GetFlushInterval: DWORD,
+        |a| a.kcp.interval, dword, get_u32;
+    HP_UdpArqClient_SetResendByAcks, HP_UdpArqClient_GetResendByAcks: DWORD,
+        |a| a.kcp.fast_resend, dword, get_u32;
+    HP_UdpArqClient_SetSendWndSize, HP_UdpArqClient_GetSendWndSize: DWORD,
+        |a| a.kcp.send_window, window, get_window;
+    HP_UdpArqClient_SetRecvWndSize, HP_UdpArqClient_GetRecvWndSize: DWORD,
+        |a| a.kcp.recv_window, window, get_window;
+    HP_UdpArqClient_SetMinRto, HP_UdpArqClient_GetMinRto: DWORD,
+        |a| a.kcp.min_rto, dword, get_u32;
+    HP_UdpArqClient_SetFastLimit, HP_UdpArqClient_GetFastLimit: DWORD,
+        |a| a.kcp.fast_limit, dword, get_u32;
+    HP_UdpArqClient_SetMaxMessageSize, HP_UdpArqClient_GetMaxMessageSize: DWORD,
+        |a| a.max_message, |v: DWORD| v as usize, |x: &usize| *x as DWORD;
+    HP_UdpArqClient_SetHandShakeTimeout, HP_UdpArqClient_GetHandShakeTimeout: DWORD,
+        |a| a.handshake_timeout, dword, get_u32;
+}
+
+/// The client's messages waiting to be sent or acknowledged. Answered on the client's thread
+/// (inside its callbacks); elsewhere FALSE with errno EAGAIN.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn HP_UdpArqClient_GetWaitingSendMessageCount(
+    p: PVOID,
+    out: *mut c_int,
+) -> BOOL {
+    guard(FALSE, || {
+        let c = match udp_client(p).and_then(|h| h.get()).and_then(|c| c.udp()) {
+            Some(c) => c,
+            None => {
+                crate::error::set_errno(libc::EPERM);
+                return FALSE;
+            }
+        };
+        if !c.is_connected() {
+            crate::error::set_errno(libc::ENOTCONN);
+            return FALSE;
+        }
+        match c.waiting_send() {
             Some(n) => crate::complex::put(Some(n.min(c_int::MAX as usize) as c_int), out),
             None => {
                 crate::error::set_errno(libc::EAGAIN);

@@ -585,3 +585,59 @@ fn c_arq_echo_server() {
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_file(exe);
 }
+
+/// HP's UdpClient and UdpArqClient in C (`tests/c/udp_client.c`) against shardnet's UDP
+/// servers (plain, and ARQ): twenty messages of different sizes echoed byte for byte (ARQ: up
+/// to 4,011 bytes, several datagrams each), the client's getters, `PauseReceive` refused,
+/// and the stop: OnClose (SO_CLOSE, 0) on the C side and the server's on_close.
+#[test]
+fn c_udp_and_arq_clients() {
+    use shardnet_components::udp::{ArqConfig, UdpServer, UdpServerListener};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    #[derive(Default)]
+    struct Echo {
+        closes: AtomicUsize,
+        received: AtomicUsize,
+    }
+    struct L(Arc<Echo>);
+    impl UdpServerListener for L {
+        fn on_receive(&self, s: &UdpServer, c: ConnId, d: &[u8]) -> HandleResult {
+            self.0.received.fetch_add(1, Ordering::SeqCst);
+            let _ = s.send(c, d);
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &UdpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            self.0.closes.fetch_add(1, Ordering::SeqCst);
+            HandleResult::Ok
+        }
+    }
+    let exe = build("udp_client.c");
+    for mode in ["udp", "arq"] {
+        let log = Arc::new(Echo::default());
+        let mut b = UdpServer::builder().shards(1);
+        if mode == "arq" {
+            b = b.arq(ArqConfig::default());
+        }
+        let server = b.start("127.0.0.1:0", Arc::new(L(log.clone()))).unwrap();
+        let port = server.listen_addr().unwrap().port().to_string();
+        let out = Command::new(&exe).args([mode, &port]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{mode}: {text}");
+        assert!(text.contains("done 20"), "{mode}: {text}");
+        assert!(text.contains("close 5 0"), "{mode}: {text}");
+        assert!(text.trim_end().ends_with("stopped 3"), "{mode}: {text}");
+        assert_eq!(log.received.load(Ordering::SeqCst), 20, "{mode}");
+        // The client's stop sends HP's close datagram: the server closes its side.
+        let t = std::time::Instant::now();
+        while log.closes.load(Ordering::SeqCst) == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{mode}: server never closed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        server.stop();
+        server.wait().unwrap();
+    }
+    let _ = std::fs::remove_file(exe);
+}

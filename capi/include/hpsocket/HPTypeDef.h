@@ -150,6 +150,8 @@ typedef HP_Object HP_TcpPackAgent;
 typedef HP_Object HP_TcpPackClient;
 typedef HP_Object HP_UdpServer;
 typedef HP_Object HP_UdpArqServer;
+typedef HP_Object HP_UdpClient;
+typedef HP_Object HP_UdpArqClient;
 
 typedef HP_Object HP_Listener;
 typedef HP_Object HP_ServerListener;
@@ -170,6 +172,8 @@ typedef HP_Object HP_TcpPackAgentListener;
 typedef HP_Object HP_TcpPackClientListener;
 typedef HP_Object HP_UdpServerListener;
 typedef HP_Object HP_UdpArqServerListener;
+typedef HP_Object HP_UdpClientListener;
+typedef HP_Object HP_UdpArqClientListener;
 
 /* ---- callbacks ---- */
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Server_OnPrepareListen)(HP_Server pSender, UINT_PTR soListen);

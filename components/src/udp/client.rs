@@ -216,6 +216,14 @@ impl UdpClient {
         self.core.remote_addr(self.conn_id())
     }
 
+    /// ARQ: segments waiting to be sent or acknowledged (HP's GetWaitingSendMessageCount). On
+    /// the client's own thread only (inside its callbacks; None elsewhere or before a
+    /// connection).
+    pub fn waiting_send(&self) -> Option<usize> {
+        let conn = self.conn_id();
+        super::driver::local(self.core.id, conn.shard())?.arq_waiting(conn)
+    }
+
     /// The local address.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         *self

@@ -205,10 +205,6 @@ impl UdpShard {
             st.seq += 1;
             ConnId::new(self.shard, slot, st.seq)
         };
-        if self.events.accept(conn, addr) == HandleResult::Error {
-            self.st.borrow_mut().free_slots.push(conn.slot());
-            return None;
-        }
         let now = self.now.get();
         let arq = self.arq.map(|cfg| {
             let mut c = self.convs.get();
@@ -219,6 +215,9 @@ impl UdpShard {
             s.hold_acks(true);
             s
         });
+        let is_arq = arq.is_some();
+        // In the tables before `on_accept`, so that the callback can send (plain UDP; ARQ
+        // refuses sends until its handshake completes) and ask for the peer's address.
         {
             let mut st = self.st.borrow_mut();
             st.by_addr.insert(addr, conn);
@@ -228,7 +227,7 @@ impl UdpShard {
                     addr,
                     last_heard: now,
                     closing: false,
-                    arq: None,
+                    arq,
                     deferred: Vec::new(),
                     pending_drop: false,
                     pending_flush: false,
@@ -241,21 +240,33 @@ impl UdpShard {
             .peers
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(conn, (addr, arq.is_none()));
+            .insert(conn, (addr, !is_arq));
+        if self.events.accept(conn, addr) == HandleResult::Error {
+            {
+                let mut st = self.st.borrow_mut();
+                st.peers.remove(&conn);
+                if st.by_addr.get(&addr) == Some(&conn) {
+                    st.by_addr.remove(&addr);
+                }
+                st.free_slots.push(conn.slot());
+            }
+            self.core.links[self.shard.0]
+                .peers
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&conn);
+            // What the callback queued for the refused peer still leaves; nothing else does.
+            return None;
+        }
         self.core.open.fetch_add(1, Ordering::AcqRel);
         self.count(counter::ACCEPTED, 1);
-        match arq {
-            Some(session) => {
-                // The first handshake packet leaves at once.
-                self.with_session(conn, Some(session), |s, sh, scratch, out| {
-                    s.tick(ms32(sh.now.get()), scratch, out).map(|_| ())
-                });
-            }
-            None => {
-                if self.events.handshake(conn) == HandleResult::Error {
-                    self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR, true);
-                }
-            }
+        if is_arq {
+            // The first handshake packet leaves at once.
+            self.with_session(conn, |s, sh, scratch, out| {
+                s.tick(ms32(sh.now.get()), scratch, out).map(|_| ())
+            });
+        } else if self.events.handshake(conn) == HandleResult::Error {
+            self.schedule_close(conn, SocketOperation::Close, CALLBACK_ERROR, true);
         }
         Some(conn)
     }
@@ -311,11 +322,10 @@ impl UdpShard {
     }
 
     /// Runs `f` with the connection's ARQ session lent out (sends made by callbacks meanwhile
-    /// are deferred), then files the session back with its next tick. `session`: a new one.
+    /// are deferred), then files the session back with its next tick.
     fn with_session(
         &self,
         conn: ConnId,
-        session: Option<Box<ArqSession>>,
         f: impl FnOnce(
             &mut ArqSession,
             &UdpShard,
@@ -328,7 +338,7 @@ impl UdpShard {
             let Some(p) = st.peers.get_mut(&conn) else {
                 return;
             };
-            let Some(s) = session.or_else(|| p.arq.take()) else {
+            let Some(s) = p.arq.take() else {
                 return;
             };
             (s, p.addr)
@@ -465,7 +475,7 @@ impl UdpShard {
             if !lent {
                 let mut r = Ok(());
                 let now = ms32(shardnet_shard::clock_ms());
-                self.with_session(conn, None, |s, _, scratch, out| {
+                self.with_session(conn, |s, _, scratch, out| {
                     r = s
                         .send(now, msg, scratch, out)
                         .map_err(|e| Error::InvalidParam(e.to_string()));
@@ -513,7 +523,7 @@ impl UdpShard {
             }
         }
         let now = ms32(shardnet_shard::clock_ms());
-        self.with_session(conn, None, |s, _, scratch, out| {
+        self.with_session(conn, |s, _, scratch, out| {
             s.flush(now, scratch, out);
             Ok(())
         });
@@ -633,7 +643,7 @@ impl UdpShard {
         let events = self.events.clone();
         let mut ready = false;
         let mut new_conversation = false;
-        self.with_session(conn, None, |s, sh, scratch, out| {
+        self.with_session(conn, |s, sh, scratch, out| {
             let now = ms32(sh.now.get());
             let r = s.on_datagram(now, bytes, scratch, out, &mut |m| {
                 events.receive(conn, m) != HandleResult::Error
@@ -721,7 +731,7 @@ impl UdpShard {
             v
         };
         for conn in due {
-            self.with_session(conn, None, |s, sh, scratch, out| {
+            self.with_session(conn, |s, sh, scratch, out| {
                 s.tick(ms32(sh.now.get()), scratch, out)
             });
         }

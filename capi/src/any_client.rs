@@ -1,0 +1,129 @@
+//! The component behind an `HP_Client` handle: a TCP client (push, pull, pack, SSL) or a UDP
+//! client (plain or ARQ). HP-Socket's `HP_Client_*` functions take either, so they call this
+//! type; what only TCP has (pull, `PauseReceive`, small files, TLS) is refused for UDP with
+//! `EOPNOTSUPP`.
+
+use shardnet_components::udp::UdpClient;
+use shardnet_components::{Error, FetchResult, Result, ServiceState, TcpClient};
+use shardnet_runtime::ConnId;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A running client of either family.
+#[derive(Clone)]
+pub(crate) enum AnyClient {
+    Tcp(TcpClient),
+    Udp(UdpClient),
+}
+
+fn unsupported() -> Error {
+    Error::Io(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+}
+
+impl AnyClient {
+    pub(crate) fn udp(&self) -> Option<&UdpClient> {
+        match self {
+            AnyClient::Udp(u) => Some(u),
+            AnyClient::Tcp(_) => None,
+        }
+    }
+    pub(crate) fn conn_id(&self) -> ConnId {
+        match self {
+            AnyClient::Tcp(t) => t.conn_id(),
+            AnyClient::Udp(u) => u.conn_id(),
+        }
+    }
+    pub(crate) fn state(&self) -> ServiceState {
+        match self {
+            AnyClient::Tcp(t) => t.state(),
+            AnyClient::Udp(u) => u.state(),
+        }
+    }
+    pub(crate) fn stop(&self) {
+        match self {
+            AnyClient::Tcp(t) => t.stop(),
+            AnyClient::Udp(u) => u.stop(),
+        }
+    }
+    pub(crate) fn wait(&self) -> Result<()> {
+        match self {
+            AnyClient::Tcp(t) => t.wait(),
+            AnyClient::Udp(u) => u.wait(),
+        }
+    }
+    pub(crate) fn wait_timeout(&self, t: Duration) -> Result<bool> {
+        match self {
+            AnyClient::Tcp(c) => c.wait_timeout(t),
+            AnyClient::Udp(u) => u.wait_timeout(t),
+        }
+    }
+    /// UDP: one datagram (ARQ: one message).
+    pub(crate) fn send(&self, d: &[u8]) -> Result<()> {
+        match self {
+            AnyClient::Tcp(t) => t.send(d),
+            AnyClient::Udp(u) => u.send(d),
+        }
+    }
+    pub(crate) fn send_packets(&self, parts: &[&[u8]]) -> Result<()> {
+        match self {
+            AnyClient::Tcp(t) => t.send_packets(parts),
+            AnyClient::Udp(u) => u.send_packets(parts),
+        }
+    }
+    pub(crate) fn pause_receive(&self, pause: bool) -> Result<()> {
+        match self {
+            AnyClient::Tcp(t) => t.pause_receive(pause),
+            AnyClient::Udp(_) => Err(unsupported()),
+        }
+    }
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            AnyClient::Tcp(t) => t.local_addr(),
+            AnyClient::Udp(u) => u.local_addr(),
+        }
+    }
+    pub(crate) fn remote_addr(&self) -> Option<SocketAddr> {
+        match self {
+            AnyClient::Tcp(t) => t.remote_addr(),
+            AnyClient::Udp(u) => u.remote_addr(),
+        }
+    }
+    /// UDP: 0 while connected (datagrams leave within the turn); ARQ on the client's thread:
+    /// the segments waiting.
+    pub(crate) fn pending_data_length(&self) -> Option<usize> {
+        match self {
+            AnyClient::Tcp(t) => t.pending_data_length(),
+            AnyClient::Udp(u) => u.is_connected().then(|| u.waiting_send().unwrap_or(0)),
+        }
+    }
+    pub(crate) fn is_connected(&self) -> bool {
+        match self {
+            AnyClient::Tcp(t) => t.is_connected(),
+            AnyClient::Udp(u) => u.is_connected(),
+        }
+    }
+    pub(crate) fn send_small_file(&self, path: &str, head: &[u8], tail: &[u8]) -> Result<()> {
+        match self {
+            AnyClient::Tcp(t) => t.send_small_file(path, head, tail),
+            AnyClient::Udp(_) => Err(unsupported()),
+        }
+    }
+    pub(crate) fn fetch(&self, buf: &mut [u8]) -> FetchResult {
+        match self {
+            AnyClient::Tcp(t) => t.fetch(buf),
+            AnyClient::Udp(_) => FetchResult::DataNotFound,
+        }
+    }
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> FetchResult {
+        match self {
+            AnyClient::Tcp(t) => t.peek(buf),
+            AnyClient::Udp(_) => FetchResult::DataNotFound,
+        }
+    }
+    pub(crate) fn start_handshake(&self) -> Result<()> {
+        match self {
+            AnyClient::Tcp(t) => t.start_handshake(),
+            AnyClient::Udp(_) => Err(unsupported()),
+        }
+    }
+}
