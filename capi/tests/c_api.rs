@@ -641,3 +641,81 @@ fn c_udp_and_arq_clients() {
     }
     let _ = std::fs::remove_file(exe);
 }
+
+/// HP's C++ UDP classes (`tests/c/udp_arq.cpp`): a `CUdpArqServerPtr` echo driven by
+/// shardnet's ARQ client (whole messages, `IUdpArqServer::FromS(pSender)` inside OnReceive),
+/// and a `CUdpClientPtr` against shardnet's UDP echo server.
+#[test]
+fn cpp_udp_classes() {
+    use shardnet_components::udp::{
+        ArqConfig, UdpClient, UdpClientListener, UdpServer, UdpServerListener,
+    };
+    use std::sync::Mutex;
+    struct Got(Arc<Mutex<Vec<Vec<u8>>>>);
+    impl UdpClientListener for Got {
+        fn on_receive(&self, _: &UdpClient, d: &[u8]) -> HandleResult {
+            self.0.lock().unwrap().push(d.to_vec());
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &UdpClient, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let exe = build("udp_arq.cpp");
+    let (mut child, stdin, mut out, port, before) = spawn_listening(&exe, &[]);
+    assert!(before.is_empty(), "{before:?}");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = ArqConfig::default();
+    cfg.kcp.mtu = 1200;
+    let client = UdpClient::builder()
+        .max_datagram(1200)
+        .arq(cfg)
+        .start("127.0.0.1", port, Got(got.clone()))
+        .unwrap();
+    let msgs: Vec<Vec<u8>> = (0..5).map(|i| vec![b'a' + i as u8; 1 + i * 900]).collect();
+    let t = std::time::Instant::now();
+    while client.send(&msgs[0]).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "ARQ handshake");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for m in &msgs[1..] {
+        client.send(m).unwrap();
+    }
+    while got.lock().unwrap().len() < msgs.len() {
+        assert!(t.elapsed() < Duration::from_secs(10), "echoes");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(*got.lock().unwrap(), msgs);
+    client.stop();
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(!rest.contains("waiting"), "{rest}");
+    assert!(rest.starts_with("accept 127.0.0.1\nhandshake\n"), "{rest}");
+    assert!(rest.trim_end().ends_with("stopped 3"), "{rest}");
+    assert!(child.wait().unwrap().success());
+
+    struct Echo;
+    impl UdpServerListener for Echo {
+        fn on_receive(&self, s: &UdpServer, c: ConnId, d: &[u8]) -> HandleResult {
+            let _ = s.send(c, d);
+            HandleResult::Ok
+        }
+        fn on_close(&self, _: &UdpServer, _: ConnId, _: SocketOperation, _: i32) -> HandleResult {
+            HandleResult::Ok
+        }
+    }
+    let server = UdpServer::builder()
+        .shards(1)
+        .start("127.0.0.1:0", Arc::new(Echo))
+        .unwrap();
+    let port = server.listen_addr().unwrap().port().to_string();
+    let out = Command::new(&exe).args(["client", &port]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("client done 10"), "{text}");
+    assert!(text.contains("client close 5 0"), "{text}");
+    server.stop();
+    server.wait().unwrap();
+    let _ = std::fs::remove_file(exe);
+}

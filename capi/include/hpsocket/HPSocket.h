@@ -229,6 +229,78 @@ typedef DualInterface<IPackSocket, ITcpAgent> ITcpPackAgent;
 typedef DualInterface<IPullClient, ITcpClient> ITcpPullClient;
 typedef DualInterface<IPackClient, ITcpClient> ITcpPackClient;
 
+/* UDP (HP's _UDP_SUPPORT interfaces): the servers share IServer, the clients IClient. */
+class IUdpServer : public IServer
+{
+public:
+    virtual void SetMaxDatagramSize(DWORD dwMaxDatagramSize) = 0;
+    virtual DWORD GetMaxDatagramSize() = 0;
+    virtual void SetPostReceiveCount(DWORD dwPostReceiveCount) = 0;
+    virtual DWORD GetPostReceiveCount() = 0;
+    virtual void SetDetectAttempts(DWORD dwDetectAttempts) = 0;
+    virtual void SetDetectInterval(DWORD dwDetectInterval) = 0;
+    virtual DWORD GetDetectAttempts() = 0;
+    virtual DWORD GetDetectInterval() = 0;
+};
+
+class IUdpClient : public IClient
+{
+public:
+    virtual void SetMaxDatagramSize(DWORD dwMaxDatagramSize) = 0;
+    virtual DWORD GetMaxDatagramSize() = 0;
+    virtual void SetDetectAttempts(DWORD dwDetectAttempts) = 0;
+    virtual void SetDetectInterval(DWORD dwDetectInterval) = 0;
+    virtual DWORD GetDetectAttempts() = 0;
+    virtual DWORD GetDetectInterval() = 0;
+};
+
+/* HP's ARQ settings (KCP), shared by the ARQ server and client. */
+#define SHARDNET_HP_ARQ_SETTINGS                                   \
+    virtual void SetNoDelay(BOOL bNoDelay) = 0;                    \
+    virtual void SetTurnoffCongestCtrl(BOOL bTurnOff) = 0;         \
+    virtual void SetFlushInterval(DWORD dwFlushInterval) = 0;      \
+    virtual void SetResendByAcks(DWORD dwResendByAcks) = 0;        \
+    virtual void SetSendWndSize(DWORD dwSendWndSize) = 0;          \
+    virtual void SetRecvWndSize(DWORD dwRecvWndSize) = 0;          \
+    virtual void SetMinRto(DWORD dwMinRto) = 0;                    \
+    virtual void SetFastLimit(DWORD dwFastLimit) = 0;              \
+    virtual void SetMaxTransUnit(DWORD dwMaxTransUnit) = 0;        \
+    virtual void SetMaxMessageSize(DWORD dwMaxMessageSize) = 0;    \
+    virtual void SetHandShakeTimeout(DWORD dwHandShakeTimeout) = 0; \
+    virtual BOOL IsNoDelay() = 0;                                  \
+    virtual BOOL IsTurnoffCongestCtrl() = 0;                       \
+    virtual DWORD GetFlushInterval() = 0;                          \
+    virtual DWORD GetResendByAcks() = 0;                           \
+    virtual DWORD GetSendWndSize() = 0;                            \
+    virtual DWORD GetRecvWndSize() = 0;                            \
+    virtual DWORD GetMinRto() = 0;                                 \
+    virtual DWORD GetFastLimit() = 0;                              \
+    virtual DWORD GetMaxTransUnit() = 0;                           \
+    virtual DWORD GetMaxMessageSize() = 0;                         \
+    virtual DWORD GetHandShakeTimeout() = 0;
+
+class IArqSocket
+{
+public:
+    SHARDNET_HP_ARQ_SETTINGS
+    /* Messages waiting to be sent or acknowledged: on the connection's thread (callbacks). */
+    virtual BOOL GetWaitingSendMessageCount(CONNID dwConnID, int& iCount) = 0;
+    virtual ~IArqSocket() = default;
+};
+
+class IArqClient
+{
+public:
+    SHARDNET_HP_ARQ_SETTINGS
+    /* Messages waiting to be sent or acknowledged: on the client's thread (callbacks). */
+    virtual BOOL GetWaitingSendMessageCount(int& iCount) = 0;
+    virtual ~IArqClient() = default;
+};
+#undef SHARDNET_HP_ARQ_SETTINGS
+
+typedef DualInterface<IArqSocket, IUdpServer> IUdpArqServer;
+typedef DualInterface<IArqClient, IUdpClient> IUdpArqClient;
+
 /* ---------------------------------------------------------------- listeners --------------- */
 
 template <class T>
@@ -342,6 +414,44 @@ public:
     virtual EnHandleResult OnReceive(ITcpClient* pSender, CONNID dwConnID, int iLength) override = 0;
     virtual EnHandleResult OnReceive(ITcpClient*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
 };
+
+class IUdpServerListener : public IServerListenerT<IUdpServer>
+{
+};
+
+class IUdpClientListener : public IClientListenerT<IUdpClient>
+{
+};
+
+/* UDP's OnAccept gets the peer's address (a `const SOCKADDR*` in its UINT_PTR). */
+class CUdpServerListener : public IUdpServerListener
+{
+public:
+    virtual EnHandleResult OnPrepareListen(IUdpServer*, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnAccept(IUdpServer*, CONNID, UINT_PTR) override { return HR_IGNORE; }
+    virtual EnHandleResult OnHandShake(IUdpServer*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnReceive(IUdpServer*, CONNID, int) override { return HR_IGNORE; }
+    virtual EnHandleResult OnSend(IUdpServer*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
+    virtual EnHandleResult OnShutdown(IUdpServer*) override { return HR_IGNORE; }
+    using IUdpServerListener::OnReceive;
+};
+
+class CUdpClientListener : public IUdpClientListener
+{
+public:
+    virtual EnHandleResult OnPrepareConnect(IUdpClient*, CONNID, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnConnect(IUdpClient*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnHandShake(IUdpClient*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnReceive(IUdpClient*, CONNID, int) override { return HR_IGNORE; }
+    virtual EnHandleResult OnSend(IUdpClient*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
+    using IUdpClientListener::OnReceive;
+};
+
+/* The ARQ components take the UDP listeners (HP's). */
+typedef IUdpServerListener IUdpArqServerListener;
+typedef IUdpClientListener IUdpArqClientListener;
+typedef CUdpServerListener CUdpArqServerListener;
+typedef CUdpClientListener CUdpArqClientListener;
 
 /* ---------------------------------------------------------------- implementation ---------- */
 
@@ -500,6 +610,40 @@ struct Trampolines {
 
 enum class Model { Push, Pull, Pack };
 
+/* IClient's methods over an HP_Client handle `m_h` (TCP and UDP clients alike). */
+#define SHARDNET_HP_CLIENT                                                                                        \
+    BOOL Start(LPCTSTR host, USHORT port, BOOL async = TRUE, LPCTSTR bind = nullptr, USHORT lport = 0) override \
+    {                                                                                                             \
+        if (bind == nullptr && lport == 0)                                                                        \
+            return HP_Client_Start(m_h, host, port, async);                                                       \
+        return HP_Client_StartWithBindAddressAndLocalPort(m_h, host, port, async, bind, lport);                   \
+    }                                                                                                             \
+    BOOL Stop() override { return HP_Client_Stop(m_h); }                                                      \
+    BOOL Send(const BYTE* b, int n, int off = 0) override { return HP_Client_SendPart(m_h, b, n, off); }      \
+    BOOL SendPackets(const WSABUF bufs[], int n) override { return HP_Client_SendPackets(m_h, bufs, n); }     \
+    BOOL PauseReceive(BOOL p = TRUE) override { return HP_Client_PauseReceive(m_h, p); }                      \
+    BOOL Wait(DWORD ms = INFINITE) override { return HP_Client_Wait(m_h, ms); }                               \
+    void SetExtra(PVOID x) override { HP_Client_SetExtra(m_h, x); }                                           \
+    PVOID GetExtra() override { return HP_Client_GetExtra(m_h); }                                             \
+    BOOL IsSecure() override { return HP_Client_IsSecure(m_h); }                                              \
+    BOOL HasStarted() override { return HP_Client_HasStarted(m_h); }                                          \
+    EnServiceState GetState() override { return HP_Client_GetState(m_h); }                                    \
+    EnSocketError GetLastError() override { return HP_Client_GetLastError(m_h); }                             \
+    LPCTSTR GetLastErrorDesc() override { return HP_Client_GetLastErrorDesc(m_h); }                           \
+    CONNID GetConnectionID() override { return HP_Client_GetConnectionID(m_h); }                              \
+    BOOL GetLocalAddress(TCHAR a[], int& n, USHORT& p) override { return HP_Client_GetLocalAddress(m_h, a, &n, &p); }\
+    BOOL GetRemoteHost(TCHAR a[], int& n, USHORT& p) override { return HP_Client_GetRemoteHost(m_h, a, &n, &p); }\
+    BOOL GetPendingDataLength(int& n) override { return HP_Client_GetPendingDataLength(m_h, &n); }            \
+    BOOL IsPauseReceive(BOOL& p) override { return HP_Client_IsPauseReceive(m_h, &p); }                       \
+    BOOL IsConnected() override { return HP_Client_IsConnected(m_h); }                                        \
+    void SetReuseAddressPolicy(EnReuseAddressPolicy v) override { HP_Client_SetReuseAddressPolicy(m_h, v); }  \
+    void SetFreeBufferPoolSize(DWORD v) override { HP_Client_SetFreeBufferPoolSize(m_h, v); }                 \
+    void SetFreeBufferPoolHold(DWORD v) override { HP_Client_SetFreeBufferPoolHold(m_h, v); }                 \
+    EnReuseAddressPolicy GetReuseAddressPolicy() override { return HP_Client_GetReuseAddressPolicy(m_h); }    \
+    DWORD GetFreeBufferPoolSize() override { return HP_Client_GetFreeBufferPoolSize(m_h); }                   \
+    DWORD GetFreeBufferPoolHold() override { return HP_Client_GetFreeBufferPoolHold(m_h); }
+
+
 /* ITcpServer (and its Pull / Pack faces) over an HP_TcpServer handle. */
 template <class Face, Model M>
 class TcpServerT : public Face
@@ -643,36 +787,7 @@ public:
         m_h = nullptr;
     }
     virtual ~TcpClientT() { Release(); }
-    BOOL Start(LPCTSTR host, USHORT port, BOOL async = TRUE, LPCTSTR bind = nullptr, USHORT lport = 0) override
-    {
-        if (bind == nullptr && lport == 0)
-            return HP_Client_Start(m_h, host, port, async);
-        return HP_Client_StartWithBindAddressAndLocalPort(m_h, host, port, async, bind, lport);
-    }
-    BOOL Stop() override { return HP_Client_Stop(m_h); }
-    BOOL Send(const BYTE* b, int n, int off = 0) override { return HP_Client_SendPart(m_h, b, n, off); }
-    BOOL SendPackets(const WSABUF bufs[], int n) override { return HP_Client_SendPackets(m_h, bufs, n); }
-    BOOL PauseReceive(BOOL p = TRUE) override { return HP_Client_PauseReceive(m_h, p); }
-    BOOL Wait(DWORD ms = INFINITE) override { return HP_Client_Wait(m_h, ms); }
-    void SetExtra(PVOID x) override { HP_Client_SetExtra(m_h, x); }
-    PVOID GetExtra() override { return HP_Client_GetExtra(m_h); }
-    BOOL IsSecure() override { return HP_Client_IsSecure(m_h); }
-    BOOL HasStarted() override { return HP_Client_HasStarted(m_h); }
-    EnServiceState GetState() override { return HP_Client_GetState(m_h); }
-    EnSocketError GetLastError() override { return HP_Client_GetLastError(m_h); }
-    LPCTSTR GetLastErrorDesc() override { return HP_Client_GetLastErrorDesc(m_h); }
-    CONNID GetConnectionID() override { return HP_Client_GetConnectionID(m_h); }
-    BOOL GetLocalAddress(TCHAR a[], int& n, USHORT& p) override { return HP_Client_GetLocalAddress(m_h, a, &n, &p); }
-    BOOL GetRemoteHost(TCHAR a[], int& n, USHORT& p) override { return HP_Client_GetRemoteHost(m_h, a, &n, &p); }
-    BOOL GetPendingDataLength(int& n) override { return HP_Client_GetPendingDataLength(m_h, &n); }
-    BOOL IsPauseReceive(BOOL& p) override { return HP_Client_IsPauseReceive(m_h, &p); }
-    BOOL IsConnected() override { return HP_Client_IsConnected(m_h); }
-    void SetReuseAddressPolicy(EnReuseAddressPolicy v) override { HP_Client_SetReuseAddressPolicy(m_h, v); }
-    void SetFreeBufferPoolSize(DWORD v) override { HP_Client_SetFreeBufferPoolSize(m_h, v); }
-    void SetFreeBufferPoolHold(DWORD v) override { HP_Client_SetFreeBufferPoolHold(m_h, v); }
-    EnReuseAddressPolicy GetReuseAddressPolicy() override { return HP_Client_GetReuseAddressPolicy(m_h); }
-    DWORD GetFreeBufferPoolSize() override { return HP_Client_GetFreeBufferPoolSize(m_h); }
-    DWORD GetFreeBufferPoolHold() override { return HP_Client_GetFreeBufferPoolHold(m_h); }
+    SHARDNET_HP_CLIENT
     BOOL SendSmallFile(LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpClient_SendSmallFile(m_h, f, h, t); }
     void SetSocketBufferSize(DWORD v) override { HP_TcpClient_SetSocketBufferSize(m_h, v); }
     void SetKeepAliveTime(DWORD v) override { HP_TcpClient_SetKeepAliveTime(m_h, v); }
@@ -769,7 +884,170 @@ public:
     USHORT GetPackHeaderFlag() override { return HP_TcpPackAgent_GetPackHeaderFlag(m_h); }
 };
 
+/* ARQ settings over the C functions of prefix P (UdpArqServer / UdpArqClient). */
+#define SHARDNET_HP_ARQ(P)                                                                       \
+    void SetNoDelay(BOOL v) override { HP_##P##_SetNoDelay(m_h, v); }                            \
+    void SetTurnoffCongestCtrl(BOOL v) override { HP_##P##_SetTurnoffCongestCtrl(m_h, v); }      \
+    void SetFlushInterval(DWORD v) override { HP_##P##_SetFlushInterval(m_h, v); }               \
+    void SetResendByAcks(DWORD v) override { HP_##P##_SetResendByAcks(m_h, v); }                 \
+    void SetSendWndSize(DWORD v) override { HP_##P##_SetSendWndSize(m_h, v); }                   \
+    void SetRecvWndSize(DWORD v) override { HP_##P##_SetRecvWndSize(m_h, v); }                   \
+    void SetMinRto(DWORD v) override { HP_##P##_SetMinRto(m_h, v); }                             \
+    void SetFastLimit(DWORD v) override { HP_##P##_SetFastLimit(m_h, v); }                       \
+    void SetMaxTransUnit(DWORD v) override { HP_##P##_SetMaxTransUnit(m_h, v); }                 \
+    void SetMaxMessageSize(DWORD v) override { HP_##P##_SetMaxMessageSize(m_h, v); }             \
+    void SetHandShakeTimeout(DWORD v) override { HP_##P##_SetHandShakeTimeout(m_h, v); }         \
+    BOOL IsNoDelay() override { return HP_##P##_IsNoDelay(m_h); }                                \
+    BOOL IsTurnoffCongestCtrl() override { return HP_##P##_IsTurnoffCongestCtrl(m_h); }          \
+    DWORD GetFlushInterval() override { return HP_##P##_GetFlushInterval(m_h); }                 \
+    DWORD GetResendByAcks() override { return HP_##P##_GetResendByAcks(m_h); }                   \
+    DWORD GetSendWndSize() override { return HP_##P##_GetSendWndSize(m_h); }                    \
+    DWORD GetRecvWndSize() override { return HP_##P##_GetRecvWndSize(m_h); }                    \
+    DWORD GetMinRto() override { return HP_##P##_GetMinRto(m_h); }                               \
+    DWORD GetFastLimit() override { return HP_##P##_GetFastLimit(m_h); }                         \
+    DWORD GetMaxTransUnit() override { return HP_##P##_GetMaxTransUnit(m_h); }                   \
+    DWORD GetMaxMessageSize() override { return HP_##P##_GetMaxMessageSize(m_h); }               \
+    DWORD GetHandShakeTimeout() override { return HP_##P##_GetHandShakeTimeout(m_h); }
+
+/* IUdpServer (and, with ARQ, IUdpArqServer) over an HP_UdpServer / HP_UdpArqServer handle. */
+template <class Face, bool Arq>
+class UdpServerT : public Face
+{
+public:
+    explicit UdpServerT(IUdpServerListener* pListener) : m_l(pListener)
+    {
+        typedef Trampolines<UdpServerT, IUdpServer, IUdpServerListener> T;
+        m_lc = Arq ? Create_HP_UdpArqServerListener() : Create_HP_UdpServerListener();
+        HP_Set_FN_Server_OnPrepareListen(m_lc, T::PrepareListen);
+        HP_Set_FN_Server_OnAccept(m_lc, T::Accept);
+        HP_Set_FN_Server_OnHandShake(m_lc, T::HandShake);
+        HP_Set_FN_Server_OnSend(m_lc, T::Send);
+        HP_Set_FN_Server_OnReceive(m_lc, T::Receive);
+        HP_Set_FN_Server_OnClose(m_lc, T::Close);
+        HP_Set_FN_Server_OnShutdown(m_lc, T::Shutdown);
+        m_h = Arq ? Create_HP_UdpArqServer(m_lc) : Create_HP_UdpServer(m_lc);
+        Registry::get().add(m_h, this);
+    }
+    void Release()
+    {
+        if (!m_h)
+            return;
+        HP_Server_Stop(m_h);
+        HP_Server_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
+        if (Arq) {
+            Destroy_HP_UdpArqServer(m_h);
+            Destroy_HP_UdpArqServerListener(m_lc);
+        } else {
+            Destroy_HP_UdpServer(m_h);
+            Destroy_HP_UdpServerListener(m_lc);
+        }
+        m_h = nullptr;
+    }
+    virtual ~UdpServerT() { Release(); }
+    SHARDNET_HP_COMPLEX(Server)
+    BOOL Start(LPCTSTR a, USHORT p) override { return HP_Server_Start(m_h, a, p); }
+    BOOL GetListenAddress(TCHAR a[], int& n, USHORT& p) override { return HP_Server_GetListenAddress(m_h, a, &n, &p); }
+    void SetMaxDatagramSize(DWORD v) override { HP_UdpServer_SetMaxDatagramSize(m_h, v); }
+    DWORD GetMaxDatagramSize() override { return HP_UdpServer_GetMaxDatagramSize(m_h); }
+    void SetPostReceiveCount(DWORD v) override { HP_UdpServer_SetPostReceiveCount(m_h, v); }
+    DWORD GetPostReceiveCount() override { return HP_UdpServer_GetPostReceiveCount(m_h); }
+    void SetDetectAttempts(DWORD v) override { HP_UdpServer_SetDetectAttempts(m_h, v); }
+    void SetDetectInterval(DWORD v) override { HP_UdpServer_SetDetectInterval(m_h, v); }
+    DWORD GetDetectAttempts() override { return HP_UdpServer_GetDetectAttempts(m_h); }
+    DWORD GetDetectInterval() override { return HP_UdpServer_GetDetectInterval(m_h); }
+
+    IUdpServerListener* m_l;
+
+protected:
+    HP_UdpServerListener m_lc;
+    HP_UdpServer m_h;
+};
+
+class UdpServer final : public UdpServerT<IUdpServer, false>
+{
+public:
+    using UdpServerT::UdpServerT;
+    ~UdpServer() override { this->Release(); }
+};
+
+class UdpArqServer final : public UdpServerT<IUdpArqServer, true>
+{
+public:
+    using UdpServerT::UdpServerT;
+    ~UdpArqServer() override { this->Release(); }
+    SHARDNET_HP_ARQ(UdpArqServer)
+    BOOL GetWaitingSendMessageCount(CONNID c, int& n) override { return HP_UdpArqServer_GetWaitingSendMessageCount(m_h, c, &n); }
+};
+
+/* IUdpClient (and, with ARQ, IUdpArqClient) over an HP_UdpClient / HP_UdpArqClient handle. */
+template <class Face, bool Arq>
+class UdpClientT : public Face
+{
+public:
+    explicit UdpClientT(IUdpClientListener* pListener) : m_l(pListener)
+    {
+        typedef Trampolines<UdpClientT, IUdpClient, IUdpClientListener> T;
+        m_lc = Arq ? Create_HP_UdpArqClientListener() : Create_HP_UdpClientListener();
+        HP_Set_FN_Client_OnConnect(m_lc, T::Connect);
+        HP_Set_FN_Client_OnHandShake(m_lc, T::HandShake);
+        HP_Set_FN_Client_OnSend(m_lc, T::Send);
+        HP_Set_FN_Client_OnReceive(m_lc, T::Receive);
+        HP_Set_FN_Client_OnClose(m_lc, T::Close);
+        m_h = Arq ? Create_HP_UdpArqClient(m_lc) : Create_HP_UdpClient(m_lc);
+        Registry::get().add(m_h, this);
+    }
+    void Release()
+    {
+        if (!m_h)
+            return;
+        HP_Client_Stop(m_h);
+        HP_Client_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
+        if (Arq) {
+            Destroy_HP_UdpArqClient(m_h);
+            Destroy_HP_UdpArqClientListener(m_lc);
+        } else {
+            Destroy_HP_UdpClient(m_h);
+            Destroy_HP_UdpClientListener(m_lc);
+        }
+        m_h = nullptr;
+    }
+    virtual ~UdpClientT() { Release(); }
+    SHARDNET_HP_CLIENT
+    void SetMaxDatagramSize(DWORD v) override { HP_UdpClient_SetMaxDatagramSize(m_h, v); }
+    DWORD GetMaxDatagramSize() override { return HP_UdpClient_GetMaxDatagramSize(m_h); }
+    void SetDetectAttempts(DWORD v) override { HP_UdpClient_SetDetectAttempts(m_h, v); }
+    void SetDetectInterval(DWORD v) override { HP_UdpClient_SetDetectInterval(m_h, v); }
+    DWORD GetDetectAttempts() override { return HP_UdpClient_GetDetectAttempts(m_h); }
+    DWORD GetDetectInterval() override { return HP_UdpClient_GetDetectInterval(m_h); }
+
+    IUdpClientListener* m_l;
+
+protected:
+    HP_UdpClientListener m_lc;
+    HP_UdpClient m_h;
+};
+
+class UdpClient final : public UdpClientT<IUdpClient, false>
+{
+public:
+    using UdpClientT::UdpClientT;
+    ~UdpClient() override { this->Release(); }
+};
+
+class UdpArqClient final : public UdpClientT<IUdpArqClient, true>
+{
+public:
+    using UdpClientT::UdpClientT;
+    ~UdpArqClient() override { this->Release(); }
+    SHARDNET_HP_ARQ(UdpArqClient)
+    BOOL GetWaitingSendMessageCount(int& n) override { return HP_UdpArqClient_GetWaitingSendMessageCount(m_h, &n); }
+};
+#undef SHARDNET_HP_ARQ
+
 #undef SHARDNET_HP_COMPLEX
+#undef SHARDNET_HP_CLIENT
 } // namespace shardnet_hp
 
 /* ---------------------------------------------------------------- smart pointers ---------- */
@@ -832,6 +1110,10 @@ typedef CHPSocketPtr<ITcpPackAgent, ITcpAgentListener, ShardnetCreator<ITcpPackA
 typedef CHPSocketPtr<ITcpClient, ITcpClientListener, ShardnetCreator<ITcpClient, shardnet_hp::TcpClient, ITcpClientListener>> CTcpClientPtr;
 typedef CHPSocketPtr<ITcpPullClient, ITcpClientListener, ShardnetCreator<ITcpPullClient, shardnet_hp::TcpPullClient, ITcpClientListener>> CTcpPullClientPtr;
 typedef CHPSocketPtr<ITcpPackClient, ITcpClientListener, ShardnetCreator<ITcpPackClient, shardnet_hp::TcpPackClient, ITcpClientListener>> CTcpPackClientPtr;
+typedef CHPSocketPtr<IUdpServer, IUdpServerListener, ShardnetCreator<IUdpServer, shardnet_hp::UdpServer, IUdpServerListener>> CUdpServerPtr;
+typedef CHPSocketPtr<IUdpArqServer, IUdpServerListener, ShardnetCreator<IUdpArqServer, shardnet_hp::UdpArqServer, IUdpServerListener>> CUdpArqServerPtr;
+typedef CHPSocketPtr<IUdpClient, IUdpClientListener, ShardnetCreator<IUdpClient, shardnet_hp::UdpClient, IUdpClientListener>> CUdpClientPtr;
+typedef CHPSocketPtr<IUdpArqClient, IUdpClientListener, ShardnetCreator<IUdpArqClient, shardnet_hp::UdpArqClient, IUdpClientListener>> CUdpArqClientPtr;
 
 #endif /* __cplusplus */
 #endif
