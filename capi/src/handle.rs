@@ -38,6 +38,10 @@ pub(crate) struct Knobs {
     /// Clients: HP's buffer pool settings.
     pub free_buffer_pool_size: u32,
     pub free_buffer_pool_hold: u32,
+    /// UDP nodes: multicast TTL and loop (HP: 1, off) and the reuse policy's getter value.
+    pub multicast_ttl: c_int,
+    pub multicast_loop: bool,
+    pub node_reuse: c_int,
 }
 
 impl Default for Knobs {
@@ -56,6 +60,9 @@ impl Default for Knobs {
             async_connect: true,
             free_buffer_pool_size: 60,
             free_buffer_pool_hold: 60,
+            multicast_ttl: 1,
+            multicast_loop: false,
+            node_reuse: 0,
         }
     }
 }
@@ -345,7 +352,8 @@ macro_rules! stoppable {
 stoppable!(
     crate::any_server::AnyServer,
     shardnet_components::TcpAgent,
-    crate::any_client::AnyClient
+    crate::any_client::AnyClient,
+    shardnet_components::udp::UdpNode
 );
 
 /// `Destroy_HP_*` functions for handles of `Handle<$c, $f>`.

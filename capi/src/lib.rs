@@ -53,3 +53,4 @@ mod ssl;
 mod sys;
 pub mod types;
 mod udp;
+mod udp_node;

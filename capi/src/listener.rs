@@ -106,6 +106,8 @@ macro_rules! setters {
     )*};
 }
 
+pub(crate) use setters;
+
 setters! { ServerFns:
     HP_Set_FN_Server_OnPrepareListen => prepare_listen: FnPrepareListen;
     HP_Set_FN_Server_OnAccept => accept: FnConnSocket;

@@ -77,6 +77,16 @@ pub mod sp {
     pub const SP_DIRECT: c_int = 2;
 }
 
+/// `En_HP_CastMode`.
+pub mod cm {
+    /// Unicast (a node without a group).
+    pub const CM_UNICAST: i32 = -1;
+    /// Multicast.
+    pub const CM_MULTICAST: i32 = 0;
+    /// Broadcast.
+    pub const CM_BROADCAST: i32 = 1;
+}
+
 /// `En_HP_ReuseAddressPolicy`.
 pub mod rap {
     use std::ffi::c_int;

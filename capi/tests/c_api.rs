@@ -719,3 +719,46 @@ fn cpp_udp_classes() {
     server.wait().unwrap();
     let _ = std::fs::remove_file(exe);
 }
+
+/// HP's UdpNode in C (`tests/c/udp_node.c`) with plain sockets as peers: every datagram
+/// echoed to its sender by address and port, the sender's address in OnReceive, an oversize
+/// datagram reported by OnError (SO_RECEIVE, EMSGSIZE) with its sender, OnShutdown on stop.
+#[test]
+fn c_udp_node() {
+    use std::net::UdpSocket;
+    let exe = build("udp_node.c");
+    let (mut child, mut stdin, mut out, port, before) = spawn_listening(&exe, &[]);
+    assert!(before.is_empty(), "{before:?}");
+    let peers: Vec<UdpSocket> = (0..3)
+        .map(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s
+        })
+        .collect();
+    let mut b = [0u8; 2048];
+    for (i, p) in peers.iter().enumerate() {
+        let m = vec![i as u8 + 1; 10 * (i + 1)];
+        p.send(&m).unwrap();
+        let n = p.recv(&mut b).unwrap();
+        assert_eq!(&b[..n], &m[..]);
+    }
+    for i in 0..3 {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        assert_eq!(l.trim(), format!("from 127.0.0.1 {}", 10 * (i + 1)));
+    }
+    peers[0].send(&[9u8; 1500]).unwrap();
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "error 4 90 127.0.0.1 1", "oversize");
+    writeln!(stdin, "quit").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(!rest.contains("extra lost"), "{rest}");
+    assert!(rest.contains("shutdown"), "{rest}");
+    assert!(rest.trim_end().ends_with("stopped 3"), "{rest}");
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_file(exe);
+}

@@ -105,6 +105,12 @@ typedef enum EnOnSendSyncPolicy {
     OSSP_RECEIVE = 2
 } En_HP_OnSendSyncPolicy;
 
+typedef enum EnCastMode {
+    CM_UNICAST = -1,
+    CM_MULTICAST = 0,
+    CM_BROADCAST = 1
+} En_HP_CastMode;
+
 typedef enum EnReuseAddressPolicy {
     RAP_NONE = 0,
     RAP_ADDR_ONLY = 1,
@@ -152,6 +158,7 @@ typedef HP_Object HP_UdpServer;
 typedef HP_Object HP_UdpArqServer;
 typedef HP_Object HP_UdpClient;
 typedef HP_Object HP_UdpArqClient;
+typedef HP_Object HP_UdpNode;
 
 typedef HP_Object HP_Listener;
 typedef HP_Object HP_ServerListener;
@@ -174,6 +181,7 @@ typedef HP_Object HP_UdpServerListener;
 typedef HP_Object HP_UdpArqServerListener;
 typedef HP_Object HP_UdpClientListener;
 typedef HP_Object HP_UdpArqClientListener;
+typedef HP_Object HP_UdpNodeListener;
 
 /* ---- callbacks ---- */
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Server_OnPrepareListen)(HP_Server pSender, UINT_PTR soListen);
@@ -201,5 +209,10 @@ typedef En_HP_HandleResult(__HP_CALL* HP_FN_Client_OnSend)(HP_Client pSender, HP
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Client_OnReceive)(HP_Client pSender, HP_CONNID dwConnID, const BYTE* pData, int iLength);
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Client_OnPullReceive)(HP_Client pSender, HP_CONNID dwConnID, int iLength);
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Client_OnClose)(HP_Client pSender, HP_CONNID dwConnID, En_HP_SocketOperation enOperation, int iErrorCode);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnPrepareListen)(HP_UdpNode pSender, UINT_PTR soListen);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnSend)(HP_UdpNode pSender, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnReceive)(HP_UdpNode pSender, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnError)(HP_UdpNode pSender, En_HP_SocketOperation enOperation, int iErrorCode, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnShutdown)(HP_UdpNode pSender);
 
 #endif

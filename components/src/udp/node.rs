@@ -177,6 +177,11 @@ impl UdpNodeBuilder {
         self.interface = Some(ip);
         self
     }
+    /// Datagrams per `recvmmsg` (default 64; 1..=1024).
+    pub fn recv_batch(mut self, n: usize) -> Self {
+        self.recv_batch = n.clamp(1, 1024);
+        self
+    }
     /// Largest datagram sent or received whole (default 1432; larger ones received are
     /// reported through `on_error(Receive, EMSGSIZE)`).
     pub fn max_datagram(mut self, n: usize) -> Self {
@@ -559,5 +564,12 @@ impl UdpNode {
             .life
             .wait(self.core.runtime.current_shard().is_some(), None)
             .map(|_| ())
+    }
+
+    /// Waits up to `timeout`; true if stopped.
+    pub fn wait_timeout(&self, timeout: std::time::Duration) -> Result<bool> {
+        self.core
+            .life
+            .wait(self.core.runtime.current_shard().is_some(), Some(timeout))
     }
 }
