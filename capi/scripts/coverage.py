@@ -54,7 +54,7 @@ def family(name):
 REASONS = {
     "SSL": "the HTTPS forms come with the HTTP components",
     "HTTP": "next: HttpServer/Agent/Client/SyncClient and WebSocket frames",
-    "UDP/ARQ": "next: HP_UdpCast (the UDP and ARQ servers and clients, and UdpNode, are here)",
+    "UDP/ARQ": "not yet",
     "thread pool": "not planned: shardnet runs work on its shards (HP's thread pool is a separate utility)",
     "system helpers": "next: HP's string, compression and address helpers",
     "TCP": "not yet",

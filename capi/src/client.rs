@@ -149,13 +149,16 @@ fn start(
     if matches!(h.model, Model::Udp | Model::Arq) {
         return crate::udp::start_client(h, p, host, port, bind);
     }
+    if h.model == Model::Cast {
+        return crate::udp_cast::start(h, p, host, port, bind);
+    }
     let mut b = TcpClient::builder().config(h.cfg().clone());
     if let Some(a) = bind {
         b = b.bind_address(a);
     }
     b = match h.model {
         // (UDP handles never reach here: they start in udp.rs.)
-        Model::Push | Model::Udp | Model::Arq => b,
+        Model::Push | Model::Udp | Model::Arq | Model::Cast => b,
         Model::Pull => b.pull(),
         Model::Pack => b.pack(*h.pack_cfg()),
     };

@@ -19,6 +19,8 @@ pub(crate) enum Model {
     Udp,
     /// `HP_UdpArqServer` / `HP_UdpArqClient`.
     Arq,
+    /// `HP_UdpCast`.
+    Cast,
 }
 
 /// Settings HP-Socket has that shardnet does not need (its object pools, IOCP-era knobs): kept
@@ -42,6 +44,8 @@ pub(crate) struct Knobs {
     pub multicast_ttl: c_int,
     pub multicast_loop: bool,
     pub node_reuse: c_int,
+    /// UDP casts: `En_HP_CastMode` (HP: CM_MULTICAST).
+    pub cast_mode: c_int,
 }
 
 impl Default for Knobs {
@@ -63,6 +67,7 @@ impl Default for Knobs {
             multicast_ttl: 1,
             multicast_loop: false,
             node_reuse: 0,
+            cast_mode: crate::types::cm::CM_MULTICAST,
         }
     }
 }
@@ -167,6 +172,11 @@ impl<C, F> Handle<C, F> {
 
     /// Before a start: no running component until the new one is known (a callback of the
     /// new run may come before `Start` returns; see [`Self::adopt_with`]).
+    /// How many runs this handle has had (components installed).
+    pub(crate) fn runs_started(&self) -> usize {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub(crate) fn clear_running(&self) {
         self.running.store(std::ptr::null_mut(), Ordering::Release);
     }

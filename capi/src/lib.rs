@@ -11,8 +11,9 @@
 //! SSL forms (`HPSocket4C-SSL.h`, on rustls), and `SYS_GetLastError`, `SYS_GetLastErrorStr`,
 //! `HP_GetSocketErrorDesc`; `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP
 //! servers and agents. The UDP and ARQ servers and clients (`HP_UdpServer`, `HP_UdpArqServer`,
-//! `HP_UdpClient`, `HP_UdpArqClient`) share the `HP_Server_*` / `HP_Client_*` functions with
-//! TCP: a handle holds either family (`any_server.rs`, `any_client.rs`).
+//! `HP_UdpClient`, `HP_UdpArqClient`, and `HP_UdpCast`, a group member shaped as a client) share
+//! the `HP_Server_*` / `HP_Client_*` functions with TCP: a handle holds either family
+//! (`any_server.rs`, `any_client.rs`); `HP_UdpNode` has functions of its own (`udp_node.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
 //! ## Threading rules
@@ -53,4 +54,5 @@ mod ssl;
 mod sys;
 pub mod types;
 mod udp;
+mod udp_cast;
 mod udp_node;

@@ -184,7 +184,7 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
         let mut b = TcpServer::builder().config(h.cfg().clone());
         b = match h.model {
             // (UDP handles never reach here: they start in udp.rs.)
-            Model::Push | Model::Udp | Model::Arq => b,
+            Model::Push | Model::Udp | Model::Arq | Model::Cast => b,
             Model::Pull => b.pull(),
             Model::Pack => b.pack(*h.pack_cfg()),
         };

@@ -762,3 +762,78 @@ fn c_udp_node() {
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_file(exe);
 }
+
+/// HP's UdpCast in C (`tests/c/udp_cast.c`): a member of a multicast group on the loopback
+/// interface with a python member (a third party) in the same group: the python member's
+/// datagram reaches the C member with its sender (HP_UdpCast_GetRemoteAddress), the C
+/// member's send reaches the python member (and, loop on, the C member itself), OnClose on
+/// stop.
+#[test]
+fn c_udp_cast_with_a_python_member() {
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let script = format!(
+        r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("0.0.0.0", {port}))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.255.71.9") + socket.inet_aton("127.0.0.1"))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+print("READY", flush=True)
+sys.stdin.readline()
+s.sendto(b"from python", ("239.255.71.9", {port}))
+s.settimeout(5)
+while True:
+    d, _ = s.recvfrom(100)
+    if d != b"from python":
+        break
+print("GOT", d.decode(), flush=True)
+"#
+    );
+    let mut py = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut py_in = py.stdin.take().unwrap();
+    let mut py_out = BufReader::new(py.stdout.take().unwrap());
+    let mut l = String::new();
+    py_out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "READY");
+    let exe = build("udp_cast.c");
+    let mut child = Command::new(&exe)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    l.clear();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "up");
+    writeln!(py_in, "go").unwrap();
+    l.clear();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "got 127.0.0.1 from python");
+    writeln!(stdin, "send from c").unwrap();
+    l.clear();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "got 127.0.0.1 from c", "loop on: our own");
+    l.clear();
+    py_out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "GOT from c");
+    writeln!(stdin, "quit").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("close 5 0"), "{rest}");
+    assert!(rest.trim_end().ends_with("stopped 3"), "{rest}");
+    assert!(child.wait().unwrap().success());
+    let _ = py.wait();
+    let _ = std::fs::remove_file(exe);
+}

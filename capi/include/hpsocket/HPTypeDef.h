@@ -159,6 +159,7 @@ typedef HP_Object HP_UdpArqServer;
 typedef HP_Object HP_UdpClient;
 typedef HP_Object HP_UdpArqClient;
 typedef HP_Object HP_UdpNode;
+typedef HP_Object HP_UdpCast;
 
 typedef HP_Object HP_Listener;
 typedef HP_Object HP_ServerListener;
@@ -182,6 +183,7 @@ typedef HP_Object HP_UdpArqServerListener;
 typedef HP_Object HP_UdpClientListener;
 typedef HP_Object HP_UdpArqClientListener;
 typedef HP_Object HP_UdpNodeListener;
+typedef HP_Object HP_UdpCastListener;
 
 /* ---- callbacks ---- */
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Server_OnPrepareListen)(HP_Server pSender, UINT_PTR soListen);
