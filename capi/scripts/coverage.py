@@ -41,6 +41,8 @@ def exported(lib):
 
 
 def family(name):
+    if name.startswith("SYS_"):
+        return "system helpers"
     n = re.sub(r"^(Create_|Destroy_|HP_Set_FN_)", "", name)
     for fam, pat in [("SSL", r"SSL|Ssl|Https"), ("HTTP", r"Http|Url|Cookie|WS"),
                      ("UDP/ARQ", r"Udp|Arq|Node|Cast"), ("thread pool", r"ThreadPool|Task"),
@@ -56,7 +58,7 @@ REASONS = {
     "HTTP": "next: HttpServer/Agent/Client/SyncClient and WebSocket frames",
     "UDP/ARQ": "not yet",
     "thread pool": "not planned: shardnet runs work on its shards (HP's thread pool is a separate utility)",
-    "system helpers": "next: HP's string, compression and address helpers",
+    "system helpers": "not built: Brotli (HP's optional _BROTLI_SUPPORT) and iconv charsets (_ICONV_SUPPORT); SYS_Alloca (stack memory cannot outlive the call that returns it)",
     "TCP": "not yet",
     "other": "not yet",
 }

@@ -9,7 +9,8 @@
 //! push, pull and pack models, their listeners and `HP_Set_FN_*` callbacks, every
 //! `HP_Server_*` / `HP_Agent_*` / `HP_Client_*` / `HP_Tcp*_*` call of those components, their
 //! SSL forms (`HPSocket4C-SSL.h`, on rustls), and `SYS_GetLastError`, `SYS_GetLastErrorStr`,
-//! `HP_GetSocketErrorDesc`; `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP
+//! `HP_GetSocketErrorDesc`, HP's base64 / URL / zlib / gzip helpers (`codec.rs`) and address
+//! helpers (`ip.rs`); `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP
 //! servers and agents. The UDP and ARQ servers and clients (`HP_UdpServer`, `HP_UdpArqServer`,
 //! `HP_UdpClient`, `HP_UdpArqClient`, and `HP_UdpCast`, a group member shaped as a client) share
 //! the `HP_Server_*` / `HP_Client_*` functions with TCP: a handle holds either family
@@ -44,9 +45,11 @@ mod agent;
 mod any_client;
 mod any_server;
 mod client;
+mod codec;
 mod complex;
 mod error;
 mod handle;
+mod ip;
 mod listener;
 mod server;
 mod settings;

@@ -837,3 +837,46 @@ print("GOT", d.decode(), flush=True)
     let _ = py.wait();
     let _ = std::fs::remove_file(exe);
 }
+
+/// HP's encoding and address helpers from C (`tests/c/codecs.c`): base64, URL, zlib, gzip
+/// round trips with HP's return codes, the address helpers; and gzip across the border both
+/// ways with python's gzip module (a third party): python's stream inflated in C, C's
+/// stream inflated by python.
+#[test]
+fn c_codecs_and_addresses() {
+    let py = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.write(gzip.compress(b'python gzip for shardnet').hex())",
+        ])
+        .output()
+        .unwrap();
+    assert!(py.status.success());
+    let hex = String::from_utf8(py.stdout).unwrap();
+    let exe = build("codecs.c");
+    let out = Command::new(&exe).arg(&hex).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("0 failures"), "{text}");
+    assert!(
+        text.contains("from python: python gzip for shardnet"),
+        "{text}"
+    );
+    let ours = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gzip "))
+        .expect("a gzip line");
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.write(gzip.decompress(bytes.fromhex(sys.argv[1])).decode())",
+            ours,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        "shardnet gzip from C"
+    );
+    let _ = std::fs::remove_file(exe);
+}

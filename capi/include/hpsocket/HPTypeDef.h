@@ -105,6 +105,17 @@ typedef enum EnOnSendSyncPolicy {
     OSSP_RECEIVE = 2
 } En_HP_OnSendSyncPolicy;
 
+typedef enum EnIPAddrType {
+    IPT_ALL = 0,
+    IPT_IPV4 = 1,
+    IPT_IPV6 = 2
+} En_HP_IPAddrType;
+
+typedef struct TIPAddr {
+    En_HP_IPAddrType type;
+    LPCTSTR address;
+} *LPTIPAddr, HP_TIPAddr, *HP_LPTIPAddr;
+
 typedef enum EnCastMode {
     CM_UNICAST = -1,
     CM_MULTICAST = 0,
