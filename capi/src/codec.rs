@@ -33,6 +33,20 @@ unsafe fn input<'a>(src: *const u8, len: DWORD) -> Option<&'a [u8]> {
     Some(unsafe { std::slice::from_raw_parts(src, len as usize) })
 }
 
+/// The input of a conversion, or the code to return: -3 for NULL with a length, -2 for a
+/// NULL `dest_len`.
+///
+/// # Safety
+/// As [`input`].
+unsafe fn args<'a>(src: *const u8, len: DWORD, dest_len: *mut DWORD) -> Result<&'a [u8], c_int> {
+    // SAFETY: per the caller.
+    let s = unsafe { input(src, len) }.ok_or(DATA_ERROR)?;
+    if dest_len.is_null() {
+        return Err(STREAM_ERROR);
+    }
+    Ok(s)
+}
+
 /// Writes `out` to the caller's buffer by HP's rules.
 ///
 /// # Safety
@@ -98,12 +112,10 @@ pub unsafe extern "C" fn SYS_Base64Encode(
 ) -> c_int {
     crate::error::guard(STREAM_ERROR, || {
         // SAFETY: per the contract.
-        let Some(s) = (unsafe { input(src, len) }) else {
-            return DATA_ERROR;
+        let s = match unsafe { args(src, len, dest_len) } {
+            Ok(s) => s,
+            Err(code) => return code,
         };
-        if dest_len.is_null() {
-            return STREAM_ERROR;
-        }
         let out = base64::engine::general_purpose::STANDARD.encode(s);
         // SAFETY: per the contract.
         unsafe { output(out.as_bytes(), dest, dest_len) }
@@ -124,12 +136,10 @@ pub unsafe extern "C" fn SYS_Base64Decode(
 ) -> c_int {
     crate::error::guard(STREAM_ERROR, || {
         // SAFETY: per the contract.
-        let Some(s) = (unsafe { input(src, len) }) else {
-            return DATA_ERROR;
+        let s = match unsafe { args(src, len, dest_len) } {
+            Ok(s) => s,
+            Err(code) => return code,
         };
-        if dest_len.is_null() {
-            return STREAM_ERROR;
-        }
         let clean: Vec<u8> = s
             .iter()
             .copied()
@@ -204,12 +214,10 @@ pub unsafe extern "C" fn SYS_UrlEncode(
 ) -> c_int {
     crate::error::guard(STREAM_ERROR, || {
         // SAFETY: per the contract.
-        let Some(s) = (unsafe { input(src, len) }) else {
-            return DATA_ERROR;
+        let s = match unsafe { args(src, len, dest_len) } {
+            Ok(s) => s,
+            Err(code) => return code,
         };
-        if dest_len.is_null() {
-            return STREAM_ERROR;
-        }
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
         let mut out = Vec::with_capacity(s.len() * 3);
         for &c in s {
@@ -239,12 +247,10 @@ pub unsafe extern "C" fn SYS_UrlDecode(
 ) -> c_int {
     crate::error::guard(STREAM_ERROR, || {
         // SAFETY: per the contract.
-        let Some(s) = (unsafe { input(src, len) }) else {
-            return DATA_ERROR;
+        let s = match unsafe { args(src, len, dest_len) } {
+            Ok(s) => s,
+            Err(code) => return code,
         };
-        if dest_len.is_null() {
-            return STREAM_ERROR;
-        }
         let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
         let mut out = Vec::with_capacity(s.len());
         let mut i = 0;
@@ -433,12 +439,10 @@ pub unsafe extern "C" fn SYS_UncompressEx(
 ) -> c_int {
     crate::error::guard(STREAM_ERROR, || {
         // SAFETY: per the contract.
-        let Some(s) = (unsafe { input(src, len) }) else {
-            return DATA_ERROR;
+        let s = match unsafe { args(src, len, dest_len) } {
+            Ok(s) => s,
+            Err(code) => return code,
         };
-        if dest_len.is_null() {
-            return STREAM_ERROR;
-        }
         let gzip_header = s.starts_with(&[0x1f, 0x8b]);
         let d = match window_bits {
             8..=15 => Decompress::new_with_window_bits(true, window_bits.max(9) as u8),

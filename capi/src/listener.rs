@@ -70,6 +70,8 @@ macro_rules! listener_life {
     )*};
 }
 
+pub(crate) use listener_life;
+
 listener_life! { ServerFns:
     Create_HP_TcpServerListener, Destroy_HP_TcpServerListener;
     Create_HP_TcpPullServerListener, Destroy_HP_TcpPullServerListener;
@@ -80,6 +82,7 @@ listener_life! { ServerFns:
 
 listener_life! { ConnectorFns:
     Create_HP_UdpClientListener, Destroy_HP_UdpClientListener;
+    Create_HP_UdpCastListener, Destroy_HP_UdpCastListener;
     Create_HP_UdpArqClientListener, Destroy_HP_UdpArqClientListener;
     Create_HP_TcpAgentListener, Destroy_HP_TcpAgentListener;
     Create_HP_TcpPullAgentListener, Destroy_HP_TcpPullAgentListener;

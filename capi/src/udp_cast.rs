@@ -24,23 +24,7 @@ use std::sync::Arc;
 crate::handle::creators!(AnyClient, ConnectorFns: Create_HP_UdpCast => Cast);
 crate::handle::destroyers!(AnyClient, ConnectorFns: Destroy_HP_UdpCast);
 
-/// Creates a cast listener (a client listener: all callbacks unset).
-#[no_mangle]
-pub extern "C" fn Create_HP_UdpCastListener() -> PVOID {
-    Box::into_raw(Box::<ConnectorFns>::default()) as PVOID
-}
-
-/// Destroys a cast listener (NULL is ignored). Destroy the cast first.
-///
-/// # Safety
-/// `p` came from `Create_HP_UdpCastListener` and is not used afterwards.
-#[no_mangle]
-pub unsafe extern "C" fn Destroy_HP_UdpCastListener(p: PVOID) {
-    if !p.is_null() {
-        // SAFETY: made by Box::into_raw in Create_HP_UdpCastListener, per the contract.
-        drop(unsafe { Box::from_raw(p as *mut ConnectorFns) });
-    }
-}
+// The cast's listener is a client listener (`Create_HP_UdpCastListener` in listener.rs).
 
 fn cast<'a>(p: PVOID) -> Option<&'a Handle<AnyClient, ConnectorFns>> {
     // SAFETY: the C contract: NULL or a live client handle.

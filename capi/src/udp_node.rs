@@ -43,22 +43,8 @@ crate::listener::setters! { NodeFns:
     HP_Set_FN_UdpNode_OnShutdown => shutdown: FnNodeShutdown;
 }
 
-/// Creates a node listener (all callbacks unset).
-#[no_mangle]
-pub extern "C" fn Create_HP_UdpNodeListener() -> PVOID {
-    Box::into_raw(Box::<NodeFns>::default()) as PVOID
-}
-
-/// Destroys a node listener (NULL is ignored). Destroy the node first.
-///
-/// # Safety
-/// `p` came from `Create_HP_UdpNodeListener` and is not used afterwards.
-#[no_mangle]
-pub unsafe extern "C" fn Destroy_HP_UdpNodeListener(p: PVOID) {
-    if !p.is_null() {
-        // SAFETY: made by Box::into_raw in Create_HP_UdpNodeListener, per the contract.
-        drop(unsafe { Box::from_raw(p as *mut NodeFns) });
-    }
+crate::listener::listener_life! { NodeFns:
+    Create_HP_UdpNodeListener, Destroy_HP_UdpNodeListener;
 }
 
 type NodeC = Handle<UdpNode, NodeFns>;
