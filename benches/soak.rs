@@ -196,7 +196,11 @@ fn load_loop(args: Vec<String>, stop: Arc<AtomicBool>, runs: Arc<[AtomicU64; 2]>
                     .rfind(|l| l.starts_with("RESULT"))
                     .unwrap_or("");
                 let err = String::from_utf8_lossy(&o.stderr);
-                let last: Vec<&str> = err.lines().rev().take(3).collect();
+                // The binary's own `error:` line (usage text follows it), else the last lines.
+                let last: Vec<&str> = match err.lines().find(|l| l.starts_with("error:")) {
+                    Some(e) => vec![e],
+                    None => err.lines().rev().take(3).collect(),
+                };
                 eprintln!(
                     "load `{}` failed ({}): {result} {last:?}",
                     args.join(" "),

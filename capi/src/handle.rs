@@ -21,6 +21,8 @@ pub(crate) enum Model {
     Arq,
     /// `HP_UdpCast`.
     Cast,
+    /// `HP_HttpServer` / `HP_HttpsServer`.
+    Http,
 }
 
 /// Settings HP-Socket has that shardnet does not need (its object pools, IOCP-era knobs): kept
@@ -46,6 +48,10 @@ pub(crate) struct Knobs {
     pub node_reuse: c_int,
     /// UDP casts: `En_HP_CastMode` (HP: CM_MULTICAST).
     pub cast_mode: c_int,
+    /// HTTP: HP's release delay (ms), local version and automatic start.
+    pub release_delay: u32,
+    pub local_version: c_int,
+    pub http_auto_start: bool,
 }
 
 impl Default for Knobs {
@@ -68,6 +74,9 @@ impl Default for Knobs {
             multicast_loop: false,
             node_reuse: 0,
             cast_mode: crate::types::cm::CM_MULTICAST,
+            release_delay: 5000,
+            local_version: crate::types::hv::HV_1_1,
+            http_auto_start: true,
         }
     }
 }
@@ -105,6 +114,8 @@ pub(crate) struct Handle<C, F> {
     /// of its failure), filed by the callbacks and taken by the waiting `Connect`.
     pub outcomes: Mutex<Outcomes>,
     pub outcome_ready: std::sync::Condvar,
+    /// HTTP servers: the run's HTTP side (the server, its parsed messages).
+    pub http: Mutex<Option<std::sync::Arc<crate::http_server::HttpRun>>>,
     /// The component of the current (or last) run; null before the first `Start`.
     running: AtomicPtr<C>,
     /// Every run's component, freed with the handle (a callback still running on another
@@ -138,6 +149,7 @@ impl<C, F> Handle<C, F> {
             paused: Mutex::new(Default::default()),
             outcomes: Mutex::new(Default::default()),
             outcome_ready: std::sync::Condvar::new(),
+            http: Mutex::new(None),
             running: AtomicPtr::new(std::ptr::null_mut()),
             runs: Mutex::new(Vec::new()),
         }

@@ -15,6 +15,8 @@
 //! `HP_UdpClient`, `HP_UdpArqClient`, and `HP_UdpCast`, a group member shaped as a client) share
 //! the `HP_Server_*` / `HP_Client_*` functions with TCP: a handle holds either family
 //! (`any_server.rs`, `any_client.rs`); `HP_UdpNode` has functions of its own (`udp_node.rs`).
+//! `HP_HttpServer` / `HP_HttpsServer` (`http_server.rs`) are server handles too, with HP's
+//! HTTP callbacks, `HP_HttpServer_*` calls and request getters (`http_message.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
 //! ## Threading rules
@@ -49,6 +51,8 @@ mod codec;
 mod complex;
 mod error;
 mod handle;
+mod http_message;
+mod http_server;
 mod ip;
 mod listener;
 mod server;

@@ -93,7 +93,7 @@ listener_life! { ConnectorFns:
 }
 
 macro_rules! setters {
-    ($table:ty: $($name:ident => $field:ident: $fn:ty;)*) => {$(
+    ($table:ty: $($name:ident => $($field:ident).+: $fn:ty;)*) => {$(
         /// Sets one callback of a listener (NULL unsets it). Call before the component starts.
         ///
         /// # Safety
@@ -103,7 +103,7 @@ macro_rules! setters {
             if !l.is_null() {
                 // SAFETY: a live listener of this kind, not being read concurrently (set
                 // before start), per the contract.
-                unsafe { (*(l as *mut $table)).$field = f };
+                unsafe { (*(l as *mut $table)).$($field).+ = f };
             }
         }
     )*};

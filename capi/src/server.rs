@@ -82,10 +82,9 @@ impl ServerListener for Bridge {
             .local_addr()
             .ok()
             .and_then(|a| a.as_socket());
-        ACCEPTING.with(|a| a.set(Some((c.as_u64(), peer, local))));
-        let r = call::socket(self.fns().accept, self.sender, id(c), s.as_raw_fd());
-        ACCEPTING.with(|a| a.set(None));
-        r
+        with_accepting(c, peer, local, || {
+            call::socket(self.fns().accept, self.sender, id(c), s.as_raw_fd())
+        })
     }
     fn on_handshake(&self, _: &TcpServer, c: ConnId) -> HandleResult {
         call::conn(self.fns().handshake, self.sender, id(c))
@@ -116,6 +115,19 @@ thread_local! {
     /// The connection in `OnAccept` on this thread: (id, remote, local).
     static ACCEPTING: std::cell::Cell<Option<(u64, SocketAddr, Option<SocketAddr>)>> =
         const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` (a connection's `OnAccept`) with the connection's addresses known to this thread.
+pub(crate) fn with_accepting<R>(
+    c: ConnId,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    f: impl FnOnce() -> R,
+) -> R {
+    ACCEPTING.with(|a| a.set(Some((c.as_u64(), peer, local))));
+    let r = f();
+    ACCEPTING.with(|a| a.set(None));
+    r
 }
 
 /// Addresses of a connection whose `OnAccept` runs on this thread (remote, local).
@@ -181,10 +193,13 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
         if matches!(h.model, Model::Udp | Model::Arq) {
             return crate::udp::start_server(h, p, &bind);
         }
+        if h.model == Model::Http {
+            return crate::http_server::start(h, p, &bind);
+        }
         let mut b = TcpServer::builder().config(h.cfg().clone());
         b = match h.model {
             // (UDP handles never reach here: they start in udp.rs.)
-            Model::Push | Model::Udp | Model::Arq | Model::Cast => b,
+            Model::Push | Model::Udp | Model::Arq | Model::Cast | Model::Http => b,
             Model::Pull => b.pull(),
             Model::Pack => b.pack(*h.pack_cfg()),
         };

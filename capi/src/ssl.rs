@@ -611,6 +611,9 @@ ssl_life! { server, AnyServer, ServerFns:
     Create_HP_SSLPullServer, Destroy_HP_SSLPullServer, Pull;
     Create_HP_SSLPackServer, Destroy_HP_SSLPackServer, Pack;
 }
+ssl_life! { http_server, AnyServer, ServerFns:
+    Create_HP_HttpsServer, Destroy_HP_HttpsServer, Http;
+}
 ssl_life! { agent, TcpAgent, ConnectorFns:
     Create_HP_SSLAgent, Destroy_HP_SSLAgent, Push;
     Create_HP_SSLPullAgent, Destroy_HP_SSLPullAgent, Pull;

@@ -135,6 +135,44 @@ pub mod se {
     pub const SE_SSL_ENV_NOT_READY: c_int = 101;
 }
 
+/// `En_HP_HttpParseResult`.
+pub mod hpr {
+    use std::ffi::c_int;
+    /// Go on.
+    pub const HPR_OK: c_int = 0;
+    /// (`OnHeadersComplete`) read past the body without delivering it.
+    pub const HPR_SKIP_BODY: c_int = 1;
+    /// (`OnHeadersComplete`) the connection switches protocols.
+    pub const HPR_UPGRADE: c_int = 2;
+    /// Close the connection.
+    pub const HPR_ERROR: c_int = -1;
+}
+
+/// `En_HP_HttpUpgradeType`.
+pub mod hut {
+    use std::ffi::c_int;
+    /// No upgrade.
+    pub const HUT_NONE: c_int = 0;
+    /// WebSocket.
+    pub const HUT_WEB_SOCKET: c_int = 1;
+    /// CONNECT tunnel.
+    pub const HUT_HTTP_TUNNEL: c_int = 2;
+    /// Another protocol.
+    pub const HUT_UNKNOWN: c_int = -1;
+}
+
+/// `En_HP_HttpVersion`: `MAKEWORD(major, minor)`.
+pub mod hv {
+    use std::ffi::c_int;
+    /// HTTP/1.0.
+    pub const HV_1_0: c_int = 1;
+    /// HTTP/1.1.
+    pub const HV_1_1: c_int = 0x0101;
+}
+
+/// `ULONGLONG`.
+pub type ULONGLONG = u64;
+
 pub(crate) fn b(v: bool) -> BOOL {
     if v {
         TRUE

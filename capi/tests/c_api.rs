@@ -341,26 +341,7 @@ fn cpp_pull_server_with_hp_classes() {
 #[test]
 fn c_ssl_server_with_openssl_client() {
     let dir = std::env::temp_dir().join(format!("shardnet-capi-ssl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(st.success());
+    let (cert, key) = self_signed(&dir);
     let exe = build("ssl_server.c");
     let (mut child, stdin, mut out, port, _) =
         spawn_listening(&exe, &[cert.as_os_str(), key.as_os_str()]);
@@ -878,5 +859,290 @@ fn c_codecs_and_addresses() {
         String::from_utf8_lossy(&check.stdout),
         "shardnet gzip from C"
     );
+    let _ = std::fs::remove_file(exe);
+}
+
+/// The C program's checksum of a body (`sum = sum * 31 + byte`, 32 bits).
+fn c_sum(b: &[u8]) -> u32 {
+    b.iter()
+        .fold(0u32, |s, &x| s.wrapping_mul(31).wrapping_add(u32::from(x)))
+}
+
+/// curl's output (`args` after `-s`), which must succeed.
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .arg("-s")
+        .args(["--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "curl {args:?}: {:?}", out.status);
+    out.stdout
+}
+
+/// The `key=value` words of the C server's answer line.
+fn answer_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().last().unwrap_or_default();
+    line.split(' ')
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// HP's HttpServer from C (tests/c/http_server.c), driven by curl and python `websockets`: the
+/// request getters (method, URL fields, version, Host, headers one and all with HP's array
+/// protocol, cookies, Content-Length/Type), bodies by length and chunked, HPR_SKIP_BODY,
+/// chunked and file responses, Release, a parse error, and a WebSocket upgrade whose messages
+/// the C code echoes with HP_HttpServer_SendWSMessage.
+#[test]
+fn c_http_server_with_curl_and_python_websockets() {
+    let dir = std::env::temp_dir().join(format!("shardnet-capi-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file_path = dir.join("file.bin");
+    std::fs::write(&file_path, &file).unwrap();
+    let upload: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+    let upload_path = dir.join("upload.bin");
+    std::fs::write(&upload_path, &upload).unwrap();
+    let upload_arg = format!("@{}", upload_path.display());
+
+    let exe = build("http_server.c");
+    let (mut child, mut stdin, mut out, port, before) =
+        spawn_listening(&exe, &[file_path.as_os_str()]);
+    assert_eq!(
+        before,
+        ["prepared 1"],
+        "OnPrepareListen ran before listening"
+    );
+    let base = format!("http://127.0.0.1:{port}");
+
+    // A GET: the getters' view of it.
+    let r = curl(&[
+        "-i",
+        "-b",
+        "a=1; b=two",
+        "-H",
+        "X-Multi: one",
+        "-H",
+        "X-Multi: two",
+        &format!("{base}/a/b?x=1&y=2"),
+    ]);
+    let text = String::from_utf8_lossy(&r);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("\r\nX-Shardnet: c\r\n"), "{text}");
+    let f = answer_fields(&r);
+    let want = [
+        ("method", "GET".to_string()),
+        ("path", "/a/b".into()),
+        ("query", "x=1&y=2".into()),
+        ("host", format!("127.0.0.1:{port}")),
+        // HUF_PATH and HUF_QUERY: an origin-form target has no other part.
+        ("fields", "24".into()),
+        ("ver", "257".into()),
+        ("ka", "1".into()),
+        ("upgrade", "0".into()),
+        ("ctype", "-".into()),
+        ("clen", "0".into()),
+        ("cookie.a", "1".into()),
+        ("cookies", "2".into()),
+        ("multi", "one/2/two".into()),
+        ("chunks", "0".into()),
+        ("body", "0".into()),
+    ];
+    for (k, v) in want {
+        assert_eq!(f.get(k), Some(&v), "{k} in {text}");
+    }
+    // curl sends Host, User-Agent, Accept, Cookie and X-Multi twice: six fields, five names,
+    // and GetAllHeaders agrees with the OnHeader count.
+    assert_eq!(f["all"], "6/1", "{text}");
+    assert_eq!(f["names"], "5", "{text}");
+    assert_eq!(f["headers"], "6", "{text}");
+
+    // A body by Content-Length, then chunked.
+    let r = curl(&[
+        "-H",
+        "Content-Type: application/x-test",
+        "--data-binary",
+        &upload_arg,
+        &format!("{base}/post"),
+    ]);
+    let f = answer_fields(&r);
+    assert_eq!(f["method"], "POST");
+    assert_eq!(f["ctype"], "application/x-test");
+    assert_eq!(f["clen"], "10000");
+    assert_eq!(f["body"], "10000");
+    assert_eq!(f["sum"], c_sum(&upload).to_string());
+    let r = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &upload_arg,
+        &format!("{base}/chunked-upload"),
+    ]);
+    let f = answer_fields(&r);
+    assert_eq!(f["body"], "10000");
+    assert_eq!(f["sum"], c_sum(&upload).to_string());
+    assert!(f["chunks"].parse::<u32>().unwrap() >= 1, "{f:?}");
+
+    // HPR_SKIP_BODY: the body is read past, not delivered.
+    let r = curl(&["--data-binary", &upload_arg, &format!("{base}/skip")]);
+    let f = answer_fields(&r);
+    assert_eq!((f["clen"].as_str(), f["body"].as_str()), ("10000", "0"));
+
+    // A chunked answer (curl decodes it) and a file.
+    let r = curl(&["-i", &format!("{base}/chunked")]);
+    let text = String::from_utf8_lossy(&r);
+    assert!(text.starts_with("HTTP/1.1 200 Fine\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nfirst,second,third"), "{text}");
+    assert_eq!(curl(&[&format!("{base}/file")]), file);
+
+    // Release: the answer, then the server closes.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /release HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("path=/release"), "{text}");
+
+    // A request line that is not HTTP: OnParseError, 400, close.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert!(
+        got.starts_with(b"HTTP/1.1 400 "),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "parse error 400 desc same");
+
+    // WebSocket: python websockets against the C server's upgrade and echo.
+    let py = Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import sys
+from websockets.sync.client import connect
+with connect(sys.argv[1], compression=None, max_size=2**22, open_timeout=10) as ws:
+    ws.send("hello from python")
+    print("text", ws.recv(timeout=10))
+    data = bytes(range(256)) * 300
+    ws.send(data)
+    r = ws.recv(timeout=10)
+    print("binary", len(r), r == data)
+    ws.ping(b"p").wait(10)
+    print("pong ok")
+print("closed", ws.close_code)
+"#,
+            &format!("ws://127.0.0.1:{port}/ws"),
+        ])
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&py.stdout);
+    assert!(
+        py.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "text hello from python",
+            "binary 76800 True",
+            "pong ok",
+            "closed 1000"
+        ]
+    );
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        lines.push(l.trim().to_string());
+    }
+    assert_eq!(lines, ["upgrade 1", "ws 1 17 1", "ws 2 76800 1"]);
+
+    writeln!(stdin, "quit").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest.trim(), "stopped 1", "OnShutdown once");
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(exe);
+}
+
+/// A self-signed EC certificate for localhost and its key, written to `dir` by openssl.
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(st.success());
+    (cert, key)
+}
+
+/// The same C program as an HttpsServer (Create_HP_HttpsServer, HP_SSLServer_SetupSSLContext)
+/// hit by curl over TLS: getters, an uploaded body, a file.
+#[test]
+fn c_https_server_with_curl() {
+    let dir = std::env::temp_dir().join(format!("shardnet-capi-https-{}", std::process::id()));
+    let (cert, key) = self_signed(&dir);
+    let file: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    let file_path = dir.join("file.bin");
+    std::fs::write(&file_path, &file).unwrap();
+    let exe = build("http_server.c");
+    let (mut child, mut stdin, mut out, port, _) = spawn_listening(
+        &exe,
+        &[file_path.as_os_str(), cert.as_os_str(), key.as_os_str()],
+    );
+    let base = format!("https://127.0.0.1:{port}");
+    let f = answer_fields(&curl(&["-k", &format!("{base}/secure?q=1")]));
+    assert_eq!(
+        (
+            f["method"].as_str(),
+            f["path"].as_str(),
+            f["query"].as_str()
+        ),
+        ("GET", "/secure", "q=1")
+    );
+    let body = vec![b'z'; 50_000];
+    let body_path = dir.join("body.bin");
+    std::fs::write(&body_path, &body).unwrap();
+    let f = answer_fields(&curl(&[
+        "-k",
+        "--data-binary",
+        &format!("@{}", body_path.display()),
+        &format!("{base}/post"),
+    ]));
+    assert_eq!(f["body"], "50000");
+    assert_eq!(f["sum"], c_sum(&body).to_string());
+    assert_eq!(curl(&["-k", &format!("{base}/file")]), file);
+    writeln!(stdin, "quit").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest.trim(), "stopped 1");
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(exe);
 }

@@ -60,6 +60,10 @@ typedef HP_Object HP_SSLPullClient;
 typedef HP_Object HP_SSLPackServer;
 typedef HP_Object HP_SSLPackAgent;
 typedef HP_Object HP_SSLPackClient;
+typedef HP_Object HP_HttpsServer;
+typedef HP_Object HP_HttpsAgent;
+typedef HP_Object HP_HttpsClient;
+typedef HP_Object HP_HttpsSyncClient;
 
 #ifdef __cplusplus
 extern "C" {
@@ -115,6 +119,8 @@ HPSOCKET_API BOOL __HP_CALL HP_SSLClient_IsSSLAutoHandShake(HP_SSLClient pClient
 HPSOCKET_API void __HP_CALL HP_SSLClient_SetSSLCipherList(HP_SSLClient pClient, LPCTSTR lpszCipherList);
 HPSOCKET_API LPCTSTR __HP_CALL HP_SSLClient_GetSSLCipherList(HP_SSLClient pClient);
 HPSOCKET_API BOOL __HP_CALL HP_SSLClient_GetSSLSessionInfo(HP_SSLClient pClient, En_HP_SSLSessionInfo enInfo, LPVOID* lppInfo);
+HPSOCKET_API HP_HttpsServer __HP_CALL Create_HP_HttpsServer(HP_HttpServerListener pListener);
+HPSOCKET_API void __HP_CALL Destroy_HP_HttpsServer(HP_HttpsServer pServer);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@ typedef int BOOL;
 #endif
 typedef unsigned char BYTE;
 typedef BYTE* LPBYTE;
+typedef const BYTE* LPCBYTE;
 typedef unsigned short USHORT;
 typedef unsigned short WORD;
 typedef unsigned int UINT;
@@ -147,6 +148,77 @@ typedef enum EnSocketError {
     SE_SSL_ENV_NOT_READY = 101
 } En_HP_SocketError;
 
+/* ---- HTTP (HP's _HTTP_SUPPORT part) ---- */
+#ifndef _HTTP_SUPPORT
+#define _HTTP_SUPPORT
+#endif
+
+typedef enum EnHttpVersion {
+    HV_1_0 = 0x0001, /* MAKEWORD(1, 0) */
+    HV_1_1 = 0x0101  /* MAKEWORD(1, 1) */
+} En_HP_HttpVersion;
+
+typedef enum EnHttpUrlField {
+    HUF_SCHEMA = 0,
+    HUF_HOST = 1,
+    HUF_PORT = 2,
+    HUF_PATH = 3,
+    HUF_QUERY = 4,
+    HUF_FRAGMENT = 5,
+    HUF_USERINFO = 6,
+    HUF_MAX = 7
+} En_HP_HttpUrlField;
+
+typedef enum EnHttpParseResult {
+    HPR_OK = 0,
+    HPR_SKIP_BODY = 1,
+    HPR_UPGRADE = 2,
+    HPR_ERROR = -1
+} En_HP_HttpParseResult;
+
+typedef enum EnHttpUpgradeType {
+    HUT_NONE = 0,
+    HUT_WEB_SOCKET = 1,
+    HUT_HTTP_TUNNEL = 2,
+    HUT_UNKNOWN = -1
+} En_HP_HttpUpgradeType;
+
+typedef enum EnHttpStatusCode {
+    HSC_CONTINUE = 100, HSC_SWITCHING_PROTOCOLS = 101, HSC_PROCESSING = 102,
+    HSC_OK = 200, HSC_CREATED = 201, HSC_ACCEPTED = 202, HSC_NON_AUTHORITATIVE_INFORMATION = 203,
+    HSC_NO_CONTENT = 204, HSC_RESET_CONTENT = 205, HSC_PARTIAL_CONTENT = 206,
+    HSC_MULTI_STATUS = 207, HSC_ALREADY_REPORTED = 208, HSC_IM_USED = 226,
+    HSC_MULTIPLE_CHOICES = 300, HSC_MOVED_PERMANENTLY = 301, HSC_MOVED_TEMPORARILY = 302,
+    HSC_SEE_OTHER = 303, HSC_NOT_MODIFIED = 304, HSC_USE_PROXY = 305, HSC_SWITCH_PROXY = 306,
+    HSC_TEMPORARY_REDIRECT = 307, HSC_PERMANENT_REDIRECT = 308,
+    HSC_BAD_REQUEST = 400, HSC_UNAUTHORIZED = 401, HSC_PAYMENT_REQUIRED = 402,
+    HSC_FORBIDDEN = 403, HSC_NOT_FOUND = 404, HSC_METHOD_NOT_ALLOWED = 405,
+    HSC_NOT_ACCEPTABLE = 406, HSC_PROXY_AUTHENTICATION_REQUIRED = 407,
+    HSC_REQUEST_TIMEOUT = 408, HSC_CONFLICT = 409, HSC_GONE = 410, HSC_LENGTH_REQUIRED = 411,
+    HSC_PRECONDITION_FAILED = 412, HSC_REQUEST_ENTITY_TOO_LARGE = 413,
+    HSC_REQUEST_URI_TOO_LONG = 414, HSC_UNSUPPORTED_MEDIA_TYPE = 415,
+    HSC_REQUESTED_RANGE_NOT_SATISFIABLE = 416, HSC_EXPECTATION_FAILED = 417,
+    HSC_MISDIRECTED_REQUEST = 421, HSC_UNPROCESSABLE_ENTITY = 422, HSC_LOCKED = 423,
+    HSC_FAILED_DEPENDENCY = 424, HSC_UNORDERED_COLLECTION = 425, HSC_UPGRADE_REQUIRED = 426,
+    HSC_PRECONDITION_REQUIRED = 428, HSC_TOO_MANY_REQUESTS = 429,
+    HSC_REQUEST_HEADER_FIELDS_TOO_LARGE = 431, HSC_UNAVAILABLE_FOR_LEGAL_REASONS = 451,
+    HSC_RETRY_WITH = 449,
+    HSC_INTERNAL_SERVER_ERROR = 500, HSC_NOT_IMPLEMENTED = 501, HSC_BAD_GATEWAY = 502,
+    HSC_SERVICE_UNAVAILABLE = 503, HSC_GATEWAY_TIMEOUT = 504,
+    HSC_HTTP_VERSION_NOT_SUPPORTED = 505, HSC_VARIANT_ALSO_NEGOTIATES = 506,
+    HSC_INSUFFICIENT_STORAGE = 507, HSC_LOOP_DETECTED = 508, HSC_BANDWIDTH_LIMIT_EXCEEDED = 509,
+    HSC_NOT_EXTENDED = 510, HSC_NETWORK_AUTHENTICATION_REQUIRED = 511,
+    HSC_UNPARSEABLE_RESPONSE_HEADERS = 600
+} En_HP_HttpStatusCode;
+
+typedef struct TNVPair {
+    LPCSTR name;
+    LPCSTR value;
+} HP_TNVPair,
+    TParam, HP_TParam, *LPPARAM, *HP_LPPARAM,
+    THeader, HP_THeader, *LPHEADER, *HP_LPHEADER,
+    TCookie, HP_TCookie, *LPCOOKIE, *HP_LPCOOKIE;
+
 /* ---- handles: every one is an opaque pointer ---- */
 typedef PVOID HP_Object;
 typedef HP_Object HP_Server;
@@ -171,6 +243,11 @@ typedef HP_Object HP_UdpClient;
 typedef HP_Object HP_UdpArqClient;
 typedef HP_Object HP_UdpNode;
 typedef HP_Object HP_UdpCast;
+typedef HP_Object HP_Http;
+typedef HP_Object HP_HttpServer;
+typedef HP_Object HP_HttpAgent;
+typedef HP_Object HP_HttpClient;
+typedef HP_Object HP_HttpSyncClient;
 
 typedef HP_Object HP_Listener;
 typedef HP_Object HP_ServerListener;
@@ -195,6 +272,9 @@ typedef HP_Object HP_UdpClientListener;
 typedef HP_Object HP_UdpArqClientListener;
 typedef HP_Object HP_UdpNodeListener;
 typedef HP_Object HP_UdpCastListener;
+typedef HP_Object HP_HttpServerListener;
+typedef HP_Object HP_HttpAgentListener;
+typedef HP_Object HP_HttpClientListener;
 
 /* ---- callbacks ---- */
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_Server_OnPrepareListen)(HP_Server pSender, UINT_PTR soListen);
@@ -227,5 +307,82 @@ typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnSend)(HP_UdpNode pSender, 
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnReceive)(HP_UdpNode pSender, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength);
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnError)(HP_UdpNode pSender, En_HP_SocketOperation enOperation, int iErrorCode, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength);
 typedef En_HP_HandleResult(__HP_CALL* HP_FN_UdpNode_OnShutdown)(HP_UdpNode pSender);
+
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnMessageBegin)(HP_Http pSender, HP_CONNID dwConnID);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnRequestLine)(HP_Http pSender, HP_CONNID dwConnID, LPCSTR lpszMethod, LPCSTR lpszUrl);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnStatusLine)(HP_Http pSender, HP_CONNID dwConnID, USHORT usStatusCode, LPCSTR lpszDesc);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnHeader)(HP_Http pSender, HP_CONNID dwConnID, LPCSTR lpszName, LPCSTR lpszValue);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnHeadersComplete)(HP_Http pSender, HP_CONNID dwConnID);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnBody)(HP_Http pSender, HP_CONNID dwConnID, const BYTE* pData, int iLength);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnChunkHeader)(HP_Http pSender, HP_CONNID dwConnID, int iLength);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnChunkComplete)(HP_Http pSender, HP_CONNID dwConnID);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnMessageComplete)(HP_Http pSender, HP_CONNID dwConnID);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnUpgrade)(HP_Http pSender, HP_CONNID dwConnID, En_HP_HttpUpgradeType enUpgradeType);
+typedef En_HP_HttpParseResult(__HP_CALL* HP_FN_Http_OnParseError)(HP_Http pSender, HP_CONNID dwConnID, int iErrorCode, LPCSTR lpszErrorDesc);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_Http_OnWSMessageHeader)(HP_Http pSender, HP_CONNID dwConnID, BOOL bFinal, BYTE iReserved, BYTE iOperationCode, const BYTE lpszMask[4], ULONGLONG ullBodyLen);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_Http_OnWSMessageBody)(HP_Http pSender, HP_CONNID dwConnID, const BYTE* pData, int iLength);
+typedef En_HP_HandleResult(__HP_CALL* HP_FN_Http_OnWSMessageComplete)(HP_Http pSender, HP_CONNID dwConnID);
+
+typedef HP_FN_Http_OnMessageBegin HP_FN_HttpServer_OnMessageBegin;
+typedef HP_FN_Http_OnRequestLine HP_FN_HttpServer_OnRequestLine;
+typedef HP_FN_Http_OnHeader HP_FN_HttpServer_OnHeader;
+typedef HP_FN_Http_OnHeadersComplete HP_FN_HttpServer_OnHeadersComplete;
+typedef HP_FN_Http_OnBody HP_FN_HttpServer_OnBody;
+typedef HP_FN_Http_OnChunkHeader HP_FN_HttpServer_OnChunkHeader;
+typedef HP_FN_Http_OnChunkComplete HP_FN_HttpServer_OnChunkComplete;
+typedef HP_FN_Http_OnMessageComplete HP_FN_HttpServer_OnMessageComplete;
+typedef HP_FN_Http_OnUpgrade HP_FN_HttpServer_OnUpgrade;
+typedef HP_FN_Http_OnParseError HP_FN_HttpServer_OnParseError;
+typedef HP_FN_Http_OnWSMessageHeader HP_FN_HttpServer_OnWSMessageHeader;
+typedef HP_FN_Http_OnWSMessageBody HP_FN_HttpServer_OnWSMessageBody;
+typedef HP_FN_Http_OnWSMessageComplete HP_FN_HttpServer_OnWSMessageComplete;
+typedef HP_FN_Server_OnPrepareListen HP_FN_HttpServer_OnPrepareListen;
+typedef HP_FN_Server_OnAccept HP_FN_HttpServer_OnAccept;
+typedef HP_FN_Server_OnHandShake HP_FN_HttpServer_OnHandShake;
+typedef HP_FN_Server_OnReceive HP_FN_HttpServer_OnReceive;
+typedef HP_FN_Server_OnSend HP_FN_HttpServer_OnSend;
+typedef HP_FN_Server_OnClose HP_FN_HttpServer_OnClose;
+typedef HP_FN_Server_OnShutdown HP_FN_HttpServer_OnShutdown;
+
+typedef HP_FN_Http_OnMessageBegin HP_FN_HttpAgent_OnMessageBegin;
+typedef HP_FN_Http_OnStatusLine HP_FN_HttpAgent_OnStatusLine;
+typedef HP_FN_Http_OnHeader HP_FN_HttpAgent_OnHeader;
+typedef HP_FN_Http_OnHeadersComplete HP_FN_HttpAgent_OnHeadersComplete;
+typedef HP_FN_Http_OnBody HP_FN_HttpAgent_OnBody;
+typedef HP_FN_Http_OnChunkHeader HP_FN_HttpAgent_OnChunkHeader;
+typedef HP_FN_Http_OnChunkComplete HP_FN_HttpAgent_OnChunkComplete;
+typedef HP_FN_Http_OnMessageComplete HP_FN_HttpAgent_OnMessageComplete;
+typedef HP_FN_Http_OnUpgrade HP_FN_HttpAgent_OnUpgrade;
+typedef HP_FN_Http_OnParseError HP_FN_HttpAgent_OnParseError;
+typedef HP_FN_Http_OnWSMessageHeader HP_FN_HttpAgent_OnWSMessageHeader;
+typedef HP_FN_Http_OnWSMessageBody HP_FN_HttpAgent_OnWSMessageBody;
+typedef HP_FN_Http_OnWSMessageComplete HP_FN_HttpAgent_OnWSMessageComplete;
+typedef HP_FN_Agent_OnPrepareConnect HP_FN_HttpAgent_OnPrepareConnect;
+typedef HP_FN_Agent_OnConnect HP_FN_HttpAgent_OnConnect;
+typedef HP_FN_Agent_OnHandShake HP_FN_HttpAgent_OnHandShake;
+typedef HP_FN_Agent_OnReceive HP_FN_HttpAgent_OnReceive;
+typedef HP_FN_Agent_OnSend HP_FN_HttpAgent_OnSend;
+typedef HP_FN_Agent_OnClose HP_FN_HttpAgent_OnClose;
+typedef HP_FN_Agent_OnShutdown HP_FN_HttpAgent_OnShutdown;
+
+typedef HP_FN_Http_OnMessageBegin HP_FN_HttpClient_OnMessageBegin;
+typedef HP_FN_Http_OnStatusLine HP_FN_HttpClient_OnStatusLine;
+typedef HP_FN_Http_OnHeader HP_FN_HttpClient_OnHeader;
+typedef HP_FN_Http_OnHeadersComplete HP_FN_HttpClient_OnHeadersComplete;
+typedef HP_FN_Http_OnBody HP_FN_HttpClient_OnBody;
+typedef HP_FN_Http_OnChunkHeader HP_FN_HttpClient_OnChunkHeader;
+typedef HP_FN_Http_OnChunkComplete HP_FN_HttpClient_OnChunkComplete;
+typedef HP_FN_Http_OnMessageComplete HP_FN_HttpClient_OnMessageComplete;
+typedef HP_FN_Http_OnUpgrade HP_FN_HttpClient_OnUpgrade;
+typedef HP_FN_Http_OnParseError HP_FN_HttpClient_OnParseError;
+typedef HP_FN_Http_OnWSMessageHeader HP_FN_HttpClient_OnWSMessageHeader;
+typedef HP_FN_Http_OnWSMessageBody HP_FN_HttpClient_OnWSMessageBody;
+typedef HP_FN_Http_OnWSMessageComplete HP_FN_HttpClient_OnWSMessageComplete;
+typedef HP_FN_Client_OnPrepareConnect HP_FN_HttpClient_OnPrepareConnect;
+typedef HP_FN_Client_OnConnect HP_FN_HttpClient_OnConnect;
+typedef HP_FN_Client_OnHandShake HP_FN_HttpClient_OnHandShake;
+typedef HP_FN_Client_OnReceive HP_FN_HttpClient_OnReceive;
+typedef HP_FN_Client_OnSend HP_FN_HttpClient_OnSend;
+typedef HP_FN_Client_OnClose HP_FN_HttpClient_OnClose;
 
 #endif

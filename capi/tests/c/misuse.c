@@ -99,6 +99,43 @@ int main(void)
     Destroy_HP_TcpClient(c);
     Destroy_HP_TcpClientListener(cl);
 
+    /* HTTP: NULL handles, a server not started, unknown ids, bad arguments, a TCP handle */
+    EXPECT(!HP_HttpServer_SendResponse(NULL, 1, 200, NULL, NULL, 0, NULL, 0));
+    EXPECT(HP_HttpServer_GetMethod(NULL, 1) == NULL);
+    HP_HttpServerListener hl = Create_HP_HttpServerListener();
+    HP_HttpServer hs = Create_HP_HttpServer(hl);
+    EXPECT(!HP_HttpServer_SendResponse(hs, 1, 200, NULL, NULL, 0, NULL, 0));
+    EXPECT(HP_HttpServer_GetUrlFieldSet(hs, 1) == 0);
+    EXPECT(HP_Server_Start(hs, "127.0.0.1", 0));
+    EXPECT(!HP_HttpServer_SendResponse(hs, 12345, 200, NULL, NULL, 0, NULL, 0));
+    EXPECT(!HP_HttpServer_SendResponse(hs, 12345, 200, NULL, NULL, 2, NULL, 0));
+    EXPECT(!HP_HttpServer_SendChunkData(hs, 12345, NULL, 5, NULL));
+    EXPECT(!HP_HttpServer_SendLocalFile(hs, 12345, NULL, 200, NULL, NULL, 0));
+    EXPECT(HP_HttpServer_GetMethod(hs, 12345) == NULL);
+    EXPECT(HP_HttpServer_GetUrlField(hs, 12345, HUF_PATH) == NULL);
+    EXPECT(HP_HttpServer_GetHost(hs, 12345) == NULL);
+    LPCSTR hv = NULL;
+    EXPECT(!HP_HttpServer_GetHeader(hs, 12345, "Host", &hv));
+    EXPECT(!HP_HttpServer_GetHeader(hs, 12345, NULL, &hv));
+    EXPECT(!HP_HttpServer_GetCookie(hs, 12345, "a", NULL));
+    DWORD hn = 5;
+    EXPECT(!HP_HttpServer_GetAllHeaders(hs, 12345, NULL, &hn) && hn == 0);
+    EXPECT(!HP_HttpServer_GetAllCookies(hs, 12345, NULL, NULL));
+    EXPECT(!HP_HttpServer_GetWSMessageState(hs, 12345, NULL, NULL, NULL, NULL, NULL, NULL));
+    EXPECT(!HP_HttpServer_SendWSMessage(hs, 12345, TRUE, 0, 0x20, NULL, 0, 0));
+    EXPECT(!HP_HttpServer_SendWSMessage(hs, 12345, TRUE, 0, 0x1, (const BYTE*)"abc", 3, 2));
+    EXPECT(!HP_HttpServer_Release(hs, 12345));
+    EXPECT(!HP_HttpServer_StartHttp(hs, 12345));
+    EXPECT(HP_Server_Stop(hs));
+    Destroy_HP_HttpServer(hs);
+    Destroy_HP_HttpServerListener(hl);
+    HP_TcpServerListener tl = Create_HP_TcpServerListener();
+    HP_TcpServer ts = Create_HP_TcpServer(tl);
+    EXPECT(HP_HttpServer_GetMethod(ts, 1) == NULL); /* not an HTTP server */
+    EXPECT(!HP_HttpServer_Release(ts, 1));
+    Destroy_HP_TcpServer(ts);
+    Destroy_HP_TcpServerListener(tl);
+
     EXPECT(strcmp(HP_GetSocketErrorDesc(SE_SOCKET_BIND), "Bind SOCKET Fail") == 0);
     EXPECT(SYS_GetLastErrorStr() != NULL);
     printf("%d failures\n", failures);

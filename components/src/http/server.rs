@@ -8,6 +8,7 @@ use shardnet_protocols::http::{
 use shardnet_runtime::{ConnId, ShardId};
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,9 +116,29 @@ impl RequestInfo {
 /// closes the connection (`on_close(Receive, ECANCELED)`).
 #[allow(unused_variables)]
 pub trait HttpServerListener: 'static {
+    /// A listen socket is bound and not yet listening (one call per listen socket).
+    fn on_prepare_listen(
+        &self,
+        server: &HttpServer,
+        socket: BorrowedFd<'_>,
+        addr: SocketAddr,
+    ) -> HandleResult {
+        HandleResult::Ignore
+    }
     /// A connection was accepted (return Error to refuse it: no `on_close` follows).
     fn on_accept(&self, server: &HttpServer, conn: ConnId, peer: SocketAddr) -> HandleResult {
         HandleResult::Ignore
+    }
+    /// As [`Self::on_accept`], with the accepted socket (for socket options); the default
+    /// calls `on_accept`, and only one of the two needs implementing.
+    fn on_accept_socket(
+        &self,
+        server: &HttpServer,
+        conn: ConnId,
+        peer: SocketAddr,
+        socket: BorrowedFd<'_>,
+    ) -> HandleResult {
+        self.on_accept(server, conn, peer)
     }
     /// The connection is ready (after TLS, if any).
     fn on_handshake(&self, server: &HttpServer, conn: ConnId) -> HandleResult {
@@ -192,6 +213,10 @@ pub trait HttpServerListener: 'static {
         status: u16,
         description: &str,
     ) -> HandleResult {
+        HandleResult::Ignore
+    }
+    /// Bytes of `conn` were written to the socket (responses, chunks, file parts).
+    fn on_send(&self, server: &HttpServer, conn: ConnId, data: &[u8]) -> HandleResult {
         HandleResult::Ignore
     }
     /// The connection closed (exactly once).
@@ -611,7 +636,10 @@ macro_rules! forward {
 
 impl<L: HttpServerListener> HttpServerListener for ArcListener<L> {
     forward! {
+        on_prepare_listen(socket: BorrowedFd<'_>, addr: SocketAddr) -> HandleResult;
         on_accept(conn: ConnId, peer: SocketAddr) -> HandleResult;
+        on_accept_socket(conn: ConnId, peer: SocketAddr, socket: BorrowedFd<'_>) -> HandleResult;
+        on_send(conn: ConnId, data: &[u8]) -> HandleResult;
         on_handshake(conn: ConnId) -> HandleResult;
         on_message_begin(conn: ConnId) -> HandleResult;
         on_request_line(conn: ConnId, method: &str, target: &str) -> HandleResult;

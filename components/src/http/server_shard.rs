@@ -563,15 +563,26 @@ impl<L: HttpServerListener> StreamEnd for Inner<L> {
 }
 
 impl<L: HttpServerListener> ServerListener for HttpShard<L> {
+    fn on_prepare_listen(
+        &self,
+        _tcp: &TcpServer,
+        socket: BorrowedFd<'_>,
+        addr: SocketAddr,
+    ) -> HandleResult {
+        self.inner
+            .l
+            .on_prepare_listen(self.inner.http(), socket, addr)
+    }
+
     fn on_accept(
         &self,
         _tcp: &TcpServer,
         conn: ConnId,
         peer: SocketAddr,
-        _fd: BorrowedFd<'_>,
+        fd: BorrowedFd<'_>,
     ) -> HandleResult {
         let me = &*self.inner;
-        let r = me.l.on_accept(me.http(), conn, peer);
+        let r = me.l.on_accept_socket(me.http(), conn, peer, fd);
         if r != HandleResult::Error {
             me.shared.conns.borrow_mut().insert(
                 conn,
@@ -609,7 +620,7 @@ impl<L: HttpServerListener> ServerListener for HttpShard<L> {
         if !me.shared.streams.is_empty() {
             me.shared.streams.on_sent(me, tcp, conn, data.len());
         }
-        HandleResult::Ignore
+        me.l.on_send(me.http(), conn, data)
     }
 
     fn on_close(

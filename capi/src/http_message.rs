@@ -1,0 +1,268 @@
+//! What HP-Socket's HTTP getters read: the last message parsed on each connection (request
+//! line or status line, header fields, URL parts, cookies, framing) and the WebSocket frame
+//! being received, kept as C strings so that the `LPCSTR`s the getters hand out stay valid
+//! until the connection's next message begins or it closes (HP's rule).
+//!
+//! One [`Messages`] per running component, filled by its listener bridge on shard threads and
+//! read by getters on any thread.
+
+use crate::error::set_errno;
+use crate::types::*;
+use shardnet_protocols::http::{RequestHead, UpgradeKind};
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, CString};
+use std::sync::{Mutex, MutexGuard};
+
+/// A header value or token as a C string (an interior NUL, which the HTTP codec refuses
+/// anyway, gives an empty string).
+pub(crate) fn cstr(b: &[u8]) -> CString {
+    CString::new(b).unwrap_or_default()
+}
+
+/// `En_HP_HttpUpgradeType` of a request's upgrade.
+pub(crate) fn upgrade_type(u: Option<UpgradeKind>) -> c_int {
+    match u {
+        None => hut::HUT_NONE,
+        Some(UpgradeKind::WebSocket) => hut::HUT_WEB_SOCKET,
+        Some(UpgradeKind::Tunnel) => hut::HUT_HTTP_TUNNEL,
+        Some(UpgradeKind::Other) => hut::HUT_UNKNOWN,
+    }
+}
+
+/// The WebSocket frame being received (`GetWSMessageState`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WsState {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub mask: Option<[u8; 4]>,
+    pub len: u64,
+    pub remain: u64,
+}
+
+/// One connection's last message.
+#[derive(Default)]
+pub(crate) struct HttpMessage {
+    pub method: CString,
+    pub url: CString,
+    /// `MAKEWORD(major, minor)`.
+    pub version: u16,
+    /// `HUF_*` fields of the URL (`None`: absent).
+    pub url_fields: [Option<CString>; 7],
+    pub headers: Vec<(CString, CString)>,
+    pub cookies: Vec<(CString, CString)>,
+    pub content_length: u64,
+    pub keep_alive: bool,
+    pub upgrade: c_int,
+    /// (`GetParseErrorCode`, its description).
+    pub parse_error: (u16, CString),
+    /// The frame being received after a WebSocket upgrade.
+    pub ws: Option<WsState>,
+}
+
+impl HttpMessage {
+    /// The first value of `name` (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&CString> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// Fills what the head of a request says: version, URL parts, cookies, framing.
+    pub(crate) fn fill_request(&mut self, h: &RequestHead<'_>) {
+        self.method = cstr(h.method.as_bytes());
+        self.url = cstr(h.target.as_bytes());
+        self.version = make_version(h.version);
+        if self.headers.is_empty() {
+            self.headers = h
+                .headers
+                .iter()
+                .map(|f| (cstr(f.name.as_bytes()), cstr(f.value)))
+                .collect();
+        }
+        // The URL's own parts (HP parses the request target alone; Host is a header).
+        let u = shardnet_protocols::http::UrlParts::parse(h.target, h.method == "CONNECT");
+        let port = u.port.map(|p| p.to_string());
+        let fields = [
+            u.scheme,
+            u.host,
+            port.as_deref(),
+            Some(u.path).filter(|p| !p.is_empty()),
+            u.query,
+            u.fragment,
+            u.userinfo,
+        ];
+        for (slot, v) in self.url_fields.iter_mut().zip(fields) {
+            *slot = v.map(|v| cstr(v.as_bytes()));
+        }
+        self.cookies = h
+            .cookies()
+            .into_iter()
+            .map(|(n, v)| (cstr(n.as_bytes()), cstr(v.as_bytes())))
+            .collect();
+        self.content_length = h.content_length().unwrap_or(0);
+        self.keep_alive = h.keep_alive;
+        self.upgrade = upgrade_type(h.upgrade);
+    }
+}
+
+/// `MAKEWORD(1, minor)`: HP's `En_HP_HttpVersion` encoding.
+pub(crate) fn make_version(minor: u8) -> u16 {
+    1 | (u16::from(minor) << 8)
+}
+
+/// Every connection's last message.
+#[derive(Default)]
+pub(crate) struct Messages(Mutex<HashMap<u64, Box<HttpMessage>>>);
+
+impl Messages {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<u64, Box<HttpMessage>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// A new message begins on `conn`: the last one's strings are dropped.
+    pub(crate) fn begin(&self, conn: u64) {
+        let mut all = self.lock();
+        let ws = all.get(&conn).and_then(|m| m.ws);
+        all.insert(
+            conn,
+            Box::new(HttpMessage {
+                ws,
+                ..Default::default()
+            }),
+        );
+    }
+    /// Runs `f` on `conn`'s message (created if it has none).
+    pub(crate) fn with<R>(&self, conn: u64, f: impl FnOnce(&mut HttpMessage) -> R) -> R {
+        f(self.lock().entry(conn).or_default())
+    }
+    /// Runs `f` on `conn`'s message; None (errno ENOENT) without one.
+    pub(crate) fn read<R>(&self, conn: u64, f: impl FnOnce(&HttpMessage) -> R) -> Option<R> {
+        let m = self.lock();
+        match m.get(&conn) {
+            Some(msg) => Some(f(msg)),
+            None => {
+                set_errno(libc::ENOENT);
+                None
+            }
+        }
+    }
+    pub(crate) fn closed(&self, conn: u64) {
+        self.lock().remove(&conn);
+    }
+}
+
+/// HP's array protocol: with room for `items` (`*count` ≥ their number) they are written and
+/// TRUE returned; otherwise `*count` is set to the number needed and FALSE returned (errno
+/// ENOBUFS). An empty list is FALSE with `*count` 0 (HP's too).
+///
+/// # Safety
+/// `out` has `*count` writable elements when not NULL; `count` is NULL or valid.
+pub(crate) unsafe fn put_list<T: Copy>(items: &[T], out: *mut T, count: *mut DWORD) -> BOOL {
+    if count.is_null() {
+        set_errno(libc::EINVAL);
+        return FALSE;
+    }
+    // SAFETY: valid per the contract.
+    let cap = unsafe { *count } as usize;
+    // SAFETY: as above.
+    unsafe { *count = items.len() as DWORD };
+    if items.is_empty() {
+        set_errno(libc::ENOENT);
+        return FALSE;
+    }
+    if out.is_null() || cap < items.len() {
+        set_errno(libc::ENOBUFS);
+        return FALSE;
+    }
+    // SAFETY: `cap` ≥ `items.len()` writable elements at `out`, per the contract.
+    unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), out, items.len()) };
+    TRUE
+}
+
+/// `HP_THeader` / `HP_TCookie`: a name and a value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct HP_TNVPair {
+    /// The name.
+    pub name: *const c_char,
+    /// The value.
+    pub value: *const c_char,
+}
+
+/// The pairs of `list` as C pairs (pointers into the message).
+pub(crate) fn pairs(list: &[(CString, CString)]) -> Vec<HP_TNVPair> {
+    list.iter()
+        .map(|(n, v)| HP_TNVPair {
+            name: n.as_ptr(),
+            value: v.as_ptr(),
+        })
+        .collect()
+}
+
+/// `HP_THeader lpHeaders[]` of `n` entries as (name, value) strings; None for NULL with `n` >
+/// 0, a negative `n`, or a NULL or non-UTF-8 name or value.
+///
+/// # Safety
+/// `p` has `n` readable pairs of C strings.
+pub(crate) unsafe fn headers_in<'a>(
+    p: *const HP_TNVPair,
+    n: c_int,
+) -> Option<Vec<(&'a str, &'a str)>> {
+    if n < 0 || (n > 0 && p.is_null()) {
+        return None;
+    }
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    // SAFETY: `n` pairs at `p`, per the contract.
+    let list = unsafe { std::slice::from_raw_parts(p, n as usize) };
+    list.iter()
+        // SAFETY: each pair holds C strings, per the contract.
+        .map(|h| Some((unsafe { text(h.name) }?, unsafe { text(h.value) }?)))
+        .collect()
+}
+
+/// One chunk of a chunked body: hex size, `;extensions` when given, CRLF, data, CRLF; an
+/// empty `data` is the last chunk (`0`, extensions, CRLF, then the empty line).
+pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8], ext: &str) {
+    out.extend_from_slice(format!("{:x}", data.len()).as_bytes());
+    if !ext.is_empty() {
+        if !ext.starts_with(';') {
+            out.push(b';');
+        }
+        out.extend_from_slice(ext.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A WebSocket frame of HP's `SendWSMessage`: header for a payload of `body_len` bytes (0:
+/// `data.len()`), then `data` (masked with `mask` when given). None when `data` is longer than
+/// `body_len` or the opcode does not fit four bits.
+pub(crate) fn ws_frame(
+    fin: bool,
+    rsv: u8,
+    opcode: u8,
+    data: &[u8],
+    body_len: u64,
+    mask: Option<[u8; 4]>,
+) -> Option<Vec<u8>> {
+    let len = if body_len == 0 {
+        data.len() as u64
+    } else {
+        body_len
+    };
+    if (data.len() as u64) > len || opcode > 0xF {
+        return None;
+    }
+    let mut out = Vec::with_capacity(14 + data.len());
+    shardnet_protocols::ws::frame::write_header(&mut out, fin, rsv & 7, opcode, mask, len);
+    let start = out.len();
+    out.extend_from_slice(data);
+    if let Some(k) = mask {
+        shardnet_protocols::ws::frame::apply_mask(&mut out[start..], k, 0);
+    }
+    Some(out)
+}
