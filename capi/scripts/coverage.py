@@ -54,8 +54,8 @@ def family(name):
 
 
 REASONS = {
-    "SSL": "next: the HTTPS agent and clients (HttpsServer is here)",
-    "HTTP": "next: HttpAgent, HttpClient, HttpSyncClient and the cookie manager (HttpServer is here, WebSocket frames included)",
+    "SSL": "next: the HTTPS agent (HttpsServer, HttpsClient, HttpsSyncClient are here)",
+    "HTTP": "next: HttpAgent and the cookie manager (HttpServer, HttpClient, HttpSyncClient are here, WebSocket frames included)",
     "UDP/ARQ": "not yet",
     "thread pool": "not planned: shardnet runs work on its shards (HP's thread pool is a separate utility)",
     "system helpers": "not built: Brotli (HP's optional _BROTLI_SUPPORT) and iconv charsets (_ICONV_SUPPORT); SYS_Alloca (stack memory cannot outlive the call that returns it)",

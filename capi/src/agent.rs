@@ -140,7 +140,9 @@ pub unsafe extern "C" fn HP_Agent_Start(p: PVOID, bind: LPCTSTR, async_connect: 
         }
         b = match h.model {
             // (UDP handles never reach here: they start in udp.rs.)
-            Model::Push | Model::Udp | Model::Arq | Model::Cast | Model::Http => b,
+            Model::Push | Model::Udp | Model::Arq | Model::Cast | Model::Http | Model::HttpSync => {
+                b
+            }
             Model::Pull => b.pull(),
             Model::Pack => b.pack(*h.pack_cfg()),
         };

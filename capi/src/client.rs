@@ -152,13 +152,16 @@ fn start(
     if h.model == Model::Cast {
         return crate::udp_cast::start(h, p, host, port, bind);
     }
+    if matches!(h.model, Model::Http | Model::HttpSync) {
+        return crate::http_client::start(h, p, host, port, async_connect != 0, bind);
+    }
     let mut b = TcpClient::builder().config(h.cfg().clone());
     if let Some(a) = bind {
         b = b.bind_address(a);
     }
     b = match h.model {
         // (UDP handles never reach here: they start in udp.rs.)
-        Model::Push | Model::Udp | Model::Arq | Model::Cast | Model::Http => b,
+        Model::Push | Model::Udp | Model::Arq | Model::Cast | Model::Http | Model::HttpSync => b,
         Model::Pull => b.pull(),
         Model::Pack => b.pack(*h.pack_cfg()),
     };

@@ -21,8 +21,10 @@ pub(crate) enum Model {
     Arq,
     /// `HP_UdpCast`.
     Cast,
-    /// `HP_HttpServer` / `HP_HttpsServer`.
+    /// `HP_HttpServer` / `HP_HttpsServer`, `HP_HttpClient` / `HP_HttpsClient`.
     Http,
+    /// `HP_HttpSyncClient` / `HP_HttpsSyncClient`.
+    HttpSync,
 }
 
 /// Settings HP-Socket has that shardnet does not need (its object pools, IOCP-era knobs): kept
@@ -52,6 +54,10 @@ pub(crate) struct Knobs {
     pub release_delay: u32,
     pub local_version: c_int,
     pub http_auto_start: bool,
+    /// HTTP clients: cookies on (HP: yes), a sync client's timeouts (ms; HP: 5 s, 10 s).
+    pub use_cookie: bool,
+    pub sync_connect_timeout: u32,
+    pub sync_request_timeout: u32,
 }
 
 impl Default for Knobs {
@@ -77,6 +83,9 @@ impl Default for Knobs {
             release_delay: 5000,
             local_version: crate::types::hv::HV_1_1,
             http_auto_start: true,
+            use_cookie: true,
+            sync_connect_timeout: 5000,
+            sync_request_timeout: 10_000,
         }
     }
 }
@@ -114,8 +123,10 @@ pub(crate) struct Handle<C, F> {
     /// of its failure), filed by the callbacks and taken by the waiting `Connect`.
     pub outcomes: Mutex<Outcomes>,
     pub outcome_ready: std::sync::Condvar,
-    /// HTTP servers: the run's HTTP side (the server, its parsed messages).
-    pub http: Mutex<Option<std::sync::Arc<crate::http_server::HttpRun>>>,
+    /// HTTP components: the run's HTTP side (`http_callbacks::HttpRun` of the component).
+    pub http: Mutex<Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
+    /// HTTP clients: the host (lower case) and port the current run connected to.
+    pub http_target: Mutex<Option<(String, u16)>>,
     /// The component of the current (or last) run; null before the first `Start`.
     running: AtomicPtr<C>,
     /// Every run's component, freed with the handle (a callback still running on another
@@ -150,6 +161,7 @@ impl<C, F> Handle<C, F> {
             outcomes: Mutex::new(Default::default()),
             outcome_ready: std::sync::Condvar::new(),
             http: Mutex::new(None),
+            http_target: Mutex::new(None),
             running: AtomicPtr::new(std::ptr::null_mut()),
             runs: Mutex::new(Vec::new()),
         }
@@ -273,6 +285,21 @@ impl<C, F> Handle<C, F> {
         if !p.is_empty() {
             p.remove(&conn);
         }
+    }
+
+    /// The HTTP side of the current run, if it is a `T`.
+    pub(crate) fn http_run<T: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
+        let r = self
+            .http
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        r.downcast::<T>().ok()
+    }
+
+    /// Makes `r` the HTTP side of the run being started.
+    pub(crate) fn set_http_run<T: Send + Sync + 'static>(&self, r: std::sync::Arc<T>) {
+        *self.http.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
     }
 
     pub(crate) fn pack_cfg(&self) -> std::sync::MutexGuard<'_, PackConfig> {

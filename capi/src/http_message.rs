@@ -45,6 +45,8 @@ pub(crate) struct WsState {
 pub(crate) struct HttpMessage {
     pub method: CString,
     pub url: CString,
+    /// A response's status code.
+    pub status: u16,
     /// `MAKEWORD(major, minor)`.
     pub version: u16,
     /// `HUF_*` fields of the URL (`None`: absent).
@@ -104,6 +106,51 @@ impl HttpMessage {
         self.content_length = h.content_length().unwrap_or(0);
         self.keep_alive = h.keep_alive;
         self.upgrade = upgrade_type(h.upgrade);
+    }
+}
+
+impl HttpMessage {
+    /// Fills what the head of a response says: status, version, Set-Cookie pairs, framing.
+    pub(crate) fn fill_response(&mut self, h: &shardnet_protocols::http::ResponseHead<'_>) {
+        self.status = h.status;
+        self.version = make_version(h.version);
+        if self.headers.is_empty() {
+            self.headers = h
+                .headers
+                .iter()
+                .map(|f| (cstr(f.name.as_bytes()), cstr(f.value)))
+                .collect();
+        }
+        self.cookies = h
+            .headers
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|f| {
+                let pair = f.value.split(|&b| b == b';').next()?;
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                Some((
+                    cstr(pair[..eq].trim_ascii()),
+                    cstr(pair[eq + 1..].trim_ascii()),
+                ))
+            })
+            .collect();
+        self.content_length = match h.framing {
+            shardnet_protocols::http::ResponseFraming::Length(n) => n,
+            _ => 0,
+        };
+        self.keep_alive = h.keep_alive;
+        self.upgrade = if h.status == 101 {
+            let ws = h
+                .header("upgrade")
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"));
+            if ws {
+                hut::HUT_WEB_SOCKET
+            } else {
+                hut::HUT_UNKNOWN
+            }
+        } else {
+            hut::HUT_NONE
+        };
     }
 }
 

@@ -15,8 +15,10 @@
 //! `HP_UdpClient`, `HP_UdpArqClient`, and `HP_UdpCast`, a group member shaped as a client) share
 //! the `HP_Server_*` / `HP_Client_*` functions with TCP: a handle holds either family
 //! (`any_server.rs`, `any_client.rs`); `HP_UdpNode` has functions of its own (`udp_node.rs`).
-//! `HP_HttpServer` / `HP_HttpsServer` (`http_server.rs`) are server handles too, with HP's
-//! HTTP callbacks, `HP_HttpServer_*` calls and request getters (`http_message.rs`).
+//! `HP_HttpServer` / `HP_HttpsServer` (`http_server.rs`) are server handles too, and
+//! `HP_HttpClient` / `HP_HttpSyncClient` and their HTTPS forms (`http_client.rs`) client
+//! handles, with HP's HTTP callbacks (`http_callbacks.rs`), calls, and getters over each
+//! connection's last message (`http_message.rs`, `http_getters.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
 //! ## Threading rules
@@ -51,6 +53,9 @@ mod codec;
 mod complex;
 mod error;
 mod handle;
+mod http_callbacks;
+mod http_client;
+mod http_getters;
 mod http_message;
 mod http_server;
 mod ip;

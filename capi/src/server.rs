@@ -199,7 +199,9 @@ pub unsafe extern "C" fn HP_Server_Start(p: PVOID, addr: LPCTSTR, port: USHORT) 
         let mut b = TcpServer::builder().config(h.cfg().clone());
         b = match h.model {
             // (UDP handles never reach here: they start in udp.rs.)
-            Model::Push | Model::Udp | Model::Arq | Model::Cast | Model::Http => b,
+            Model::Push | Model::Udp | Model::Arq | Model::Cast | Model::Http | Model::HttpSync => {
+                b
+            }
             Model::Pull => b.pull(),
             Model::Pack => b.pack(*h.pack_cfg()),
         };

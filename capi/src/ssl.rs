@@ -614,6 +614,10 @@ ssl_life! { server, AnyServer, ServerFns:
 ssl_life! { http_server, AnyServer, ServerFns:
     Create_HP_HttpsServer, Destroy_HP_HttpsServer, Http;
 }
+ssl_life! { http_client, AnyClient, ConnectorFns:
+    Create_HP_HttpsClient, Destroy_HP_HttpsClient, Http;
+    Create_HP_HttpsSyncClient, Destroy_HP_HttpsSyncClient, HttpSync;
+}
 ssl_life! { agent, TcpAgent, ConnectorFns:
     Create_HP_SSLAgent, Destroy_HP_SSLAgent, Push;
     Create_HP_SSLPullAgent, Destroy_HP_SSLPullAgent, Pull;

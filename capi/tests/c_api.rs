@@ -1146,3 +1146,132 @@ fn c_https_server_with_curl() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(exe);
 }
+
+/// A python `http.server` (HTTP/1.1, keep-alive) that answers every request with what it got:
+/// `METHOD path x-test=… cookie=… len=N body=…`, a `Set-Cookie: sid=abc123`, two `X-Multi`
+/// fields; `/chunked` is answered chunked. Returns the process and its port.
+fn python_http_server(tls: Option<(&Path, &Path)>) -> (std::process::Child, u16) {
+    let script = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        text = ("%s %s x-test=%s cookie=%s len=%d body=%s" % (self.command, self.path,
+                self.headers.get("X-Test"), self.headers.get("Cookie"), len(body),
+                body.decode(errors="replace"))).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Set-Cookie", "sid=abc123; Path=/")
+        self.send_header("X-Multi", "1")
+        self.send_header("X-Multi", "2")
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"chunk-one,", b"chunk-two"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+    do_GET = do_POST = do_PUT = do_DELETE = answer
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+if len(sys.argv) > 2:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("port", srv.server_port, flush=True)
+srv.serve_forever()
+"#;
+    let mut py = Command::new("python3");
+    py.args(["-c", script]);
+    if let Some((cert, key)) = tls {
+        py.arg(cert).arg(key);
+    }
+    let mut child = py.stdout(Stdio::piped()).spawn().expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    let port = l
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("python server: {l:?}"));
+    (child, port)
+}
+
+/// HP's HttpSyncClient and HttpClient from C (tests/c/http_client.c) against python's
+/// `http.server`: OpenUrl's answers through the getters and GetResponseBody, connection reuse
+/// and bForceReconnect, the cookie the server set sent back, a chunked answer, a wrong scheme
+/// and a refused port failing with SE_CONNECT_SERVER, a listener-less sync client, and the
+/// asynchronous client's requests from its callbacks.
+#[test]
+fn c_http_clients_against_python_http_server() {
+    let (mut server, port) = python_http_server(None);
+    let exe = build("http_client.c");
+    let out = Command::new(&exe)
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "get status=200 ver=257 ka=1 sid=abc123 multi=2/2 body=GET /a/b?x=1 x-test=one cookie=None len=0 body=",
+            "post status=200 ver=257 ka=1 sid=abc123 multi=2/2 body=POST /post x-test=None cookie=sid=abc123 len=12 body=hello from C",
+            "same connection 1",
+            "chunked status=200 ver=257 ka=1 sid=abc123 multi=2/2 body=chunk-one,chunk-two",
+            "reconnected 1",
+            "wrong scheme 0 1",
+            "refused 0 1",
+            "callbacks 1 1 1 1",
+            "bare status=200 ver=257 ka=1 sid=abc123 multi=2/2 body=GET /bare x-test=None cookie=sid=abc123 len=0 body=",
+            "async 200 text/plain len=51|async 200 text/plain len=52|",
+            "async body GET /async?n=1 x-test=async cookie=None len=0 body=PUT /put x-test=None cookie=None len=8 body=put body",
+        ],
+        "{text}"
+    );
+    let _ = std::fs::remove_file(exe);
+}
+
+/// HP's HttpsSyncClient from C against python's `http.server` over TLS: refused before
+/// `SetupSSLContext` (SE_SSL_ENV_NOT_READY), then GET and PUT on one connection, and an
+/// `http://` URL refused with SE_CONNECT_SERVER.
+#[test]
+fn c_https_sync_client_against_python_https_server() {
+    let dir =
+        std::env::temp_dir().join(format!("shardnet-capi-https-client-{}", std::process::id()));
+    let (cert, key) = self_signed(&dir);
+    let (mut server, port) = python_http_server(Some((&cert, &key)));
+    let exe = build("http_client.c");
+    let out = Command::new(&exe)
+        .args([port.to_string().as_str(), "https"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "before setup 0 1",
+            "tls status=200 ver=257 ka=1 sid=abc123 multi=2/2 body=GET /tls?q=1 x-test=None cookie=None len=0 body=",
+            "tls status=200 ver=257 ka=1 sid=abc123 multi=2/2 body=PUT /tls?q=1 x-test=None cookie=sid=abc123 len=10 body=0123456789",
+            "plain url on https 0 1",
+        ],
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(exe);
+}

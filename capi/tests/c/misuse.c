@@ -133,6 +133,28 @@ int main(void)
     HP_TcpServer ts = Create_HP_TcpServer(tl);
     EXPECT(HP_HttpServer_GetMethod(ts, 1) == NULL); /* not an HTTP server */
     EXPECT(!HP_HttpServer_Release(ts, 1));
+    EXPECT(!HP_HttpSyncClient_OpenUrl(ts, "GET", "http://127.0.0.1:1/", NULL, 0, NULL, 0, FALSE));
+
+    /* HTTP clients: NULL, not started (HP dereferences NULL here), bad URLs and arguments */
+    EXPECT(HP_HttpClient_GetStatusCode(NULL) == 0);
+    HP_HttpSyncClient sc = Create_HP_HttpSyncClient(NULL);
+    EXPECT(sc != NULL);
+    EXPECT(HP_HttpClient_GetStatusCode(sc) == 0);
+    EXPECT(HP_HttpClient_GetContentType(sc) == NULL);
+    LPCBYTE sbody = (LPCBYTE)1;
+    int sblen = -1;
+    EXPECT(HP_HttpSyncClient_GetResponseBody(sc, &sbody, &sblen) && sbody == NULL && sblen == 0);
+    EXPECT(!HP_HttpSyncClient_GetResponseBody(sc, NULL, NULL));
+    EXPECT(!HP_HttpSyncClient_OpenUrl(sc, "GET", "not a url", NULL, 0, NULL, 0, FALSE));
+    EXPECT(HP_Client_GetLastError(sc) == SE_CONNECT_SERVER);
+    EXPECT(!HP_HttpSyncClient_OpenUrl(sc, "GET", NULL, NULL, 0, NULL, 0, FALSE));
+    EXPECT(!HP_HttpSyncClient_OpenUrl(sc, "GET", "http://127.0.0.1:1/", NULL, 3, NULL, 0, FALSE));
+    EXPECT(!HP_HttpSyncClient_OpenUrl(sc, "GET", "http://127.0.0.1:1/", NULL, 0, NULL, -1, FALSE));
+    EXPECT(!HP_HttpClient_SendGet(sc, "/", NULL, 0));
+    EXPECT(!HP_HttpClient_SendWSMessage(sc, TRUE, 0, 1, NULL, NULL, 0, 0));
+    EXPECT(!HP_HttpSyncClient_CleanupRequestResult(sc)); /* nothing to clean before a request */
+    Destroy_HP_HttpSyncClient(sc);
+    EXPECT(Create_HP_HttpClient(NULL) == NULL); /* an async client needs a listener */
     Destroy_HP_TcpServer(ts);
     Destroy_HP_TcpServerListener(tl);
 

@@ -1,0 +1,923 @@
+//! `HP_HttpClient` / `HP_HttpsClient` and `HP_HttpSyncClient` / `HP_HttpsSyncClient` on
+//! shardnet's `HttpClient`: `Create_`/`Destroy_`, the listener with its
+//! `HP_Set_FN_HttpClient_*` callbacks, requests (`HP_HttpClient_Send*`, chunks, files,
+//! WebSocket messages), the response getters, and the synchronous `OpenUrl`.
+//!
+//! An HTTP client handle is a client handle (`Handle<AnyClient, ConnectorFns>`, model `Http`
+//! or `HttpSync`) whose running component is the HTTP client's TCP client, so every
+//! `HP_Client_*` call and the `HP_SSLClient_*` set-up work on it. A synchronous client is the
+//! same client driven by `OpenUrl`: it connects (or keeps its connection when the host and
+//! port stay the same), sends, and waits for the answer, which the getters and
+//! `GetResponseBody` then read; its listener (may be NULL) gets every callback as HP's does.
+//!
+//! Cookies: with `SetUseCookie` on (HP's default) requests carry, and responses fill, one jar
+//! shared by every client of the process, as HP's.
+
+use crate::any_client::AnyClient;
+use crate::error::{done, guard, set_errno};
+use crate::handle::{handle, Handle, Model};
+use crate::http_callbacks::{Caller, FnHttpStatus, HttpFns, HttpRun};
+use crate::http_message::{headers_in, ws_frame};
+use crate::listener::{call, ConnectorFns, FnClose, FnConn, FnConnSocket, FnData, FnLength};
+use crate::types::*;
+use shardnet_components::http::{CookieJar, HttpClient, HttpClientListener, ResponseInfo};
+use shardnet_components::{HandleResult, SocketOperation, TlsSettings};
+use shardnet_protocols::http::{HeadAction, ResponseHead, UpgradeKind};
+use shardnet_runtime::ConnId;
+use std::ffi::{c_char, c_int};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// An HTTP client (or agent) listener's callbacks; `base` first, as the server's.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+pub struct HttpClientFns {
+    pub(crate) base: ConnectorFns,
+    pub(crate) status_line: Option<FnHttpStatus>,
+    pub(crate) http: HttpFns,
+}
+
+crate::listener::listener_life! { HttpClientFns:
+    Create_HP_HttpClientListener, Destroy_HP_HttpClientListener;
+}
+
+crate::listener::setters! { HttpClientFns:
+    HP_Set_FN_HttpClient_OnMessageBegin => http.message_begin: FnConn;
+    HP_Set_FN_HttpClient_OnStatusLine => status_line: FnHttpStatus;
+    HP_Set_FN_HttpClient_OnHeader => http.header: crate::http_callbacks::FnHttpText;
+    HP_Set_FN_HttpClient_OnHeadersComplete => http.headers_complete: FnConn;
+    HP_Set_FN_HttpClient_OnBody => http.body: FnData;
+    HP_Set_FN_HttpClient_OnChunkHeader => http.chunk_header: FnLength;
+    HP_Set_FN_HttpClient_OnChunkComplete => http.chunk_complete: FnConn;
+    HP_Set_FN_HttpClient_OnMessageComplete => http.message_complete: FnConn;
+    HP_Set_FN_HttpClient_OnUpgrade => http.upgrade: FnLength;
+    HP_Set_FN_HttpClient_OnParseError => http.parse_error: crate::http_callbacks::FnHttpError;
+    HP_Set_FN_HttpClient_OnWSMessageHeader => http.ws_header: crate::http_callbacks::FnWsHeader;
+    HP_Set_FN_HttpClient_OnWSMessageBody => http.ws_body: FnData;
+    HP_Set_FN_HttpClient_OnWSMessageComplete => http.ws_complete: FnConn;
+    HP_Set_FN_HttpClient_OnPrepareConnect => base.prepare_connect: FnConnSocket;
+    HP_Set_FN_HttpClient_OnConnect => base.connect: FnConn;
+    HP_Set_FN_HttpClient_OnHandShake => base.handshake: FnConn;
+    HP_Set_FN_HttpClient_OnReceive => base.receive: FnData;
+    HP_Set_FN_HttpClient_OnSend => base.send: FnData;
+    HP_Set_FN_HttpClient_OnClose => base.close: FnClose;
+}
+
+/// The one connection of a client: its messages are filed under this key.
+const KEY: u64 = 0;
+
+type Run = HttpRun<HttpClient>;
+type ClientC = Handle<AnyClient, ConnectorFns>;
+
+/// The cookie jar of every client of the process (HP's global cookie manager).
+pub(crate) fn jar() -> &'static Arc<CookieJar> {
+    static JAR: OnceLock<Arc<CookieJar>> = OnceLock::new();
+    JAR.get_or_init(|| Arc::new(CookieJar::new()))
+}
+
+fn id(c: ConnId) -> HP_CONNID {
+    c.as_u64() as HP_CONNID
+}
+
+/// The listener shardnet calls: each call goes to the C callbacks (if the program gave a
+/// listener), with the handle as sender; a synchronous client also keeps the body and wakes
+/// the waiting `OpenUrl`.
+struct Bridge {
+    fns: HttpClientFns,
+    sender: PVOID,
+    run: Arc<Run>,
+    sync: bool,
+}
+
+// SAFETY: as the TCP client's bridge: the table is a copy, the handle outlives the component
+// (HP's life cycle), and C callbacks run on the client's thread, HP's contract.
+unsafe impl Send for Bridge {}
+// SAFETY: as above.
+unsafe impl Sync for Bridge {}
+
+impl Bridge {
+    fn adopt(&self, c: &HttpClient) {
+        if self.run.side.get().is_none() {
+            let _ = self.run.side.set(c.clone());
+        }
+        // SAFETY: the C contract: the handle is live while its component runs.
+        if let Some(h) = unsafe { handle::<AnyClient, ConnectorFns>(self.sender) } {
+            h.adopt_with(|| AnyClient::Tcp((**c).clone()));
+        }
+    }
+    fn at(&self) -> Caller<'_, HttpClient> {
+        Caller {
+            fns: &self.fns.http,
+            sender: self.sender,
+            run: &self.run,
+        }
+    }
+}
+
+impl HttpClientListener<HttpClient> for Bridge {
+    fn on_connect(&self, c: &HttpClient, conn: ConnId) -> HandleResult {
+        self.adopt(c);
+        call::conn(self.fns.base.connect, self.sender, id(conn))
+    }
+    fn on_handshake(&self, c: &HttpClient, conn: ConnId) -> HandleResult {
+        self.adopt(c);
+        call::conn(self.fns.base.handshake, self.sender, id(conn))
+    }
+    fn on_message_begin(&self, _: &HttpClient, conn: ConnId) -> HandleResult {
+        self.at().message_begin(KEY, conn.as_u64())
+    }
+    fn on_status_line(
+        &self,
+        _: &HttpClient,
+        conn: ConnId,
+        status: u16,
+        reason: &str,
+    ) -> HandleResult {
+        self.run.msgs.with(KEY, |m| m.status = status);
+        let r = crate::http_message::cstr(reason.as_bytes());
+        crate::http_callbacks::hpr(self.fns.status_line.map(|f| {
+            // SAFETY: a C callback with HP's signature; `r` lives for the call.
+            unsafe { f(self.sender, id(conn), status, r.as_ptr()) }
+        }))
+    }
+    fn on_header(&self, _: &HttpClient, conn: ConnId, name: &str, value: &[u8]) -> HandleResult {
+        self.at().header(KEY, conn.as_u64(), name, value)
+    }
+    fn on_headers_complete(
+        &self,
+        _: &HttpClient,
+        conn: ConnId,
+        head: &ResponseHead<'_>,
+    ) -> HeadAction {
+        self.run.msgs.with(KEY, |m| m.fill_response(head));
+        match self.at().headers_complete(conn.as_u64(), false) {
+            // The client's decoder switches protocols by itself (101, CONNECT's 2xx).
+            HeadAction::Upgrade => HeadAction::Continue,
+            a => a,
+        }
+    }
+    fn on_body(&self, _: &HttpClient, conn: ConnId, data: &[u8]) -> HandleResult {
+        let r = self.at().body(conn.as_u64(), data);
+        if self.sync && r != HandleResult::Error {
+            self.run.sync().body.extend_from_slice(data);
+        }
+        r
+    }
+    fn on_chunk_header(&self, _: &HttpClient, conn: ConnId, len: u64) -> HandleResult {
+        self.at().chunk_header(conn.as_u64(), len)
+    }
+    fn on_chunk_complete(&self, _: &HttpClient, conn: ConnId) -> HandleResult {
+        self.at().conn(self.fns.http.chunk_complete, conn.as_u64())
+    }
+    fn on_message_complete(&self, _: &HttpClient, conn: ConnId, r: &ResponseInfo) -> HandleResult {
+        if (100..200).contains(&r.status) && r.status != 101 {
+            return HandleResult::Ok; // interim
+        }
+        let res = self
+            .at()
+            .conn(self.fns.http.message_complete, conn.as_u64());
+        if self.sync {
+            self.run.finish_sync(Ok(()));
+        }
+        res
+    }
+    fn on_upgrade(&self, _: &HttpClient, conn: ConnId, kind: UpgradeKind) -> HandleResult {
+        let t = crate::http_message::upgrade_type(Some(kind));
+        if self.sync {
+            self.run.finish_sync(Ok(()));
+        }
+        // (The decoder has not reported the 101 as complete: OnMessageComplete comes first.)
+        self.at().upgrade(KEY, conn.as_u64(), t)
+    }
+    fn on_upgraded_data(&self, _: &HttpClient, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.at()
+            .upgraded_data(KEY, conn.as_u64(), data, self.fns.base.receive)
+    }
+    fn on_parse_error(&self, _: &HttpClient, conn: ConnId, status: u16, desc: &str) {
+        self.at().parse_error(KEY, conn.as_u64(), status, desc);
+        if self.sync {
+            self.run.finish_sync(Err(libc::EBADMSG));
+        }
+    }
+    fn on_close(&self, _: &HttpClient, conn: ConnId, op: SocketOperation, e: i32) -> HandleResult {
+        call::close(self.fns.base.close, self.sender, id(conn), op as c_int, e);
+        self.run.closed(KEY);
+        if self.sync {
+            let e = match (op, e) {
+                (SocketOperation::Connect, 0) => libc::ECONNREFUSED,
+                (_, 0) => libc::ECONNABORTED,
+                (_, e) => e,
+            };
+            self.run.finish_sync(Err(e));
+        }
+        // SAFETY: the C contract: the handle is live while its component runs.
+        if let Some(h) = unsafe { handle::<AnyClient, ConnectorFns>(self.sender) } {
+            h.forget(conn.as_u64());
+        }
+        HandleResult::Ok
+    }
+}
+
+/// Starts an HTTP client handle (from `HP_Client_Start*`, or `OpenUrl`).
+pub(crate) fn start(
+    h: &ClientC,
+    p: PVOID,
+    host: &str,
+    port: u16,
+    async_connect: bool,
+    bind: Option<SocketAddr>,
+) -> BOOL {
+    let sync = h.model == Model::HttpSync;
+    // SAFETY: an HTTP client handle was made by `Create_HP_Http*Client` with an HTTP client
+    // listener (or NULL for a synchronous one; HP's contract), whose table begins with the
+    // connector table `h.fns` names.
+    let fns = unsafe { *(h.fns as *const HttpClientFns) };
+    let run = Arc::new(Run::default());
+    let bridge = Bridge {
+        fns,
+        sender: p,
+        run: run.clone(),
+        sync,
+    };
+    let mut cfg = h.cfg().clone();
+    if sync {
+        cfg.connect_timeout = Duration::from_millis(u64::from(h.knobs().sync_connect_timeout));
+    }
+    let tls = match &cfg.tls {
+        Some(TlsSettings::Client(c)) => Some(c.clone()),
+        _ => None,
+    };
+    let mut b = HttpClient::builder().tcp(|b| {
+        let b = b.config(cfg);
+        match bind {
+            Some(a) => b.bind_address(a),
+            None => b,
+        }
+    });
+    if let Some(t) = tls {
+        b = b.tls(t);
+    }
+    if h.knobs().use_cookie {
+        b = b.cookies(jar().clone());
+    }
+    h.clear_running();
+    h.set_http_run(run.clone());
+    match b.start(host, port, async_connect, bridge) {
+        Ok(c) => {
+            let _ = run.side.set(c.clone());
+            h.adopt_with(|| AnyClient::Tcp((*c).clone()));
+            *h.http_target.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((host.to_ascii_lowercase(), port));
+            h.err.set(se::SE_OK, "SUCCESS", 0);
+            TRUE
+        }
+        Err(e) => {
+            h.err.from(&e);
+            FALSE
+        }
+    }
+}
+
+/// A NULL listener's table: no callbacks (shared by every listener-less sync client).
+static NO_CALLBACKS: HttpClientFns = HttpClientFns {
+    base: ConnectorFns {
+        prepare_connect: None,
+        connect: None,
+        handshake: None,
+        send: None,
+        receive: None,
+        pull_receive: None,
+        close: None,
+        shutdown: None,
+    },
+    status_line: None,
+    http: HttpFns {
+        message_begin: None,
+        header: None,
+        headers_complete: None,
+        body: None,
+        chunk_header: None,
+        chunk_complete: None,
+        message_complete: None,
+        upgrade: None,
+        parse_error: None,
+        ws_header: None,
+        ws_body: None,
+        ws_complete: None,
+    },
+};
+
+/// A new client handle; a synchronous one may have no listener (HP's too).
+pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
+    let l = if l.is_null() && model == Model::HttpSync {
+        &NO_CALLBACKS as *const HttpClientFns as PVOID
+    } else {
+        l
+    };
+    crate::handle::create::<AnyClient, ConnectorFns>(l, model)
+}
+
+crate::handle::creators!(AnyClient, ConnectorFns: Create_HP_HttpClient => Http);
+
+/// Creates a synchronous client; its listener may be NULL (HP's too).
+#[no_mangle]
+pub extern "C" fn Create_HP_HttpSyncClient(l: PVOID) -> PVOID {
+    create(l, Model::HttpSync)
+}
+crate::handle::destroyers!(AnyClient, ConnectorFns:
+    Destroy_HP_HttpClient, Destroy_HP_HttpSyncClient);
+
+/// The HTTP client handle behind `p` (None, errno EINVAL, for NULL or another component).
+fn http_handle<'a>(p: PVOID) -> Option<&'a ClientC> {
+    // SAFETY: the C contract: NULL or a live client handle.
+    let h = unsafe { handle::<AnyClient, ConnectorFns>(p) }
+        .filter(|h| matches!(h.model, Model::Http | Model::HttpSync));
+    if h.is_none() {
+        set_errno(libc::EINVAL);
+    }
+    h
+}
+
+fn run(p: PVOID) -> Option<Arc<Run>> {
+    let r = http_handle(p)?.http_run::<Run>();
+    if r.is_none() {
+        set_errno(libc::EPERM);
+    }
+    r
+}
+
+fn client_of(p: PVOID) -> Option<HttpClient> {
+    let c = run(p)?.side.get().cloned();
+    if c.is_none() {
+        set_errno(libc::EPERM);
+    }
+    c
+}
+
+/// The run and message key of the client's connection.
+fn message(p: PVOID) -> Option<(Arc<Run>, u64)> {
+    Some((run(p)?, KEY))
+}
+
+/// Sends a request: `method path`, the headers, Host and Content-Length unless given, the
+/// body.
+///
+/// # Safety
+/// Strings are C strings; `headers` has `n` pairs; `body` has `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn HP_HttpClient_SendRequest(
+    p: PVOID,
+    method: *const c_char,
+    path: *const c_char,
+    headers: *const crate::http_message::HP_TNVPair,
+    n: c_int,
+    body: *const u8,
+    len: c_int,
+) -> BOOL {
+    guard(FALSE, || {
+        // SAFETY: per the contract.
+        let m = unsafe { text(method) };
+        // SAFETY: per the contract.
+        unsafe { send(p, m, path, headers, n, body, len) }
+    })
+}
+
+/// # Safety
+/// As `HP_HttpClient_SendRequest`.
+unsafe fn send(
+    p: PVOID,
+    method: Option<&str>,
+    path: *const c_char,
+    headers: *const crate::http_message::HP_TNVPair,
+    n: c_int,
+    body: *const u8,
+    len: c_int,
+) -> BOOL {
+    let Some(c) = client_of(p) else {
+        return FALSE;
+    };
+    // SAFETY: per the contract.
+    let (Some(m), Some(path), Some(hs), Some(body)) = (
+        method,
+        unsafe { text(path) },
+        unsafe { headers_in(headers, n) },
+        unsafe { bytes(body, len) },
+    ) else {
+        set_errno(libc::EINVAL);
+        return FALSE;
+    };
+    let m = m.to_ascii_uppercase();
+    let path = if path.is_empty() { "/" } else { path };
+    done(c.send_request(&m, path, &hs, body))
+}
+
+macro_rules! method_senders {
+    ($($name:ident => $method:literal;)*) => {$(
+        #[doc = concat!("Sends a `", $method, "` request with a body.")]
+        ///
+        /// # Safety
+        /// `path` is a C string; `headers` has `n` pairs; `body` has `len` readable bytes.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            p: PVOID,
+            path: *const c_char,
+            headers: *const crate::http_message::HP_TNVPair,
+            n: c_int,
+            body: *const u8,
+            len: c_int,
+        ) -> BOOL {
+            // SAFETY: per the contract.
+            guard(FALSE, || unsafe { send(p, Some($method), path, headers, n, body, len) })
+        }
+    )*};
+}
+
+method_senders! {
+    HP_HttpClient_SendPost => "POST";
+    HP_HttpClient_SendPut => "PUT";
+    HP_HttpClient_SendPatch => "PATCH";
+}
+
+macro_rules! bodyless_senders {
+    ($($name:ident => $method:literal;)*) => {$(
+        #[doc = concat!("Sends a `", $method, "` request.")]
+        ///
+        /// # Safety
+        /// `path` is a C string; `headers` has `n` pairs.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            p: PVOID,
+            path: *const c_char,
+            headers: *const crate::http_message::HP_TNVPair,
+            n: c_int,
+        ) -> BOOL {
+            // SAFETY: per the contract.
+            guard(FALSE, || unsafe { send(p, Some($method), path, headers, n, std::ptr::null(), 0) })
+        }
+    )*};
+}
+
+bodyless_senders! {
+    HP_HttpClient_SendGet => "GET";
+    HP_HttpClient_SendDelete => "DELETE";
+    HP_HttpClient_SendHead => "HEAD";
+    HP_HttpClient_SendTrace => "TRACE";
+    HP_HttpClient_SendOptions => "OPTIONS";
+    HP_HttpClient_SendConnect => "CONNECT";
+}
+
+/// Sends a request whose body is the file `name`.
+///
+/// # Safety
+/// Strings are C strings; `headers` has `n` pairs.
+#[no_mangle]
+pub unsafe extern "C" fn HP_HttpClient_SendLocalFile(
+    p: PVOID,
+    name: *const c_char,
+    method: *const c_char,
+    path: *const c_char,
+    headers: *const crate::http_message::HP_TNVPair,
+    n: c_int,
+) -> BOOL {
+    guard(FALSE, || {
+        let Some(c) = client_of(p) else {
+            return FALSE;
+        };
+        // SAFETY: per the contract.
+        let (Some(name), Some(m), Some(path), Some(hs)) = (
+            unsafe { text(name) },
+            unsafe { text(method) },
+            unsafe { text(path) },
+            unsafe { headers_in(headers, n) },
+        ) else {
+            set_errno(libc::EINVAL);
+            return FALSE;
+        };
+        let m = m.to_ascii_uppercase();
+        done(c.send_local_file(&m, path, &hs, std::path::Path::new(name)))
+    })
+}
+
+/// Sends one chunk of a chunked request body (`len` 0: the last chunk); the request must have
+/// been sent with `Transfer-Encoding: chunked`.
+///
+/// # Safety
+/// `data` has `len` readable bytes; `ext` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn HP_HttpClient_SendChunkData(
+    p: PVOID,
+    data: *const u8,
+    len: c_int,
+    ext: *const c_char,
+) -> BOOL {
+    guard(FALSE, || {
+        let Some(c) = client_of(p) else {
+            return FALSE;
+        };
+        // SAFETY: per the contract.
+        let (Some(d), ext) = (unsafe { bytes(data, len) }, unsafe { text(ext) }) else {
+            set_errno(libc::EINVAL);
+            return FALSE;
+        };
+        let mut out = Vec::with_capacity(d.len() + 32);
+        crate::http_message::write_chunk(&mut out, d, ext.unwrap_or(""));
+        done(c.send(&out))
+    })
+}
+
+/// Sends one WebSocket frame, masked with `mask` (NULL: unmasked, as HP).
+///
+/// # Safety
+/// `mask` is NULL or 4 readable bytes; `data` has `len` readable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn HP_HttpClient_SendWSMessage(
+    p: PVOID,
+    fin: BOOL,
+    reserved: u8,
+    opcode: u8,
+    mask: *const u8,
+    data: *const u8,
+    len: c_int,
+    body_len: ULONGLONG,
+) -> BOOL {
+    guard(FALSE, || {
+        let Some(c) = client_of(p) else {
+            return FALSE;
+        };
+        // SAFETY: per the contract.
+        let Some(d) = (unsafe { bytes(data, len) }) else {
+            set_errno(libc::EINVAL);
+            return FALSE;
+        };
+        // SAFETY: 4 readable bytes when not NULL, per the contract.
+        let key = (!mask.is_null()).then(|| unsafe { *(mask as *const [u8; 4]) });
+        match ws_frame(fin != FALSE, reserved, opcode, d, body_len, key) {
+            Some(out) => done(c.send(&out)),
+            None => {
+                set_errno(libc::EINVAL);
+                FALSE
+            }
+        }
+    })
+}
+
+/// Starts HTTP on a connection started with automatic start off: shardnet's client parses
+/// from the first byte, so this answers TRUE once connected.
+#[no_mangle]
+pub extern "C" fn HP_HttpClient_StartHttp(p: PVOID) -> BOOL {
+    guard(FALSE, || match client_of(p) {
+        Some(c) if c.is_connected() => TRUE,
+        Some(_) => {
+            set_errno(libc::ENOTCONN);
+            FALSE
+        }
+        None => FALSE,
+    })
+}
+
+macro_rules! knob_bools {
+    ($($set:ident, $get:ident => $field:ident;)*) => {$(
+        /// A setting (before Start, as HP's).
+        #[no_mangle]
+        pub extern "C" fn $set(p: PVOID, on: BOOL) {
+            guard((), || {
+                if let Some(h) = http_handle(p) {
+                    h.knobs().$field = on != FALSE;
+                }
+            })
+        }
+        /// See the setter.
+        #[no_mangle]
+        pub extern "C" fn $get(p: PVOID) -> BOOL {
+            guard(FALSE, || http_handle(p).map_or(FALSE, |h| b(h.knobs().$field)))
+        }
+    )*};
+}
+
+knob_bools! {
+    HP_HttpClient_SetHttpAutoStart, HP_HttpClient_IsHttpAutoStart => http_auto_start;
+    HP_HttpClient_SetUseCookie, HP_HttpClient_IsUseCookie => use_cookie;
+}
+
+/// The HTTP version of requests (kept for its getter: shardnet sends HTTP/1.1).
+#[no_mangle]
+pub extern "C" fn HP_HttpClient_SetLocalVersion(p: PVOID, v: c_int) {
+    guard((), || {
+        if let Some(h) = http_handle(p) {
+            h.knobs().local_version = v;
+        }
+    })
+}
+
+/// See `HP_HttpClient_SetLocalVersion`.
+#[no_mangle]
+pub extern "C" fn HP_HttpClient_GetLocalVersion(p: PVOID) -> c_int {
+    guard(hv::HV_1_1, || {
+        http_handle(p).map_or(hv::HV_1_1, |h| h.knobs().local_version)
+    })
+}
+
+/// The last response's status code (0 before one).
+#[no_mangle]
+pub extern "C" fn HP_HttpClient_GetStatusCode(p: PVOID) -> USHORT {
+    guard(0, || {
+        run(p)
+            .and_then(|r| r.msgs.read(KEY, |m| m.status))
+            .unwrap_or(0)
+    })
+}
+
+crate::http_getters::message_getters!(message, () {
+    is_upgrade: HP_HttpClient_IsUpgrade, is_keep_alive: HP_HttpClient_IsKeepAlive,
+    version: HP_HttpClient_GetVersion, content_length: HP_HttpClient_GetContentLength,
+    content_type: HP_HttpClient_GetContentType, content_encoding: HP_HttpClient_GetContentEncoding,
+    transfer_encoding: HP_HttpClient_GetTransferEncoding, upgrade_type: HP_HttpClient_GetUpgradeType,
+    parse_error: HP_HttpClient_GetParseErrorCode, header: HP_HttpClient_GetHeader,
+    headers: HP_HttpClient_GetHeaders, all_headers: HP_HttpClient_GetAllHeaders,
+    all_header_names: HP_HttpClient_GetAllHeaderNames, cookie: HP_HttpClient_GetCookie,
+    all_cookies: HP_HttpClient_GetAllCookies, ws_state: HP_HttpClient_GetWSMessageState,
+});
+
+/// Sends `method url` and waits for the whole answer: connects first when not connected to
+/// the URL's host and port (or `force`); `body` with `len` < 0 names a file whose contents
+/// are the body (HP's rule). FALSE with `HP_Client_GetLastError` SE_CONNECT_SERVER (a bad URL,
+/// a scheme the client does not speak, a failed connect) or SE_DATA_SEND (the request failed
+/// or timed out; `SYS_GetLastError` says why).
+///
+/// # Safety
+/// Strings are C strings; `headers` has `n` pairs; `body` has `len` readable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn HP_HttpSyncClient_OpenUrl(
+    p: PVOID,
+    method: *const c_char,
+    url: *const c_char,
+    headers: *const crate::http_message::HP_TNVPair,
+    n: c_int,
+    body: *const u8,
+    len: c_int,
+    force: BOOL,
+) -> BOOL {
+    guard(FALSE, || {
+        // SAFETY: the C contract: NULL or a live client handle.
+        let Some(h) = (unsafe { handle::<AnyClient, ConnectorFns>(p) })
+            .filter(|h| h.model == Model::HttpSync)
+        else {
+            set_errno(libc::EINVAL);
+            return FALSE;
+        };
+        // SAFETY: per the contract.
+        let (Some(method), Some(url), Some(hs)) =
+            (unsafe { text(method) }, unsafe { text(url) }, unsafe {
+                headers_in(headers, n)
+            })
+        else {
+            h.err
+                .set(se::SE_INVALID_PARAM, "bad argument", libc::EINVAL);
+            return FALSE;
+        };
+        // A negative length: `body` is a file's path (HP's OpenUrl).
+        let file;
+        let body: &[u8] = if len < 0 && !body.is_null() {
+            // SAFETY: a C string per HP's contract for this form.
+            let Some(path) = (unsafe { text(body as *const c_char) }) else {
+                h.err
+                    .set(se::SE_INVALID_PARAM, "bad file name", libc::EINVAL);
+                return FALSE;
+            };
+            match std::fs::read(path) {
+                Ok(b) => {
+                    file = b;
+                    &file
+                }
+                Err(e) => {
+                    h.err.set(
+                        se::SE_INVALID_PARAM,
+                        "cannot read the body file",
+                        e.raw_os_error().unwrap_or(libc::EIO),
+                    );
+                    return FALSE;
+                }
+            }
+        } else {
+            // SAFETY: per the contract.
+            match unsafe { bytes(body, len) } {
+                Some(b) => b,
+                None => {
+                    h.err.set(se::SE_INVALID_PARAM, "bad body", libc::EINVAL);
+                    return FALSE;
+                }
+            }
+        };
+        open_url(h, p, method, url, &hs, body, force != FALSE)
+    })
+}
+
+fn open_url(
+    h: &ClientC,
+    p: PVOID,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    force: bool,
+) -> BOOL {
+    let u = shardnet_protocols::http::UrlParts::parse(url, false);
+    let https = match u.scheme {
+        Some(s) if s.eq_ignore_ascii_case("http") => false,
+        Some(s) if s.eq_ignore_ascii_case("https") => true,
+        _ => {
+            h.err.set(
+                se::SE_CONNECT_SERVER,
+                "not an http(s) URL",
+                libc::EADDRNOTAVAIL,
+            );
+            return FALSE;
+        }
+    };
+    let Some(host) = u.host.filter(|h| !h.is_empty()) else {
+        h.err.set(
+            se::SE_CONNECT_SERVER,
+            "no host in the URL",
+            libc::EADDRNOTAVAIL,
+        );
+        return FALSE;
+    };
+    if https != h.is_ssl.load(std::sync::atomic::Ordering::Relaxed) {
+        h.err.set(
+            se::SE_CONNECT_SERVER,
+            "the URL's scheme is not this client's",
+            libc::EPROTO,
+        );
+        return FALSE;
+    }
+    let port = u.port.unwrap_or(if https { 443 } else { 80 });
+    let mut target = if u.path.is_empty() {
+        "/".to_string()
+    } else {
+        u.path.to_string()
+    };
+    if let Some(q) = u.query {
+        target.push('?');
+        target.push_str(q);
+    }
+    let same = h
+        .http_target
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|(th, tp)| *th == host.to_ascii_lowercase() && *tp == port);
+    let connected = h.get().is_some_and(|c| c.is_connected());
+    if force || !same || !connected {
+        if let Some(c) = h.get() {
+            c.stop();
+            let _ = c.wait();
+        }
+        if h.ssl_missing() {
+            return FALSE;
+        }
+        if start(h, p, host, port, false, None) == FALSE {
+            let errno = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ECONNREFUSED);
+            h.err.set(se::SE_CONNECT_SERVER, "connect failed", errno);
+            set_errno(errno);
+            return FALSE;
+        }
+    }
+    let (Some(r), Some(c)) = (
+        h.http_run::<Run>(),
+        h.http_run::<Run>().and_then(|r| r.side.get().cloned()),
+    ) else {
+        h.err.set(se::SE_ILLEGAL_STATE, "not started", libc::EPERM);
+        return FALSE;
+    };
+    {
+        let mut s = r.sync();
+        s.done = None;
+        s.body.clear();
+    }
+    let m = method.to_ascii_uppercase();
+    if let Err(e) = c.send_request(&m, &target, headers, body) {
+        h.err.from(&e);
+        return FALSE;
+    }
+    let timeout = h.knobs().sync_request_timeout;
+    let deadline =
+        (timeout != 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout)));
+    let mut s = r.sync();
+    loop {
+        if let Some(done) = s.done {
+            drop(s);
+            return match done {
+                Ok(()) => {
+                    h.err.set(se::SE_OK, "SUCCESS", 0);
+                    TRUE
+                }
+                Err(e) => {
+                    h.err.set(se::SE_DATA_SEND, "the request failed", e);
+                    set_errno(e);
+                    FALSE
+                }
+            };
+        }
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) => left,
+                None => {
+                    drop(s);
+                    c.stop();
+                    h.err
+                        .set(se::SE_DATA_SEND, "request timed out", libc::ETIMEDOUT);
+                    set_errno(libc::ETIMEDOUT);
+                    return FALSE;
+                }
+            },
+            None => Duration::from_secs(3600),
+        };
+        s = r
+            .sync_ready
+            .wait_timeout(s, wait)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// The body of the last `OpenUrl` answer (valid until the next request); always TRUE, as HP.
+///
+/// # Safety
+/// `body` and `len` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn HP_HttpSyncClient_GetResponseBody(
+    p: PVOID,
+    body: *mut *const u8,
+    len: *mut c_int,
+) -> BOOL {
+    guard(FALSE, || {
+        if body.is_null() || len.is_null() {
+            set_errno(libc::EINVAL);
+            return FALSE;
+        }
+        let r = run(p);
+        let (ptr, n) = match &r {
+            Some(r) => {
+                let s = r.sync();
+                if s.body.is_empty() {
+                    (std::ptr::null(), 0)
+                } else {
+                    // The Vec is not touched until the next request: the pointer stays valid.
+                    (
+                        s.body.as_ptr(),
+                        s.body.len().min(c_int::MAX as usize) as c_int,
+                    )
+                }
+            }
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: writable per the contract.
+        unsafe {
+            *body = ptr;
+            *len = n;
+        }
+        TRUE
+    })
+}
+
+/// Forgets the last answer (its body and message; each request does so by itself).
+#[no_mangle]
+pub extern "C" fn HP_HttpSyncClient_CleanupRequestResult(p: PVOID) -> BOOL {
+    guard(FALSE, || match run(p) {
+        Some(r) => {
+            r.sync().body = Vec::new();
+            r.msgs.closed(KEY);
+            TRUE
+        }
+        None => FALSE,
+    })
+}
+
+macro_rules! sync_timeouts {
+    ($($set:ident, $get:ident => $field:ident;)*) => {$(
+        /// A timeout in milliseconds (0: none).
+        #[no_mangle]
+        pub extern "C" fn $set(p: PVOID, ms: DWORD) {
+            guard((), || {
+                if let Some(h) = http_handle(p) {
+                    h.knobs().$field = ms;
+                }
+            })
+        }
+        /// See the setter.
+        #[no_mangle]
+        pub extern "C" fn $get(p: PVOID) -> DWORD {
+            guard(0, || http_handle(p).map_or(0, |h| h.knobs().$field))
+        }
+    )*};
+}
+
+sync_timeouts! {
+    HP_HttpSyncClient_SetConnectTimeout, HP_HttpSyncClient_GetConnectTimeout => sync_connect_timeout;
+    HP_HttpSyncClient_SetRequestTimeout, HP_HttpSyncClient_GetRequestTimeout => sync_request_timeout;
+}
