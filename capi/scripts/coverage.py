@@ -55,7 +55,7 @@ def family(name):
 
 REASONS = {
     "SSL": "next: the HTTPS agent (HttpsServer, HttpsClient, HttpsSyncClient are here)",
-    "HTTP": "next: HttpAgent and the cookie manager (HttpServer, HttpClient, HttpSyncClient are here, WebSocket frames included)",
+    "HTTP": "next: the cookie manager (HttpServer, HttpAgent, HttpClient, HttpSyncClient are here, WebSocket frames included)",
     "UDP/ARQ": "not yet",
     "thread pool": "not planned: shardnet runs work on its shards (HP's thread pool is a separate utility)",
     "system helpers": "not built: Brotli (HP's optional _BROTLI_SUPPORT) and iconv charsets (_ICONV_SUPPORT); SYS_Alloca (stack memory cannot outlive the call that returns it)",

@@ -147,6 +147,9 @@ pub unsafe extern "C" fn HP_Agent_Start(p: PVOID, bind: LPCTSTR, async_connect: 
             Model::Pack => b.pack(*h.pack_cfg()),
         };
         h.knobs().async_connect = async_connect != 0;
+        if h.model == Model::Http {
+            return crate::http_agent::start(h, p, b);
+        }
         let bridge = Bridge {
             // SAFETY: the listener is live at Start (HP's life cycle).
             fns: unsafe { *h.fns },
@@ -186,8 +189,23 @@ fn connect(
         set_errno(libc::EINVAL);
         return FALSE;
     };
+    let http = h.model == Model::Http;
     let r = match local {
+        None if http => crate::http_agent::connect(h, host, port, None, extra),
         None => a.connect(host, port),
+        Some((ip, lport)) if http => {
+            // SAFETY: the C contract: NULL or a C string.
+            let ip = match unsafe { text(ip) } {
+                None | Some("") => "0.0.0.0",
+                Some(s) => s,
+            };
+            match format!("{ip}:{lport}").parse::<SocketAddr>() {
+                Ok(l) => crate::http_agent::connect(h, host, port, Some(l), extra),
+                Err(_) => Err(shardnet_components::Error::InvalidParam(
+                    "bad address".into(),
+                )),
+            }
+        }
         Some((ip, lport)) => {
             // SAFETY: the C contract: NULL or a C string.
             let ip = match unsafe { text(ip) } {
@@ -214,7 +232,7 @@ fn connect(
             return FALSE;
         }
     };
-    if let Some(x) = extra {
+    if let (Some(x), false) = (extra, http) {
         a.set_extra(c, x as usize as u64);
     }
     if !out.is_null() {

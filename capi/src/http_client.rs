@@ -14,10 +14,10 @@
 //! shared by every client of the process, as HP's.
 
 use crate::any_client::AnyClient;
-use crate::error::{done, guard, set_errno};
+use crate::error::{guard, set_errno};
 use crate::handle::{handle, Handle, Model};
 use crate::http_callbacks::{Caller, FnHttpStatus, HttpFns, HttpRun};
-use crate::http_message::{headers_in, ws_frame};
+use crate::http_message::headers_in;
 use crate::listener::{call, ConnectorFns, FnClose, FnConn, FnConnSocket, FnData, FnLength};
 use crate::types::*;
 use shardnet_components::http::{CookieJar, HttpClient, HttpClientListener, ResponseInfo};
@@ -80,97 +80,123 @@ fn id(c: ConnId) -> HP_CONNID {
     c.as_u64() as HP_CONNID
 }
 
+/// What the client-side bridge needs of its component: `HttpClient` (one connection, its
+/// messages under one key) or `HttpAgent` (a message per connection).
+pub(crate) trait Side: Clone + Send + Sync + 'static {
+    /// Messages are filed per connection.
+    const PER_CONN: bool;
+    /// A callback of a run `Start` has not installed yet: the component becomes the handle's.
+    fn adopt(&self, sender: PVOID);
+    /// A connection connected (errno 0) or failed to.
+    fn connect_outcome(_sender: PVOID, _conn: ConnId, _errno: c_int) {}
+    /// A connection closed.
+    fn forget(sender: PVOID, conn: ConnId);
+}
+
+impl Side for HttpClient {
+    const PER_CONN: bool = false;
+    fn adopt(&self, sender: PVOID) {
+        // SAFETY: the C contract: the handle is live while its component runs.
+        if let Some(h) = unsafe { handle::<AnyClient, ConnectorFns>(sender) } {
+            h.adopt_with(|| AnyClient::Tcp((**self).clone()));
+        }
+    }
+    fn forget(sender: PVOID, conn: ConnId) {
+        // SAFETY: as above.
+        if let Some(h) = unsafe { handle::<AnyClient, ConnectorFns>(sender) } {
+            h.forget(conn.as_u64());
+        }
+    }
+}
+
 /// The listener shardnet calls: each call goes to the C callbacks (if the program gave a
 /// listener), with the handle as sender; a synchronous client also keeps the body and wakes
 /// the waiting `OpenUrl`.
-struct Bridge {
-    fns: HttpClientFns,
-    sender: PVOID,
-    run: Arc<Run>,
-    sync: bool,
+pub(crate) struct Bridge<S> {
+    pub fns: HttpClientFns,
+    pub sender: PVOID,
+    pub run: Arc<HttpRun<S>>,
+    pub sync: bool,
 }
 
 // SAFETY: as the TCP client's bridge: the table is a copy, the handle outlives the component
-// (HP's life cycle), and C callbacks run on the client's thread, HP's contract.
-unsafe impl Send for Bridge {}
+// (HP's life cycle), and C callbacks run on the component's threads, HP's contract.
+unsafe impl<S> Send for Bridge<S> {}
 // SAFETY: as above.
-unsafe impl Sync for Bridge {}
+unsafe impl<S> Sync for Bridge<S> {}
 
-impl Bridge {
-    fn adopt(&self, c: &HttpClient) {
+impl<S: Side> Bridge<S> {
+    fn adopt(&self, c: &S) {
         if self.run.side.get().is_none() {
             let _ = self.run.side.set(c.clone());
         }
-        // SAFETY: the C contract: the handle is live while its component runs.
-        if let Some(h) = unsafe { handle::<AnyClient, ConnectorFns>(self.sender) } {
-            h.adopt_with(|| AnyClient::Tcp((**c).clone()));
-        }
+        c.adopt(self.sender);
     }
-    fn at(&self) -> Caller<'_, HttpClient> {
+    fn at(&self) -> Caller<'_, S> {
         Caller {
             fns: &self.fns.http,
             sender: self.sender,
             run: &self.run,
         }
     }
+    fn key(conn: ConnId) -> u64 {
+        if S::PER_CONN {
+            conn.as_u64()
+        } else {
+            KEY
+        }
+    }
 }
 
-impl HttpClientListener<HttpClient> for Bridge {
-    fn on_connect(&self, c: &HttpClient, conn: ConnId) -> HandleResult {
+impl<S: Side> HttpClientListener<S> for Bridge<S> {
+    fn on_connect(&self, c: &S, conn: ConnId) -> HandleResult {
         self.adopt(c);
+        S::connect_outcome(self.sender, conn, 0);
         call::conn(self.fns.base.connect, self.sender, id(conn))
     }
-    fn on_handshake(&self, c: &HttpClient, conn: ConnId) -> HandleResult {
+    fn on_handshake(&self, c: &S, conn: ConnId) -> HandleResult {
         self.adopt(c);
         call::conn(self.fns.base.handshake, self.sender, id(conn))
     }
-    fn on_message_begin(&self, _: &HttpClient, conn: ConnId) -> HandleResult {
-        self.at().message_begin(KEY, conn.as_u64())
+    fn on_message_begin(&self, _: &S, conn: ConnId) -> HandleResult {
+        self.at().message_begin(Self::key(conn), conn.as_u64())
     }
-    fn on_status_line(
-        &self,
-        _: &HttpClient,
-        conn: ConnId,
-        status: u16,
-        reason: &str,
-    ) -> HandleResult {
-        self.run.msgs.with(KEY, |m| m.status = status);
+    fn on_status_line(&self, _: &S, conn: ConnId, status: u16, reason: &str) -> HandleResult {
+        self.run.msgs.with(Self::key(conn), |m| m.status = status);
         let r = crate::http_message::cstr(reason.as_bytes());
         crate::http_callbacks::hpr(self.fns.status_line.map(|f| {
             // SAFETY: a C callback with HP's signature; `r` lives for the call.
             unsafe { f(self.sender, id(conn), status, r.as_ptr()) }
         }))
     }
-    fn on_header(&self, _: &HttpClient, conn: ConnId, name: &str, value: &[u8]) -> HandleResult {
-        self.at().header(KEY, conn.as_u64(), name, value)
+    fn on_header(&self, _: &S, conn: ConnId, name: &str, value: &[u8]) -> HandleResult {
+        self.at()
+            .header(Self::key(conn), conn.as_u64(), name, value)
     }
-    fn on_headers_complete(
-        &self,
-        _: &HttpClient,
-        conn: ConnId,
-        head: &ResponseHead<'_>,
-    ) -> HeadAction {
-        self.run.msgs.with(KEY, |m| m.fill_response(head));
+    fn on_headers_complete(&self, _: &S, conn: ConnId, head: &ResponseHead<'_>) -> HeadAction {
+        self.run
+            .msgs
+            .with(Self::key(conn), |m| m.fill_response(head));
         match self.at().headers_complete(conn.as_u64(), false) {
             // The client's decoder switches protocols by itself (101, CONNECT's 2xx).
             HeadAction::Upgrade => HeadAction::Continue,
             a => a,
         }
     }
-    fn on_body(&self, _: &HttpClient, conn: ConnId, data: &[u8]) -> HandleResult {
+    fn on_body(&self, _: &S, conn: ConnId, data: &[u8]) -> HandleResult {
         let r = self.at().body(conn.as_u64(), data);
         if self.sync && r != HandleResult::Error {
             self.run.sync().body.extend_from_slice(data);
         }
         r
     }
-    fn on_chunk_header(&self, _: &HttpClient, conn: ConnId, len: u64) -> HandleResult {
+    fn on_chunk_header(&self, _: &S, conn: ConnId, len: u64) -> HandleResult {
         self.at().chunk_header(conn.as_u64(), len)
     }
-    fn on_chunk_complete(&self, _: &HttpClient, conn: ConnId) -> HandleResult {
+    fn on_chunk_complete(&self, _: &S, conn: ConnId) -> HandleResult {
         self.at().conn(self.fns.http.chunk_complete, conn.as_u64())
     }
-    fn on_message_complete(&self, _: &HttpClient, conn: ConnId, r: &ResponseInfo) -> HandleResult {
+    fn on_message_complete(&self, _: &S, conn: ConnId, r: &ResponseInfo) -> HandleResult {
         if (100..200).contains(&r.status) && r.status != 101 {
             return HandleResult::Ok; // interim
         }
@@ -182,27 +208,34 @@ impl HttpClientListener<HttpClient> for Bridge {
         }
         res
     }
-    fn on_upgrade(&self, _: &HttpClient, conn: ConnId, kind: UpgradeKind) -> HandleResult {
+    fn on_upgrade(&self, _: &S, conn: ConnId, kind: UpgradeKind) -> HandleResult {
         let t = crate::http_message::upgrade_type(Some(kind));
         if self.sync {
             self.run.finish_sync(Ok(()));
         }
         // (The decoder has not reported the 101 as complete: OnMessageComplete comes first.)
-        self.at().upgrade(KEY, conn.as_u64(), t)
+        self.at().upgrade(Self::key(conn), conn.as_u64(), t)
     }
-    fn on_upgraded_data(&self, _: &HttpClient, conn: ConnId, data: &[u8]) -> HandleResult {
+    fn on_upgraded_data(&self, _: &S, conn: ConnId, data: &[u8]) -> HandleResult {
         self.at()
-            .upgraded_data(KEY, conn.as_u64(), data, self.fns.base.receive)
+            .upgraded_data(Self::key(conn), conn.as_u64(), data, self.fns.base.receive)
     }
-    fn on_parse_error(&self, _: &HttpClient, conn: ConnId, status: u16, desc: &str) {
-        self.at().parse_error(KEY, conn.as_u64(), status, desc);
+    fn on_parse_error(&self, _: &S, conn: ConnId, status: u16, desc: &str) {
+        self.at()
+            .parse_error(Self::key(conn), conn.as_u64(), status, desc);
         if self.sync {
             self.run.finish_sync(Err(libc::EBADMSG));
         }
     }
-    fn on_close(&self, _: &HttpClient, conn: ConnId, op: SocketOperation, e: i32) -> HandleResult {
+    fn on_close(&self, _: &S, conn: ConnId, op: SocketOperation, e: i32) -> HandleResult {
         call::close(self.fns.base.close, self.sender, id(conn), op as c_int, e);
-        self.run.closed(KEY);
+        self.run.closed(Self::key(conn));
+        if S::PER_CONN {
+            self.run.msgs.closed(conn.as_u64());
+        }
+        if op == SocketOperation::Connect {
+            S::connect_outcome(self.sender, conn, e);
+        }
         if self.sync {
             let e = match (op, e) {
                 (SocketOperation::Connect, 0) => libc::ECONNREFUSED,
@@ -211,10 +244,11 @@ impl HttpClientListener<HttpClient> for Bridge {
             };
             self.run.finish_sync(Err(e));
         }
-        // SAFETY: the C contract: the handle is live while its component runs.
-        if let Some(h) = unsafe { handle::<AnyClient, ConnectorFns>(self.sender) } {
-            h.forget(conn.as_u64());
-        }
+        S::forget(self.sender, conn);
+        HandleResult::Ok
+    }
+    fn on_shutdown(&self, _: &S) -> HandleResult {
+        call::sender(self.fns.base.shutdown, self.sender);
         HandleResult::Ok
     }
 }
@@ -234,7 +268,7 @@ pub(crate) fn start(
     // connector table `h.fns` names.
     let fns = unsafe { *(h.fns as *const HttpClientFns) };
     let run = Arc::new(Run::default());
-    let bridge = Bridge {
+    let bridge = Bridge::<HttpClient> {
         fns,
         sender: p,
         run: run.clone(),
@@ -360,264 +394,30 @@ fn message(p: PVOID) -> Option<(Arc<Run>, u64)> {
     Some((run(p)?, KEY))
 }
 
-/// Sends a request: `method path`, the headers, Host and Content-Length unless given, the
-/// body.
-///
-/// # Safety
-/// Strings are C strings; `headers` has `n` pairs; `body` has `len` readable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn HP_HttpClient_SendRequest(
-    p: PVOID,
-    method: *const c_char,
-    path: *const c_char,
-    headers: *const crate::http_message::HP_TNVPair,
-    n: c_int,
-    body: *const u8,
-    len: c_int,
-) -> BOOL {
-    guard(FALSE, || {
-        // SAFETY: per the contract.
-        let m = unsafe { text(method) };
-        // SAFETY: per the contract.
-        unsafe { send(p, m, path, headers, n, body, len) }
+/// The client and its connection.
+fn requester(p: PVOID) -> Option<(HttpClient, ConnId)> {
+    client_of(p).map(|c| {
+        let id = c.conn_id();
+        (c, id)
     })
 }
 
-/// # Safety
-/// As `HP_HttpClient_SendRequest`.
-unsafe fn send(
-    p: PVOID,
-    method: Option<&str>,
-    path: *const c_char,
-    headers: *const crate::http_message::HP_TNVPair,
-    n: c_int,
-    body: *const u8,
-    len: c_int,
-) -> BOOL {
-    let Some(c) = client_of(p) else {
-        return FALSE;
-    };
-    // SAFETY: per the contract.
-    let (Some(m), Some(path), Some(hs), Some(body)) = (
-        method,
-        unsafe { text(path) },
-        unsafe { headers_in(headers, n) },
-        unsafe { bytes(body, len) },
-    ) else {
-        set_errno(libc::EINVAL);
-        return FALSE;
-    };
-    let m = m.to_ascii_uppercase();
-    let path = if path.is_empty() { "/" } else { path };
-    done(c.send_request(&m, path, &hs, body))
-}
+crate::http_requests::request_exports!(requester, () {
+    request: HP_HttpClient_SendRequest, local_file: HP_HttpClient_SendLocalFile,
+    chunk: HP_HttpClient_SendChunkData, ws: HP_HttpClient_SendWSMessage,
+    start_http: HP_HttpClient_StartHttp,
+    with_body: [HP_HttpClient_SendPost => "POST", HP_HttpClient_SendPut => "PUT",
+        HP_HttpClient_SendPatch => "PATCH"],
+    bodyless: [HP_HttpClient_SendGet => "GET", HP_HttpClient_SendDelete => "DELETE",
+        HP_HttpClient_SendHead => "HEAD", HP_HttpClient_SendTrace => "TRACE",
+        HP_HttpClient_SendOptions => "OPTIONS", HP_HttpClient_SendConnect => "CONNECT"],
+});
 
-macro_rules! method_senders {
-    ($($name:ident => $method:literal;)*) => {$(
-        #[doc = concat!("Sends a `", $method, "` request with a body.")]
-        ///
-        /// # Safety
-        /// `path` is a C string; `headers` has `n` pairs; `body` has `len` readable bytes.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            p: PVOID,
-            path: *const c_char,
-            headers: *const crate::http_message::HP_TNVPair,
-            n: c_int,
-            body: *const u8,
-            len: c_int,
-        ) -> BOOL {
-            // SAFETY: per the contract.
-            guard(FALSE, || unsafe { send(p, Some($method), path, headers, n, body, len) })
-        }
-    )*};
-}
-
-method_senders! {
-    HP_HttpClient_SendPost => "POST";
-    HP_HttpClient_SendPut => "PUT";
-    HP_HttpClient_SendPatch => "PATCH";
-}
-
-macro_rules! bodyless_senders {
-    ($($name:ident => $method:literal;)*) => {$(
-        #[doc = concat!("Sends a `", $method, "` request.")]
-        ///
-        /// # Safety
-        /// `path` is a C string; `headers` has `n` pairs.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            p: PVOID,
-            path: *const c_char,
-            headers: *const crate::http_message::HP_TNVPair,
-            n: c_int,
-        ) -> BOOL {
-            // SAFETY: per the contract.
-            guard(FALSE, || unsafe { send(p, Some($method), path, headers, n, std::ptr::null(), 0) })
-        }
-    )*};
-}
-
-bodyless_senders! {
-    HP_HttpClient_SendGet => "GET";
-    HP_HttpClient_SendDelete => "DELETE";
-    HP_HttpClient_SendHead => "HEAD";
-    HP_HttpClient_SendTrace => "TRACE";
-    HP_HttpClient_SendOptions => "OPTIONS";
-    HP_HttpClient_SendConnect => "CONNECT";
-}
-
-/// Sends a request whose body is the file `name`.
-///
-/// # Safety
-/// Strings are C strings; `headers` has `n` pairs.
-#[no_mangle]
-pub unsafe extern "C" fn HP_HttpClient_SendLocalFile(
-    p: PVOID,
-    name: *const c_char,
-    method: *const c_char,
-    path: *const c_char,
-    headers: *const crate::http_message::HP_TNVPair,
-    n: c_int,
-) -> BOOL {
-    guard(FALSE, || {
-        let Some(c) = client_of(p) else {
-            return FALSE;
-        };
-        // SAFETY: per the contract.
-        let (Some(name), Some(m), Some(path), Some(hs)) = (
-            unsafe { text(name) },
-            unsafe { text(method) },
-            unsafe { text(path) },
-            unsafe { headers_in(headers, n) },
-        ) else {
-            set_errno(libc::EINVAL);
-            return FALSE;
-        };
-        let m = m.to_ascii_uppercase();
-        done(c.send_local_file(&m, path, &hs, std::path::Path::new(name)))
-    })
-}
-
-/// Sends one chunk of a chunked request body (`len` 0: the last chunk); the request must have
-/// been sent with `Transfer-Encoding: chunked`.
-///
-/// # Safety
-/// `data` has `len` readable bytes; `ext` is NULL or a C string.
-#[no_mangle]
-pub unsafe extern "C" fn HP_HttpClient_SendChunkData(
-    p: PVOID,
-    data: *const u8,
-    len: c_int,
-    ext: *const c_char,
-) -> BOOL {
-    guard(FALSE, || {
-        let Some(c) = client_of(p) else {
-            return FALSE;
-        };
-        // SAFETY: per the contract.
-        let (Some(d), ext) = (unsafe { bytes(data, len) }, unsafe { text(ext) }) else {
-            set_errno(libc::EINVAL);
-            return FALSE;
-        };
-        let mut out = Vec::with_capacity(d.len() + 32);
-        crate::http_message::write_chunk(&mut out, d, ext.unwrap_or(""));
-        done(c.send(&out))
-    })
-}
-
-/// Sends one WebSocket frame, masked with `mask` (NULL: unmasked, as HP).
-///
-/// # Safety
-/// `mask` is NULL or 4 readable bytes; `data` has `len` readable bytes.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn HP_HttpClient_SendWSMessage(
-    p: PVOID,
-    fin: BOOL,
-    reserved: u8,
-    opcode: u8,
-    mask: *const u8,
-    data: *const u8,
-    len: c_int,
-    body_len: ULONGLONG,
-) -> BOOL {
-    guard(FALSE, || {
-        let Some(c) = client_of(p) else {
-            return FALSE;
-        };
-        // SAFETY: per the contract.
-        let Some(d) = (unsafe { bytes(data, len) }) else {
-            set_errno(libc::EINVAL);
-            return FALSE;
-        };
-        // SAFETY: 4 readable bytes when not NULL, per the contract.
-        let key = (!mask.is_null()).then(|| unsafe { *(mask as *const [u8; 4]) });
-        match ws_frame(fin != FALSE, reserved, opcode, d, body_len, key) {
-            Some(out) => done(c.send(&out)),
-            None => {
-                set_errno(libc::EINVAL);
-                FALSE
-            }
-        }
-    })
-}
-
-/// Starts HTTP on a connection started with automatic start off: shardnet's client parses
-/// from the first byte, so this answers TRUE once connected.
-#[no_mangle]
-pub extern "C" fn HP_HttpClient_StartHttp(p: PVOID) -> BOOL {
-    guard(FALSE, || match client_of(p) {
-        Some(c) if c.is_connected() => TRUE,
-        Some(_) => {
-            set_errno(libc::ENOTCONN);
-            FALSE
-        }
-        None => FALSE,
-    })
-}
-
-macro_rules! knob_bools {
-    ($($set:ident, $get:ident => $field:ident;)*) => {$(
-        /// A setting (before Start, as HP's).
-        #[no_mangle]
-        pub extern "C" fn $set(p: PVOID, on: BOOL) {
-            guard((), || {
-                if let Some(h) = http_handle(p) {
-                    h.knobs().$field = on != FALSE;
-                }
-            })
-        }
-        /// See the setter.
-        #[no_mangle]
-        pub extern "C" fn $get(p: PVOID) -> BOOL {
-            guard(FALSE, || http_handle(p).map_or(FALSE, |h| b(h.knobs().$field)))
-        }
-    )*};
-}
-
-knob_bools! {
+crate::http_requests::http_knobs! { http_handle:
     HP_HttpClient_SetHttpAutoStart, HP_HttpClient_IsHttpAutoStart => http_auto_start;
     HP_HttpClient_SetUseCookie, HP_HttpClient_IsUseCookie => use_cookie;
 }
-
-/// The HTTP version of requests (kept for its getter: shardnet sends HTTP/1.1).
-#[no_mangle]
-pub extern "C" fn HP_HttpClient_SetLocalVersion(p: PVOID, v: c_int) {
-    guard((), || {
-        if let Some(h) = http_handle(p) {
-            h.knobs().local_version = v;
-        }
-    })
-}
-
-/// See `HP_HttpClient_SetLocalVersion`.
-#[no_mangle]
-pub extern "C" fn HP_HttpClient_GetLocalVersion(p: PVOID) -> c_int {
-    guard(hv::HV_1_1, || {
-        http_handle(p).map_or(hv::HV_1_1, |h| h.knobs().local_version)
-    })
-}
+crate::http_requests::local_version!(http_handle: HP_HttpClient_SetLocalVersion, HP_HttpClient_GetLocalVersion);
 
 /// The last response's status code (0 before one).
 #[no_mangle]

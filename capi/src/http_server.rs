@@ -451,23 +451,10 @@ pub extern "C" fn HP_HttpServer_StartHttp(p: PVOID, c: HP_CONNID) -> BOOL {
     })
 }
 
-/// Whether connections start HTTP by themselves (kept as set; shardnet's always do).
-#[no_mangle]
-pub extern "C" fn HP_HttpServer_SetHttpAutoStart(p: PVOID, on: BOOL) {
-    guard((), || {
-        if let Some(h) = http_handle(p) {
-            h.knobs().http_auto_start = on != FALSE;
-        }
-    })
+crate::http_requests::http_knobs! { http_handle:
+    HP_HttpServer_SetHttpAutoStart, HP_HttpServer_IsHttpAutoStart => http_auto_start;
 }
-
-/// See `HP_HttpServer_SetHttpAutoStart`.
-#[no_mangle]
-pub extern "C" fn HP_HttpServer_IsHttpAutoStart(p: PVOID) -> BOOL {
-    guard(FALSE, || {
-        http_handle(p).map_or(FALSE, |h| b(h.knobs().http_auto_start))
-    })
-}
+crate::http_requests::local_version!(http_handle: HP_HttpServer_SetLocalVersion, HP_HttpServer_GetLocalVersion);
 
 /// The delay HP waits before closing a released connection (kept as set; shardnet closes once
 /// the response has left).
@@ -484,24 +471,6 @@ pub extern "C" fn HP_HttpServer_SetReleaseDelay(p: PVOID, ms: DWORD) {
 #[no_mangle]
 pub extern "C" fn HP_HttpServer_GetReleaseDelay(p: PVOID) -> DWORD {
     guard(0, || http_handle(p).map_or(0, |h| h.knobs().release_delay))
-}
-
-/// The HTTP version of the server's responses (HP: `HV_1_1`; shardnet answers HTTP/1.1).
-#[no_mangle]
-pub extern "C" fn HP_HttpServer_SetLocalVersion(p: PVOID, v: c_int) {
-    guard((), || {
-        if let Some(h) = http_handle(p) {
-            h.knobs().local_version = v;
-        }
-    })
-}
-
-/// See `HP_HttpServer_SetLocalVersion`.
-#[no_mangle]
-pub extern "C" fn HP_HttpServer_GetLocalVersion(p: PVOID) -> c_int {
-    guard(hv::HV_1_1, || {
-        http_handle(p).map_or(hv::HV_1_1, |h| h.knobs().local_version)
-    })
 }
 
 /// Reads `c`'s last message with `f` (None without one).

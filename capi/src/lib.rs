@@ -17,7 +17,8 @@
 //! (`any_server.rs`, `any_client.rs`); `HP_UdpNode` has functions of its own (`udp_node.rs`).
 //! `HP_HttpServer` / `HP_HttpsServer` (`http_server.rs`) are server handles too, and
 //! `HP_HttpClient` / `HP_HttpSyncClient` and their HTTPS forms (`http_client.rs`) client
-//! handles, with HP's HTTP callbacks (`http_callbacks.rs`), calls, and getters over each
+//! handles, `HP_HttpAgent` / `HP_HttpsAgent` (`http_agent.rs`) agent handles (the request calls
+//! of agent and client in `http_requests.rs`), with HP's HTTP callbacks (`http_callbacks.rs`), calls, and getters over each
 //! connection's last message (`http_message.rs`, `http_getters.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
@@ -53,10 +54,12 @@ mod codec;
 mod complex;
 mod error;
 mod handle;
+mod http_agent;
 mod http_callbacks;
 mod http_client;
 mod http_getters;
 mod http_message;
+mod http_requests;
 mod http_server;
 mod ip;
 mod listener;

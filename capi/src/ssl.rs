@@ -618,6 +618,9 @@ ssl_life! { http_client, AnyClient, ConnectorFns:
     Create_HP_HttpsClient, Destroy_HP_HttpsClient, Http;
     Create_HP_HttpsSyncClient, Destroy_HP_HttpsSyncClient, HttpSync;
 }
+ssl_life! { http_agent, TcpAgent, ConnectorFns:
+    Create_HP_HttpsAgent, Destroy_HP_HttpsAgent, Http;
+}
 ssl_life! { agent, TcpAgent, ConnectorFns:
     Create_HP_SSLAgent, Destroy_HP_SSLAgent, Push;
     Create_HP_SSLPullAgent, Destroy_HP_SSLPullAgent, Pull;

@@ -1275,3 +1275,45 @@ fn c_https_sync_client_against_python_https_server() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(exe);
 }
+
+/// Runs tests/c/http_agent.c against two python `http.server`s (over TLS with `tls`) and
+/// returns its output lines.
+fn run_http_agent(tls: Option<(&Path, &Path)>) -> Vec<String> {
+    let (mut s1, p1) = python_http_server(tls);
+    let (mut s2, p2) = python_http_server(tls);
+    let exe = build("http_agent.c");
+    let mut cmd = Command::new(&exe);
+    cmd.args([p1.to_string(), p2.to_string()]);
+    if tls.is_some() {
+        cmd.arg("https");
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    for s in [&mut s1, &mut s2] {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    let _ = std::fs::remove_file(exe);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    text.lines().map(str::to_string).collect()
+}
+
+/// HP's HttpAgent from C against two python `http.server`s, then the HttpsAgent against two
+/// TLS ones: synchronous connects with extra values, GETs sent from OnConnect carrying each
+/// connection's Host, a POST from the main thread, and each connection's answers through the
+/// per-connection getters.
+#[test]
+fn c_http_agent_against_python_http_servers() {
+    let want = [
+        "count 2",
+        "conn 1 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=GET /agent/1 x-test=agent cookie=None len=0 body=",
+        "conn 1 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=POST /post x-test=None cookie=None len=10 body=agent body",
+        "conn 2 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=GET /agent/2 x-test=agent cookie=None len=0 body=",
+    ];
+    assert_eq!(run_http_agent(None), want);
+    let dir =
+        std::env::temp_dir().join(format!("shardnet-capi-https-agent-{}", std::process::id()));
+    let (cert, key) = self_signed(&dir);
+    assert_eq!(run_http_agent(Some((&cert, &key))), want);
+    let _ = std::fs::remove_dir_all(&dir);
+}

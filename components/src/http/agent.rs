@@ -153,6 +153,28 @@ impl HttpAgent {
         })
     }
 
+    /// Like [`Self::connect`], from the local address `local` (None: the agent's), running
+    /// `before` with the new id before any callback of it can run (to record what the
+    /// connection is for).
+    pub fn connect_from(
+        &self,
+        host: &str,
+        port: u16,
+        local: Option<std::net::SocketAddr>,
+        before: impl FnOnce(ConnId),
+    ) -> Result<ConnId> {
+        let Some(local) = local else {
+            return self.connect_then(host, port, before);
+        };
+        let value = host_value(host, port, self.tls);
+        let req = self.req.clone();
+        self.tcp
+            .connect_from_then(host, port, Some(local), host, move |conn| {
+                req.set_host(conn, value);
+                before(conn);
+            })
+    }
+
     /// The cookie jar, if any.
     pub fn cookies(&self) -> Option<&CookieJar> {
         self.req.jar()

@@ -251,8 +251,20 @@ impl TcpAgent {
         server_name: &str,
         before_post: impl FnOnce(ConnId),
     ) -> Result<ConnId> {
-        let addr = resolve_host(host, port)?;
         let local = self.local.map(|ip| SocketAddr::new(ip, 0));
+        self.connect_from_then(host, port, local, server_name, before_post)
+    }
+
+    /// `connect_named_then` from the local address `local` (None: any).
+    pub(crate) fn connect_from_then(
+        &self,
+        host: &str,
+        port: u16,
+        local: Option<SocketAddr>,
+        server_name: &str,
+        before_post: impl FnOnce(ConnId),
+    ) -> Result<ConnId> {
+        let addr = resolve_host(host, port)?;
         let name = server_name.trim_start_matches('[').trim_end_matches(']');
         connect_core(
             &self.core,

@@ -1,0 +1,96 @@
+/* HP's HttpAgent in C: two connections (to 127.0.0.1:argv[1] and :argv[2]) made with
+ * HP_Agent_ConnectWithExtra on an agent started with synchronous connects; each sends a GET
+ * from OnConnect, then the main thread POSTs on the first; every answer is read per connection
+ * in OnBody / OnMessageComplete through the HP_HttpAgent_* getters. With argv[3] "https" it is
+ * an HttpsAgent (SSL_VM_NONE). Prints one line per answer, in connection order. */
+#include <hpsocket/HPSocket4C-SSL.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sem_t answered;
+static char bodies[3][2048];
+static char lines[3][4][2300];
+static int answers[3];
+
+static long which(HP_Agent a, HP_CONNID id)
+{
+    PVOID x = NULL;
+    HP_Agent_GetConnectionExtra(a, id, &x);
+    return (long)x;
+}
+
+static En_HP_HandleResult __HP_CALL OnConnect(HP_Agent a, HP_CONNID id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/agent/%ld", which(a, id));
+    HP_THeader hs[] = {{"X-Test", "agent"}};
+    return HP_HttpAgent_SendGet(a, id, path, hs, 1) ? HR_OK : HR_ERROR;
+}
+
+static En_HP_HttpParseResult __HP_CALL OnBody(HP_HttpAgent a, HP_CONNID id, const BYTE* d, int n)
+{
+    long w = which(a, id);
+    if (w < 1 || w > 2)
+        return HPR_ERROR;
+    size_t have = strlen(bodies[w]);
+    if (have + n >= sizeof(bodies[w]))
+        return HPR_ERROR;
+    memcpy(bodies[w] + have, d, n);
+    bodies[w][have + n] = 0;
+    return HPR_OK;
+}
+
+static En_HP_HttpParseResult __HP_CALL OnMessageComplete(HP_HttpAgent a, HP_CONNID id)
+{
+    long w = which(a, id);
+    LPCSTR ct = HP_HttpAgent_GetContentType(a, id), sid = NULL;
+    HP_HttpAgent_GetCookie(a, id, "sid", &sid);
+    DWORD n = 0;
+    HP_HttpAgent_GetAllHeaders(a, id, NULL, &n);
+    snprintf(lines[w][answers[w]++], sizeof(lines[w][0]), "conn %ld status=%u ct=%s sid=%s headers=%u ka=%d body=%s", w,
+             HP_HttpAgent_GetStatusCode(a, id), ct ? ct : "-", sid ? sid : "-", n, HP_HttpAgent_IsKeepAlive(a, id), bodies[w]);
+    bodies[w][0] = 0;
+    sem_post(&answered);
+    return HPR_OK;
+}
+
+int main(int argc, char** argv)
+{
+    if (argc < 3)
+        return 2;
+    int tls = argc > 3 && strcmp(argv[3], "https") == 0;
+    sem_init(&answered, 0, 0);
+    HP_HttpAgentListener l = Create_HP_HttpAgentListener();
+    HP_Set_FN_HttpAgent_OnConnect(l, OnConnect);
+    HP_Set_FN_HttpAgent_OnBody(l, OnBody);
+    HP_Set_FN_HttpAgent_OnMessageComplete(l, OnMessageComplete);
+    HP_HttpAgent a = tls ? Create_HP_HttpsAgent(l) : Create_HP_HttpAgent(l);
+    if (tls && !HP_SSLAgent_SetupSSLContext(a, SSL_VM_NONE, NULL, NULL, NULL, NULL))
+        return printf("ssl setup failed\n"), 1;
+    HP_HttpAgent_SetUseCookie(a, FALSE);
+    if (!HP_Agent_Start(a, NULL, FALSE))
+        return printf("start failed %d\n", SYS_GetLastError()), 1;
+    HP_CONNID ids[3] = {0};
+    for (long i = 1; i <= 2; i++)
+        if (!HP_Agent_ConnectWithExtra(a, "127.0.0.1", (USHORT)atoi(argv[i]), &ids[i], (PVOID)i))
+            printf("connect %ld failed %d\n", i, SYS_GetLastError());
+    sem_wait(&answered);
+    sem_wait(&answered);
+    HP_THeader ph[] = {{"Content-Type", "text/plain"}};
+    if (!HP_HttpAgent_SendPost(a, ids[1], "/post", ph, 1, (const BYTE*)"agent body", 10))
+        printf("post failed %d\n", SYS_GetLastError());
+    sem_wait(&answered);
+    printf("count %u\n", HP_Agent_GetConnectionCount(a));
+    HP_Agent_Stop(a);
+    if (tls)
+        Destroy_HP_HttpsAgent(a);
+    else
+        Destroy_HP_HttpAgent(a);
+    Destroy_HP_HttpAgentListener(l);
+    for (int w = 1; w <= 2; w++)
+        for (int i = 0; i < answers[w]; i++)
+            printf("%s\n", lines[w][i]);
+    return 0;
+}
