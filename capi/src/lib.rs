@@ -18,7 +18,8 @@
 //! `HP_HttpServer` / `HP_HttpsServer` (`http_server.rs`) are server handles too, and
 //! `HP_HttpClient` / `HP_HttpSyncClient` and their HTTPS forms (`http_client.rs`) client
 //! handles, `HP_HttpAgent` / `HP_HttpsAgent` (`http_agent.rs`) agent handles (the request calls
-//! of agent and client in `http_requests.rs`), with HP's HTTP callbacks (`http_callbacks.rs`), calls, and getters over each
+//! of agent and client in `http_requests.rs`), and HP's cookie manager over the jar they share
+//! (`http_cookie.rs`), with HP's HTTP callbacks (`http_callbacks.rs`), calls, and getters over each
 //! connection's last message (`http_message.rs`, `http_getters.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
@@ -57,6 +58,7 @@ mod handle;
 mod http_agent;
 mod http_callbacks;
 mod http_client;
+mod http_cookie;
 mod http_getters;
 mod http_message;
 mod http_requests;

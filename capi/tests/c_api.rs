@@ -1317,3 +1317,93 @@ fn c_http_agent_against_python_http_servers() {
     assert_eq!(run_http_agent(Some((&cert, &key))), want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// HP's cookie manager and helpers from C: the expires text and its parser, `ToString`, the
+/// max-age conversions; `SetCookie` (path normalized, value-only update of a session cookie,
+/// max-age 0 deleting), `RemoveExpiredCookies`, `SaveToFile` in HP's format, `ClearCookies`,
+/// `LoadFromFile` replacing and merging, each checked by the Cookie header an
+/// `HP_HttpSyncClient` then sends to python's http.server; a malformed and a missing file.
+#[test]
+fn c_cookie_manager_with_a_sync_client() {
+    let (mut server, port) = python_http_server(None);
+    let dir = std::env::temp_dir().join(format!("shardnet-capi-cookies-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = build("http_cookie.c");
+    let out = Command::new(&exe)
+        .arg(port.to_string())
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(exe);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let saved = std::fs::read_to_string(dir.join("cookies.txt")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<&str> = text.lines().collect();
+    let with_tmp = lines
+        .iter()
+        .find(|l| l.starts_with("with tmp "))
+        .copied()
+        .unwrap_or("");
+    let want_with_tmp = ["cookie=lang=en; tmp=2 ", "cookie=tmp=2; lang=en "];
+    assert!(want_with_tmp.iter().any(|w| with_tmp.contains(w)), "{text}");
+    let rest: Vec<&str> = lines
+        .iter()
+        .filter(|l| !l.starts_with("with tmp "))
+        .copied()
+        .collect();
+    assert_eq!(
+        rest,
+        [
+            "expires small 0 30",
+            "expires 1 30 Thu, 01-Jan-1970 00:00:01 GMT",
+            "parse Sun, 06-Nov-1994 08:49:37 GMT 1 784111777",
+            "parse zone 1 784111777",
+            "parse asctime 0",
+            "tostring 1 68 sid=x; domain=example.com; path=/a/; HttpOnly; secure; SameSite=Lax",
+            "tostring k=v; path=/; expires=Thu, 01-Jan-1970 00:00:01 GMT; SameSite=Strict",
+            "maxage -1 0 1 -1 0 1",
+            "third party 1",
+            "set 1 1 1",
+            "set bad 0 0 0",
+            "delete by max-age 0: 1 0",
+            "remove expired 1 0",
+            "save 1",
+            "clear 1",
+            "cleared GET /app/x x-test=None cookie=None len=0 body=",
+            "load 1",
+            "loaded GET /app/x x-test=None cookie=lang=en len=0 body=",
+            "clear lang 1",
+            "save merged 1",
+            "third party 0",
+            "load bad 0 1",
+            "load missing 0 1",
+            "null 0 0 0",
+        ],
+        "{text}"
+    );
+    // HP's file: a "domain path" line, then "\tname;value;expires;httpOnly;secure;sameSite";
+    // the session cookies (tmp, the server's sid) are not saved, the merge kept lang.
+    let (head, cookie) = saved.split_once('\n').unwrap();
+    assert_eq!(head, "127.0.0.1 /app/", "{saved}");
+    let f: Vec<&str> = cookie
+        .trim_end()
+        .trim_start_matches('\t')
+        .split(';')
+        .collect();
+    assert_eq!(
+        (f[0], f[1], f[3], f[4], f[5]),
+        ("lang", "en", "1", "0", "2"),
+        "{saved}"
+    );
+    let expires: u64 = f[2].parse().unwrap();
+    assert!((now + 3500..now + 3700).contains(&expires), "{saved}");
+    assert_eq!(saved.lines().count(), 2, "{saved}");
+}

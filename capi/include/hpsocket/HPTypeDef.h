@@ -7,6 +7,7 @@
 #define SHARDNET_HP_TYPEDEF_H
 
 #include <stddef.h>
+#include <time.h>
 #include <wchar.h>
 
 #ifdef __cplusplus
@@ -27,6 +28,10 @@ typedef int BOOL;
 #define FALSE 0
 #endif
 typedef unsigned char BYTE;
+/* The cookie helpers' time (HP's GlobalDef.h: Unix seconds, time_t, 64 bits on LP64). */
+#ifndef __time64_t
+#define __time64_t time_t
+#endif
 typedef BYTE* LPBYTE;
 typedef const BYTE* LPCBYTE;
 typedef unsigned short USHORT;

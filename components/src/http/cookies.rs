@@ -3,16 +3,88 @@
 //! `SameSite` kept as attributes).
 
 use crate::{Error, Result};
+use cookie_store::{CookieExpiration, RawCookie};
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+/// A cookie's `SameSite` attribute (HP-Socket's `CCookie::EnSameSite`: none 0, Strict 1, Lax 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// No attribute.
+    #[default]
+    Unset,
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=Lax`.
+    Lax,
+}
+
+/// One cookie as a [`CookieJar`] holds it: what [`CookieJar::cookies`] lists and
+/// [`CookieJar::insert`] takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCookie {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+    /// The domain it is sent to, lower case without a leading dot (with its subdomains unless
+    /// the server gave no `Domain` attribute).
+    pub domain: String,
+    /// The path it is sent under.
+    pub path: String,
+    /// When it expires, in Unix seconds; `None` for a session cookie.
+    pub expires: Option<i64>,
+    /// `HttpOnly`.
+    pub http_only: bool,
+    /// `Secure`.
+    pub secure: bool,
+    /// `SameSite`.
+    pub same_site: SameSite,
+}
+
+impl StoredCookie {
+    /// True when it has an expiry at or before `now` (Unix seconds).
+    pub fn expired_at(&self, now: i64) -> bool {
+        self.expires.is_some_and(|t| t <= now)
+    }
+}
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// True when `a` and `b` are the same domain or one is a subdomain of the other (HP's
+/// `IsSameDomain`, which decides third-party cookies).
+fn same_domain(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    let sub = |x: &str, y: &str| {
+        x.len() > y.len() + 1 && x.ends_with(y) && x.as_bytes()[x.len() - y.len() - 1] == b'.'
+    };
+    a == b || sub(&a, &b) || sub(&b, &a)
+}
 
 /// Cookies set by servers and sent back on later requests. `Send + Sync`: one jar may serve
 /// several components (each request takes its lock once to read, each response with
 /// `Set-Cookie` once to store).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CookieJar {
     store: Mutex<cookie_store::CookieStore>,
+    third_party: AtomicBool,
+}
+
+impl Default for CookieJar {
+    fn default() -> CookieJar {
+        CookieJar {
+            store: Mutex::default(),
+            third_party: AtomicBool::new(true),
+        }
+    }
 }
 
 impl CookieJar {
@@ -28,6 +100,7 @@ impl CookieJar {
             .map_err(|e| Error::InvalidParam(format!("{}: {e}", path.display())))?;
         Ok(CookieJar {
             store: Mutex::new(store),
+            ..CookieJar::default()
         })
     }
 
@@ -66,7 +139,100 @@ impl CookieJar {
         let Ok(url) = url::Url::parse(url) else {
             return false;
         };
+        if !self.third_party.load(Ordering::Relaxed) {
+            let domain = RawCookie::parse(set_cookie)
+                .ok()
+                .and_then(|c| c.domain().map(str::to_string));
+            if let (Some(d), Some(host)) = (domain, url.host_str()) {
+                if !same_domain(d.trim_start_matches('.'), host) {
+                    return false;
+                }
+            }
+        }
         self.lock().parse(set_cookie, &url).is_ok()
+    }
+
+    /// Whether responses may set cookies for domains other than the request's host and its
+    /// parents or subdomains (default: yes, as HP-Socket's cookie manager).
+    pub fn set_third_party(&self, allow: bool) {
+        self.third_party.store(allow, Ordering::Relaxed);
+    }
+
+    /// See [`CookieJar::set_third_party`].
+    pub fn third_party(&self) -> bool {
+        self.third_party.load(Ordering::Relaxed)
+    }
+
+    /// Every cookie held, expired ones included.
+    pub fn cookies(&self) -> Vec<StoredCookie> {
+        let store = self.lock();
+        store
+            .iter_any()
+            .map(|c| StoredCookie {
+                name: c.name().to_string(),
+                value: c.value().to_string(),
+                domain: String::from(&c.domain),
+                path: String::from(&c.path),
+                expires: match &c.expires {
+                    CookieExpiration::AtUtc(t) => Some(t.unix_timestamp()),
+                    CookieExpiration::SessionEnd => None,
+                },
+                http_only: c.http_only().unwrap_or(false),
+                secure: c.secure().unwrap_or(false),
+                same_site: match c.same_site() {
+                    Some(cookie::SameSite::Strict) => SameSite::Strict,
+                    Some(cookie::SameSite::Lax) => SameSite::Lax,
+                    _ => SameSite::Unset,
+                },
+            })
+            .collect()
+    }
+
+    /// Stores `c` (replacing the cookie of the same domain, path and name) as if its domain had
+    /// set it with a `Domain` attribute; returns false if it is expired or its domain or path
+    /// is not one a cookie can have.
+    pub fn insert(&self, c: &StoredCookie) -> bool {
+        if c.name.is_empty() || c.domain.is_empty() || !c.path.starts_with('/') {
+            return false;
+        }
+        let scheme = if c.secure { "https" } else { "http" };
+        let Ok(url) = url::Url::parse(&format!("{scheme}://{}{}", c.domain, c.path)) else {
+            return false;
+        };
+        let mut raw = RawCookie::new(c.name.clone(), c.value.clone());
+        raw.set_domain(c.domain.clone());
+        raw.set_path(c.path.clone());
+        raw.set_http_only(c.http_only);
+        raw.set_secure(c.secure);
+        match c.same_site {
+            SameSite::Unset => {}
+            SameSite::Strict => raw.set_same_site(cookie::SameSite::Strict),
+            SameSite::Lax => raw.set_same_site(cookie::SameSite::Lax),
+        }
+        if let Some(t) = c.expires {
+            match cookie::time::OffsetDateTime::from_unix_timestamp(t) {
+                Ok(t) => raw.set_expires(t),
+                Err(_) => return false,
+            }
+        }
+        matches!(
+            self.lock().insert_raw(&raw, &url),
+            Ok(cookie_store::StoreAction::Inserted | cookie_store::StoreAction::UpdatedExisting)
+        )
+    }
+
+    /// Removes the cookie of exactly this domain, path and name; returns whether there was one.
+    pub fn remove(&self, domain: &str, path: &str, name: &str) -> bool {
+        self.lock().remove(domain, path, name).is_some()
+    }
+
+    /// Removes every cookie for which `keep` answers false; returns how many went.
+    pub fn retain(&self, mut keep: impl FnMut(&StoredCookie) -> bool) -> usize {
+        let gone: Vec<StoredCookie> = self.cookies().into_iter().filter(|c| !keep(c)).collect();
+        let mut store = self.lock();
+        gone.iter()
+            .filter(|c| store.remove(&c.domain, &c.path, &c.name).is_some())
+            .count()
     }
 
     /// The value of cookie `name` that a request to `url` would send.
@@ -93,5 +259,63 @@ impl CookieJar {
     /// Forgets every cookie.
     pub fn clear(&self) {
         self.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookie(name: &str, domain: &str, path: &str, expires: Option<i64>) -> StoredCookie {
+        StoredCookie {
+            name: name.into(),
+            value: "v".into(),
+            domain: domain.into(),
+            path: path.into(),
+            expires,
+            http_only: true,
+            secure: false,
+            same_site: SameSite::Lax,
+        }
+    }
+
+    #[test]
+    fn third_party_cookies_can_be_refused() {
+        let jar = CookieJar::new();
+        assert!(jar.third_party());
+        assert!(jar.store("http://www.example.com/", "a=1; Domain=example.com"));
+        jar.set_third_party(false);
+        assert!(!jar.store("http://www.example.com/", "b=1; Domain=other.com"));
+        assert!(jar.store("http://www.example.com/", "c=1; Domain=example.com"));
+        assert!(jar.store("http://www.example.com/", "d=1"));
+        assert_eq!(
+            jar.header_for("http://www.example.com/").map(|h| h.len()),
+            Some(13)
+        );
+        assert!(same_domain("Example.com", "a.example.COM"));
+        assert!(!same_domain("xexample.com", "example.com"));
+    }
+
+    #[test]
+    fn cookies_go_in_list_and_come_out() {
+        let jar = CookieJar::new();
+        let later = unix_now() + 600;
+        let c = cookie("sid", "example.com", "/app/", Some(later));
+        assert!(jar.insert(&c));
+        assert!(jar.insert(&cookie("tmp", "example.com", "/", None)));
+        assert!(!jar.insert(&cookie("old", "example.com", "/", Some(10))));
+        assert!(!jar.insert(&cookie("p", "example.com", "nopath", None)));
+        let mut all = jar.cookies();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(all, [c.clone(), cookie("tmp", "example.com", "/", None)]);
+        assert_eq!(
+            jar.get("http://a.example.com/app/x", "sid").as_deref(),
+            Some("v")
+        );
+        assert_eq!(jar.get("http://example.com/other", "sid"), None);
+        assert_eq!(jar.retain(|c| c.expires.is_some()), 1);
+        assert!(jar.remove("example.com", "/app/", "sid"));
+        assert!(!jar.remove("example.com", "/app/", "sid"));
+        assert!(jar.is_empty());
     }
 }

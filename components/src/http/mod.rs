@@ -46,7 +46,7 @@ mod sync_client;
 
 pub use agent::{HttpAgent, HttpAgentBuilder};
 pub use client::{HttpClient, HttpClientBuilder};
-pub use cookies::CookieJar;
+pub use cookies::{unix_now, CookieJar, SameSite, StoredCookie};
 pub use requester::{HttpClientConfig, HttpClientListener, ResponseInfo};
 
 pub use handler::{Request, Response};
