@@ -10,8 +10,8 @@
 //! `HP_Server_*` / `HP_Agent_*` / `HP_Client_*` / `HP_Tcp*_*` call of those components, their
 //! SSL forms (`HPSocket4C-SSL.h`, on rustls), and `SYS_GetLastError`, `SYS_GetLastErrorStr`,
 //! `HP_GetSocketErrorDesc`, HP's base64 / URL / zlib / gzip helpers (`codec.rs`) and address
-//! helpers (`ip.rs`); `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP
-//! servers and agents. The UDP and ARQ servers and clients (`HP_UdpServer`, `HP_UdpArqServer`,
+//! helpers (`ip.rs`); `include/hpsocket/HPSocket.h` adds HP's C++ classes for the TCP, UDP
+//! and HTTP components. The UDP and ARQ servers and clients (`HP_UdpServer`, `HP_UdpArqServer`,
 //! `HP_UdpClient`, `HP_UdpArqClient`, and `HP_UdpCast`, a group member shaped as a client) share
 //! the `HP_Server_*` / `HP_Client_*` functions with TCP: a handle holds either family
 //! (`any_server.rs`, `any_client.rs`); `HP_UdpNode` has functions of its own (`udp_node.rs`).

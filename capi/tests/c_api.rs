@@ -1407,3 +1407,52 @@ fn c_cookie_manager_with_a_sync_client() {
     assert!((now + 3500..now + 3700).contains(&expires), "{saved}");
     assert_eq!(saved.lines().count(), 2, "{saved}");
 }
+
+/// HP's C++ HTTP classes: a `CHttpServerPtr` on a `CHttpServerListener` subclass answering curl
+/// with `SendResponse` (and `IHttpServer::FromS(pSender)` in `OnHandShake`), and a
+/// `CHttpSyncClientPtr` (with and without a listener), a `CHttpAgentPtr` and a `CHttpClientPtr`
+/// against python's http.server (the agent and the client send back the cookie the sync client
+/// got: one jar for the process, as HP's cookie manager).
+#[test]
+fn cpp_http_classes_with_curl_and_python() {
+    let (mut py, py_port) = python_http_server(None);
+    let exe = build("http_classes.cpp");
+    let (mut child, stdin, mut out, port, mut lines) =
+        spawn_listening(&exe, &[std::ffi::OsStr::new(&py_port.to_string())]);
+    let curl = |args: &[&str]| {
+        let o = Command::new("curl")
+            .args(["-s", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let get = curl(&["-H", "X-Test: curl", &format!("{url}/hello?x=1")]);
+    let post = curl(&["--data-binary", "curl body", &format!("{url}/form?y=2")]);
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{lines:?} {rest}");
+    let _ = py.kill();
+    let _ = py.wait();
+    let _ = std::fs::remove_file(exe);
+    assert_eq!(get, "GET /hello?x=1 x-test=curl body=");
+    assert_eq!(post, "POST /form?y=2 x-test=- body=curl body");
+    lines.extend(rest.lines().map(str::to_string));
+    assert_eq!(
+        lines,
+        [
+            "sync listener 200 keep-alive=1",
+            "sync 200 GET /sync?q=1 x-test=sync cookie=None len=0 body=",
+            "bare 1 200",
+            "agent 200 text/plain GET /agent x-test=agent cookie=sid=abc123 len=0 body=",
+            "client 200 lines=1 sid=abc123 POST /client x-test=client cookie=sid=abc123 len=9 body=post body",
+            "server handshake version=257",
+            "server GET /hello?x=1 x-test=curl body=",
+            "server handshake version=257",
+            "server POST /form?y=2 x-test=- body=curl body",
+            "stop 1",
+        ]
+    );
+}

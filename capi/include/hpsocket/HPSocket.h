@@ -1,6 +1,6 @@
 /*
  * shardnet's HP-Socket C++ API: HP-Socket's interfaces, listener base classes and smart
- * pointers (SocketInterface.h, HPSocket.h of HP-Socket 5.8) for the TCP components, as a
+ * pointers (SocketInterface.h, HPSocket.h of HP-Socket 5.8) for the TCP, UDP and HTTP components, as a
  * header-only layer over shardnet's C API (HPSocket4C.h, libhpsocket4c). Programs written for
  * HP-Socket's C++ classes compile against this header unchanged and link libhpsocket4c:
  *
@@ -12,7 +12,9 @@
  *
  * Written for shardnet; the names are HP-Socket's. Callbacks run on shard threads, as HP's on
  * its workers; Stop inside a callback returns without waiting (HP deadlocks there).
- * Not here yet: the SSL methods (SetupSSLContext, ...), the UDP and HTTP components.
+ * HTTP: CHttpServerPtr, CHttpAgentPtr, CHttpClientPtr, CHttpSyncClientPtr with their listener
+ * bases (CHttpServerListener, ..., CHttpSyncClientListener) and IHttpServer::FromS(pSender).
+ * Not here yet: the SSL methods (SetupSSLContext, ...) and so the HTTPS pointers.
  */
 #ifndef SHARDNET_HPSOCKET_H
 #define SHARDNET_HPSOCKET_H
@@ -301,6 +303,136 @@ public:
 typedef DualInterface<IArqSocket, IUdpServer> IUdpArqServer;
 typedef DualInterface<IArqClient, IUdpClient> IUdpArqClient;
 
+/* HTTP (HP's _HTTP_SUPPORT interfaces): an HTTP component is its HTTP face beside the TCP one,
+ * `IHttpServer::FromS(pSender)` turning a socket callback's ITcpServer* into the HTTP server. */
+class IComplexHttp
+{
+public:
+    virtual BOOL StartHttp(CONNID dwConnID) = 0;
+    virtual BOOL SendChunkData(CONNID dwConnID, const BYTE* pData = nullptr, int iLength = 0, LPCSTR lpszExtensions = nullptr) = 0;
+    virtual void SetLocalVersion(EnHttpVersion usVersion) = 0;
+    virtual EnHttpVersion GetLocalVersion() = 0;
+    virtual BOOL IsUpgrade(CONNID dwConnID) = 0;
+    virtual BOOL IsKeepAlive(CONNID dwConnID) = 0;
+    virtual USHORT GetVersion(CONNID dwConnID) = 0;
+    virtual ULONGLONG GetContentLength(CONNID dwConnID) = 0;
+    virtual LPCSTR GetContentType(CONNID dwConnID) = 0;
+    virtual LPCSTR GetContentEncoding(CONNID dwConnID) = 0;
+    virtual LPCSTR GetTransferEncoding(CONNID dwConnID) = 0;
+    virtual EnHttpUpgradeType GetUpgradeType(CONNID dwConnID) = 0;
+    virtual USHORT GetParseErrorCode(CONNID dwConnID, LPCSTR* lpszErrorDesc = nullptr) = 0;
+    virtual BOOL GetHeader(CONNID dwConnID, LPCSTR lpszName, LPCSTR* lpszValue) = 0;
+    virtual BOOL GetHeaders(CONNID dwConnID, LPCSTR lpszName, LPCSTR lpszValue[], DWORD& dwCount) = 0;
+    virtual BOOL GetAllHeaders(CONNID dwConnID, THeader lpHeaders[], DWORD& dwCount) = 0;
+    virtual BOOL GetAllHeaderNames(CONNID dwConnID, LPCSTR lpszName[], DWORD& dwCount) = 0;
+    virtual BOOL GetCookie(CONNID dwConnID, LPCSTR lpszName, LPCSTR* lpszValue) = 0;
+    virtual BOOL GetAllCookies(CONNID dwConnID, TCookie lpCookies[], DWORD& dwCount) = 0;
+    virtual BOOL GetWSMessageState(CONNID dwConnID, BOOL* lpbFinal, BYTE* lpiReserved, BYTE* lpiOperationCode, LPCBYTE* lpszMask, ULONGLONG* lpullBodyLen, ULONGLONG* lpullBodyRemain) = 0;
+    virtual void SetHttpAutoStart(BOOL bAutoStart) = 0;
+    virtual BOOL IsHttpAutoStart() = 0;
+    virtual ~IComplexHttp() = default;
+};
+
+class IComplexHttpRequester : public IComplexHttp
+{
+public:
+    virtual BOOL SendWSMessage(CONNID dwConnID, BOOL bFinal, BYTE iReserved, BYTE iOperationCode, const BYTE lpszMask[4], const BYTE* pData = nullptr, int iLength = 0, ULONGLONG ullBodyLen = 0) = 0;
+    virtual BOOL SendRequest(CONNID dwConnID, LPCSTR lpszMethod, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0, const BYTE* pBody = nullptr, int iLength = 0) = 0;
+    virtual BOOL SendLocalFile(CONNID dwConnID, LPCSTR lpszFileName, LPCSTR lpszMethod, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendPost(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[], int iHeaderCount, const BYTE* pBody, int iLength) = 0;
+    virtual BOOL SendPut(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[], int iHeaderCount, const BYTE* pBody, int iLength) = 0;
+    virtual BOOL SendPatch(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[], int iHeaderCount, const BYTE* pBody, int iLength) = 0;
+    virtual BOOL SendGet(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendDelete(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendHead(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendTrace(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendOptions(CONNID dwConnID, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendConnect(CONNID dwConnID, LPCSTR lpszHost, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual USHORT GetStatusCode(CONNID dwConnID) = 0;
+    virtual void SetUseCookie(BOOL bUseCookie) = 0;
+    virtual BOOL IsUseCookie() = 0;
+};
+
+class IComplexHttpResponder : public IComplexHttp
+{
+public:
+    virtual BOOL SendWSMessage(CONNID dwConnID, BOOL bFinal, BYTE iReserved, BYTE iOperationCode, const BYTE* pData, int iLength = 0, ULONGLONG ullBodyLen = 0) = 0;
+    virtual BOOL SendResponse(CONNID dwConnID, USHORT usStatusCode, LPCSTR lpszDesc = nullptr, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0, const BYTE* pData = nullptr, int iLength = 0) = 0;
+    virtual BOOL SendLocalFile(CONNID dwConnID, LPCSTR lpszFileName, USHORT usStatusCode = HSC_OK, LPCSTR lpszDesc = nullptr, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL Release(CONNID dwConnID) = 0;
+    virtual LPCSTR GetHost(CONNID dwConnID) = 0;
+    virtual void SetReleaseDelay(DWORD dwReleaseDelay) = 0;
+    virtual DWORD GetReleaseDelay() = 0;
+    virtual USHORT GetUrlFieldSet(CONNID dwConnID) = 0;
+    virtual LPCSTR GetUrlField(CONNID dwConnID, EnHttpUrlField enField) = 0;
+    virtual LPCSTR GetMethod(CONNID dwConnID) = 0;
+};
+
+class IHttp
+{
+public:
+    virtual BOOL SendWSMessage(BOOL bFinal, BYTE iReserved, BYTE iOperationCode, const BYTE lpszMask[4], const BYTE* pData = nullptr, int iLength = 0, ULONGLONG ullBodyLen = 0) = 0;
+    virtual BOOL StartHttp() = 0;
+    virtual BOOL SendChunkData(const BYTE* pData = nullptr, int iLength = 0, LPCSTR lpszExtensions = nullptr) = 0;
+    virtual void SetLocalVersion(EnHttpVersion usVersion) = 0;
+    virtual EnHttpVersion GetLocalVersion() = 0;
+    virtual BOOL IsUpgrade() = 0;
+    virtual BOOL IsKeepAlive() = 0;
+    virtual USHORT GetVersion() = 0;
+    virtual ULONGLONG GetContentLength() = 0;
+    virtual LPCSTR GetContentType() = 0;
+    virtual LPCSTR GetContentEncoding() = 0;
+    virtual LPCSTR GetTransferEncoding() = 0;
+    virtual EnHttpUpgradeType GetUpgradeType() = 0;
+    virtual USHORT GetParseErrorCode(LPCSTR* lpszErrorDesc = nullptr) = 0;
+    virtual USHORT GetStatusCode() = 0;
+    virtual BOOL GetHeader(LPCSTR lpszName, LPCSTR* lpszValue) = 0;
+    virtual BOOL GetHeaders(LPCSTR lpszName, LPCSTR lpszValue[], DWORD& dwCount) = 0;
+    virtual BOOL GetAllHeaders(THeader lpHeaders[], DWORD& dwCount) = 0;
+    virtual BOOL GetAllHeaderNames(LPCSTR lpszName[], DWORD& dwCount) = 0;
+    virtual BOOL GetCookie(LPCSTR lpszName, LPCSTR* lpszValue) = 0;
+    virtual BOOL GetAllCookies(TCookie lpCookies[], DWORD& dwCount) = 0;
+    virtual BOOL GetWSMessageState(BOOL* lpbFinal, BYTE* lpiReserved, BYTE* lpiOperationCode, LPCBYTE* lpszMask, ULONGLONG* lpullBodyLen, ULONGLONG* lpullBodyRemain) = 0;
+    virtual void SetHttpAutoStart(BOOL bAutoStart) = 0;
+    virtual BOOL IsHttpAutoStart() = 0;
+    virtual ~IHttp() = default;
+};
+
+class IHttpRequester : public IHttp
+{
+public:
+    virtual BOOL SendRequest(LPCSTR lpszMethod, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0, const BYTE* pBody = nullptr, int iLength = 0) = 0;
+    virtual BOOL SendLocalFile(LPCSTR lpszFileName, LPCSTR lpszMethod, LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendPost(LPCSTR lpszPath, const THeader lpHeaders[], int iHeaderCount, const BYTE* pBody, int iLength) = 0;
+    virtual BOOL SendPut(LPCSTR lpszPath, const THeader lpHeaders[], int iHeaderCount, const BYTE* pBody, int iLength) = 0;
+    virtual BOOL SendPatch(LPCSTR lpszPath, const THeader lpHeaders[], int iHeaderCount, const BYTE* pBody, int iLength) = 0;
+    virtual BOOL SendGet(LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendDelete(LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendHead(LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendTrace(LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendOptions(LPCSTR lpszPath, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual BOOL SendConnect(LPCSTR lpszHost, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0) = 0;
+    virtual void SetUseCookie(BOOL bUseCookie) = 0;
+    virtual BOOL IsUseCookie() = 0;
+};
+
+class IHttpSyncRequester : public IHttpRequester
+{
+public:
+    virtual BOOL OpenUrl(LPCSTR lpszMethod, LPCSTR lpszUrl, const THeader lpHeaders[] = nullptr, int iHeaderCount = 0, const BYTE* pBody = nullptr, int iLength = 0, BOOL bForceReconnect = FALSE) = 0;
+    virtual BOOL CleanupRequestResult() = 0;
+    virtual void SetConnectTimeout(DWORD dwConnectTimeout) = 0;
+    virtual void SetRequestTimeout(DWORD dwRequestTimeout) = 0;
+    virtual DWORD GetConnectTimeout() = 0;
+    virtual DWORD GetRequestTimeout() = 0;
+    virtual BOOL GetResponseBody(LPCBYTE* lpszBody, int* iLength) = 0;
+};
+
+typedef DualInterface<IComplexHttpResponder, ITcpServer> IHttpServer;
+typedef DualInterface<IComplexHttpRequester, ITcpAgent> IHttpAgent;
+typedef DualInterface<IHttpRequester, ITcpClient> IHttpClient;
+typedef DualInterface<IHttpSyncRequester, ITcpClient> IHttpSyncClient;
+
 /* ---------------------------------------------------------------- listeners --------------- */
 
 template <class T>
@@ -452,6 +584,102 @@ typedef IUdpServerListener IUdpArqServerListener;
 typedef IUdpClientListener IUdpArqClientListener;
 typedef CUdpServerListener CUdpArqServerListener;
 typedef CUdpClientListener CUdpArqClientListener;
+
+/* HTTP listeners: the HTTP callbacks get the HTTP component, the socket ones its TCP face. */
+template <class T>
+class IHttpListenerT
+{
+public:
+    virtual EnHttpParseResult OnMessageBegin(T* pSender, CONNID dwConnID) = 0;
+    virtual EnHttpParseResult OnRequestLine(T* pSender, CONNID dwConnID, LPCSTR lpszMethod, LPCSTR lpszUrl) = 0;
+    virtual EnHttpParseResult OnStatusLine(T* pSender, CONNID dwConnID, USHORT usStatusCode, LPCSTR lpszDesc) = 0;
+    virtual EnHttpParseResult OnHeader(T* pSender, CONNID dwConnID, LPCSTR lpszName, LPCSTR lpszValue) = 0;
+    virtual EnHttpParseResult OnHeadersComplete(T* pSender, CONNID dwConnID) = 0;
+    virtual EnHttpParseResult OnBody(T* pSender, CONNID dwConnID, const BYTE* pData, int iLength) = 0;
+    virtual EnHttpParseResult OnChunkHeader(T* pSender, CONNID dwConnID, int iLength) = 0;
+    virtual EnHttpParseResult OnChunkComplete(T* pSender, CONNID dwConnID) = 0;
+    virtual EnHttpParseResult OnMessageComplete(T* pSender, CONNID dwConnID) = 0;
+    virtual EnHttpParseResult OnUpgrade(T* pSender, CONNID dwConnID, EnHttpUpgradeType enUpgradeType) = 0;
+    virtual EnHttpParseResult OnParseError(T* pSender, CONNID dwConnID, int iErrorCode, LPCSTR lpszErrorDesc) = 0;
+    virtual EnHandleResult OnWSMessageHeader(T* pSender, CONNID dwConnID, BOOL bFinal, BYTE iReserved, BYTE iOperationCode, const BYTE lpszMask[4], ULONGLONG ullBodyLen) = 0;
+    virtual EnHandleResult OnWSMessageBody(T* pSender, CONNID dwConnID, const BYTE* pData, int iLength) = 0;
+    virtual EnHandleResult OnWSMessageComplete(T* pSender, CONNID dwConnID) = 0;
+    virtual ~IHttpListenerT() = default;
+};
+
+class IHttpServerListener : public IHttpListenerT<IHttpServer>, public ITcpServerListener
+{
+};
+
+class IHttpAgentListener : public IHttpListenerT<IHttpAgent>, public ITcpAgentListener
+{
+};
+
+class IHttpClientListener : public IHttpListenerT<IHttpClient>, public ITcpClientListener
+{
+};
+
+/* HP's defaults: HPR_OK for the parse callbacks below, HR_IGNORE for the WebSocket and socket
+ * ones; OnClose, OnHeadersComplete, OnBody, OnMessageComplete and OnParseError stay to write. */
+#define SHARDNET_HP_HTTP_DEFAULTS(H)                                                                                   \
+    virtual EnHttpParseResult OnMessageBegin(H*, CONNID) override { return HPR_OK; }                                   \
+    virtual EnHttpParseResult OnRequestLine(H*, CONNID, LPCSTR, LPCSTR) override { return HPR_OK; }                    \
+    virtual EnHttpParseResult OnStatusLine(H*, CONNID, USHORT, LPCSTR) override { return HPR_OK; }                     \
+    virtual EnHttpParseResult OnHeader(H*, CONNID, LPCSTR, LPCSTR) override { return HPR_OK; }                         \
+    virtual EnHttpParseResult OnChunkHeader(H*, CONNID, int) override { return HPR_OK; }                               \
+    virtual EnHttpParseResult OnChunkComplete(H*, CONNID) override { return HPR_OK; }                                  \
+    virtual EnHttpParseResult OnUpgrade(H*, CONNID, EnHttpUpgradeType) override { return HPR_OK; }                     \
+    virtual EnHandleResult OnWSMessageHeader(H*, CONNID, BOOL, BYTE, BYTE, const BYTE[4], ULONGLONG) override { return HR_IGNORE; } \
+    virtual EnHandleResult OnWSMessageBody(H*, CONNID, const BYTE*, int) override { return HR_IGNORE; }                \
+    virtual EnHandleResult OnWSMessageComplete(H*, CONNID) override { return HR_IGNORE; }
+
+#define SHARDNET_HP_SOCKET_DEFAULTS(S)                                                                                 \
+    virtual EnHandleResult OnHandShake(S*, CONNID) override { return HR_IGNORE; }                                      \
+    virtual EnHandleResult OnReceive(S*, CONNID, int) override { return HR_IGNORE; }                                   \
+    virtual EnHandleResult OnReceive(S*, CONNID, const BYTE*, int) override { return HR_IGNORE; }                      \
+    virtual EnHandleResult OnSend(S*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
+
+class CHttpServerListener : public IHttpServerListener
+{
+public:
+    virtual EnHandleResult OnPrepareListen(ITcpServer*, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnAccept(ITcpServer*, CONNID, UINT_PTR) override { return HR_IGNORE; }
+    virtual EnHandleResult OnShutdown(ITcpServer*) override { return HR_IGNORE; }
+    SHARDNET_HP_SOCKET_DEFAULTS(ITcpServer)
+    SHARDNET_HP_HTTP_DEFAULTS(IHttpServer)
+};
+
+class CHttpAgentListener : public IHttpAgentListener
+{
+public:
+    virtual EnHandleResult OnPrepareConnect(ITcpAgent*, CONNID, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnConnect(ITcpAgent*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnShutdown(ITcpAgent*) override { return HR_IGNORE; }
+    SHARDNET_HP_SOCKET_DEFAULTS(ITcpAgent)
+    SHARDNET_HP_HTTP_DEFAULTS(IHttpAgent)
+};
+
+class CHttpClientListener : public IHttpClientListener
+{
+public:
+    virtual EnHandleResult OnPrepareConnect(ITcpClient*, CONNID, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnConnect(ITcpClient*, CONNID) override { return HR_IGNORE; }
+    SHARDNET_HP_SOCKET_DEFAULTS(ITcpClient)
+    SHARDNET_HP_HTTP_DEFAULTS(IHttpClient)
+};
+#undef SHARDNET_HP_HTTP_DEFAULTS
+#undef SHARDNET_HP_SOCKET_DEFAULTS
+
+/* The sync client's listener: every callback written (HP's). */
+class CHttpSyncClientListener : public CHttpClientListener
+{
+public:
+    virtual EnHandleResult OnClose(ITcpClient*, CONNID, EnSocketOperation, int) override { return HR_IGNORE; }
+    virtual EnHttpParseResult OnHeadersComplete(IHttpClient*, CONNID) override { return HPR_OK; }
+    virtual EnHttpParseResult OnBody(IHttpClient*, CONNID, const BYTE*, int) override { return HPR_OK; }
+    virtual EnHttpParseResult OnMessageComplete(IHttpClient*, CONNID) override { return HPR_OK; }
+    virtual EnHttpParseResult OnParseError(IHttpClient*, CONNID, int, LPCSTR) override { return HPR_OK; }
+};
 
 /* ---------------------------------------------------------------- implementation ---------- */
 
@@ -644,6 +872,50 @@ enum class Model { Push, Pull, Pack };
     DWORD GetFreeBufferPoolHold() override { return HP_Client_GetFreeBufferPoolHold(m_h); }
 
 
+/* ITcpServer's own methods over an HP_TcpServer (or HTTP server) handle `m_h`. */
+#define SHARDNET_HP_TCP_SERVER \
+    BOOL Start(LPCTSTR a, USHORT p) override { return HP_Server_Start(m_h, a, p); }                                                                                    \
+    BOOL GetListenAddress(TCHAR a[], int& n, USHORT& p) override { return HP_Server_GetListenAddress(m_h, a, &n, &p); }                                                \
+    BOOL SendSmallFile(CONNID c, LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpServer_SendSmallFile(m_h, c, f, h, t); }   \
+    void SetAcceptSocketCount(DWORD v) override { HP_TcpServer_SetAcceptSocketCount(m_h, v); }                                                                         \
+    void SetSocketBufferSize(DWORD v) override { HP_TcpServer_SetSocketBufferSize(m_h, v); }                                                                           \
+    void SetSocketListenQueue(DWORD v) override { HP_TcpServer_SetSocketListenQueue(m_h, v); }                                                                         \
+    void SetKeepAliveTime(DWORD v) override { HP_TcpServer_SetKeepAliveTime(m_h, v); }                                                                                 \
+    void SetKeepAliveInterval(DWORD v) override { HP_TcpServer_SetKeepAliveInterval(m_h, v); }                                                                         \
+    DWORD GetAcceptSocketCount() override { return HP_TcpServer_GetAcceptSocketCount(m_h); }                                                                           \
+    DWORD GetSocketBufferSize() override { return HP_TcpServer_GetSocketBufferSize(m_h); }                                                                             \
+    DWORD GetSocketListenQueue() override { return HP_TcpServer_GetSocketListenQueue(m_h); }                                                                           \
+    DWORD GetKeepAliveTime() override { return HP_TcpServer_GetKeepAliveTime(m_h); }                                                                                   \
+    DWORD GetKeepAliveInterval() override { return HP_TcpServer_GetKeepAliveInterval(m_h); }                                                                          
+
+/* IAgent's and ITcpAgent's own methods over an agent handle `m_h`. */
+#define SHARDNET_HP_TCP_AGENT \
+    BOOL Start(LPCTSTR a = nullptr, BOOL async = TRUE) override { return HP_Agent_Start(m_h, a, async); }                                                             \
+    BOOL Connect(LPCTSTR host, USHORT port, CONNID* id = nullptr, PVOID extra = nullptr, USHORT lport = 0, LPCTSTR laddr = nullptr) override                          \
+    {                                                                                                                                                                 \
+        if (lport == 0 && laddr == nullptr)                                                                                                                           \
+            return extra ? HP_Agent_ConnectWithExtra(m_h, host, port, id, extra) : HP_Agent_Connect(m_h, host, port, id);                                             \
+        return HP_Agent_ConnectWithExtraAndLocalAddressPort(m_h, host, port, id, extra, lport, laddr);                                                                \
+    }                                                                                                                                                                 \
+    BOOL GetRemoteHost(CONNID c, TCHAR a[], int& n, USHORT& p) override { return HP_Agent_GetRemoteHost(m_h, c, a, &n, &p); }                                         \
+    BOOL SendSmallFile(CONNID c, LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpAgent_SendSmallFile(m_h, c, f, h, t); }   \
+    void SetSocketBufferSize(DWORD v) override { HP_TcpAgent_SetSocketBufferSize(m_h, v); }                                                                           \
+    void SetKeepAliveTime(DWORD v) override { HP_TcpAgent_SetKeepAliveTime(m_h, v); }                                                                                 \
+    void SetKeepAliveInterval(DWORD v) override { HP_TcpAgent_SetKeepAliveInterval(m_h, v); }                                                                         \
+    DWORD GetSocketBufferSize() override { return HP_TcpAgent_GetSocketBufferSize(m_h); }                                                                             \
+    DWORD GetKeepAliveTime() override { return HP_TcpAgent_GetKeepAliveTime(m_h); }                                                                                   \
+    DWORD GetKeepAliveInterval() override { return HP_TcpAgent_GetKeepAliveInterval(m_h); }                                                                          
+
+/* ITcpClient's own methods over a TCP (or HTTP) client handle `m_h`. */
+#define SHARDNET_HP_TCP_CLIENT \
+    BOOL SendSmallFile(LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpClient_SendSmallFile(m_h, f, h, t); }   \
+    void SetSocketBufferSize(DWORD v) override { HP_TcpClient_SetSocketBufferSize(m_h, v); }                                                              \
+    void SetKeepAliveTime(DWORD v) override { HP_TcpClient_SetKeepAliveTime(m_h, v); }                                                                    \
+    void SetKeepAliveInterval(DWORD v) override { HP_TcpClient_SetKeepAliveInterval(m_h, v); }                                                            \
+    DWORD GetSocketBufferSize() override { return HP_TcpClient_GetSocketBufferSize(m_h); }                                                                \
+    DWORD GetKeepAliveTime() override { return HP_TcpClient_GetKeepAliveTime(m_h); }                                                                      \
+    DWORD GetKeepAliveInterval() override { return HP_TcpClient_GetKeepAliveInterval(m_h); }                                                             
+
 /* ITcpServer (and its Pull / Pack faces) over an HP_TcpServer handle. */
 template <class Face, Model M>
 class TcpServerT : public Face
@@ -679,19 +951,7 @@ public:
     }
     virtual ~TcpServerT() { Release(); }
     SHARDNET_HP_COMPLEX(Server)
-    BOOL Start(LPCTSTR a, USHORT p) override { return HP_Server_Start(m_h, a, p); }
-    BOOL GetListenAddress(TCHAR a[], int& n, USHORT& p) override { return HP_Server_GetListenAddress(m_h, a, &n, &p); }
-    BOOL SendSmallFile(CONNID c, LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpServer_SendSmallFile(m_h, c, f, h, t); }
-    void SetAcceptSocketCount(DWORD v) override { HP_TcpServer_SetAcceptSocketCount(m_h, v); }
-    void SetSocketBufferSize(DWORD v) override { HP_TcpServer_SetSocketBufferSize(m_h, v); }
-    void SetSocketListenQueue(DWORD v) override { HP_TcpServer_SetSocketListenQueue(m_h, v); }
-    void SetKeepAliveTime(DWORD v) override { HP_TcpServer_SetKeepAliveTime(m_h, v); }
-    void SetKeepAliveInterval(DWORD v) override { HP_TcpServer_SetKeepAliveInterval(m_h, v); }
-    DWORD GetAcceptSocketCount() override { return HP_TcpServer_GetAcceptSocketCount(m_h); }
-    DWORD GetSocketBufferSize() override { return HP_TcpServer_GetSocketBufferSize(m_h); }
-    DWORD GetSocketListenQueue() override { return HP_TcpServer_GetSocketListenQueue(m_h); }
-    DWORD GetKeepAliveTime() override { return HP_TcpServer_GetKeepAliveTime(m_h); }
-    DWORD GetKeepAliveInterval() override { return HP_TcpServer_GetKeepAliveInterval(m_h); }
+    SHARDNET_HP_TCP_SERVER
 
     ITcpServerListener* m_l;
 
@@ -733,21 +993,7 @@ public:
     }
     virtual ~TcpAgentT() { Release(); }
     SHARDNET_HP_COMPLEX(Agent)
-    BOOL Start(LPCTSTR a = nullptr, BOOL async = TRUE) override { return HP_Agent_Start(m_h, a, async); }
-    BOOL Connect(LPCTSTR host, USHORT port, CONNID* id = nullptr, PVOID extra = nullptr, USHORT lport = 0, LPCTSTR laddr = nullptr) override
-    {
-        if (lport == 0 && laddr == nullptr)
-            return extra ? HP_Agent_ConnectWithExtra(m_h, host, port, id, extra) : HP_Agent_Connect(m_h, host, port, id);
-        return HP_Agent_ConnectWithExtraAndLocalAddressPort(m_h, host, port, id, extra, lport, laddr);
-    }
-    BOOL GetRemoteHost(CONNID c, TCHAR a[], int& n, USHORT& p) override { return HP_Agent_GetRemoteHost(m_h, c, a, &n, &p); }
-    BOOL SendSmallFile(CONNID c, LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpAgent_SendSmallFile(m_h, c, f, h, t); }
-    void SetSocketBufferSize(DWORD v) override { HP_TcpAgent_SetSocketBufferSize(m_h, v); }
-    void SetKeepAliveTime(DWORD v) override { HP_TcpAgent_SetKeepAliveTime(m_h, v); }
-    void SetKeepAliveInterval(DWORD v) override { HP_TcpAgent_SetKeepAliveInterval(m_h, v); }
-    DWORD GetSocketBufferSize() override { return HP_TcpAgent_GetSocketBufferSize(m_h); }
-    DWORD GetKeepAliveTime() override { return HP_TcpAgent_GetKeepAliveTime(m_h); }
-    DWORD GetKeepAliveInterval() override { return HP_TcpAgent_GetKeepAliveInterval(m_h); }
+    SHARDNET_HP_TCP_AGENT
 
     ITcpAgentListener* m_l;
 
@@ -788,13 +1034,7 @@ public:
     }
     virtual ~TcpClientT() { Release(); }
     SHARDNET_HP_CLIENT
-    BOOL SendSmallFile(LPCTSTR f, const LPWSABUF h = nullptr, const LPWSABUF t = nullptr) override { return HP_TcpClient_SendSmallFile(m_h, f, h, t); }
-    void SetSocketBufferSize(DWORD v) override { HP_TcpClient_SetSocketBufferSize(m_h, v); }
-    void SetKeepAliveTime(DWORD v) override { HP_TcpClient_SetKeepAliveTime(m_h, v); }
-    void SetKeepAliveInterval(DWORD v) override { HP_TcpClient_SetKeepAliveInterval(m_h, v); }
-    DWORD GetSocketBufferSize() override { return HP_TcpClient_GetSocketBufferSize(m_h); }
-    DWORD GetKeepAliveTime() override { return HP_TcpClient_GetKeepAliveTime(m_h); }
-    DWORD GetKeepAliveInterval() override { return HP_TcpClient_GetKeepAliveInterval(m_h); }
+    SHARDNET_HP_TCP_CLIENT
 
     ITcpClientListener* m_l;
 
@@ -1046,8 +1286,296 @@ public:
 };
 #undef SHARDNET_HP_ARQ
 
+/* ---- HTTP ---- */
+
+/* The C HTTP callbacks of component type C, whose HTTP face is H. */
+template <class C, class H>
+struct HttpTrampolines {
+    static C* of(void* h) { return static_cast<C*>(Registry::get().find(h)); }
+#define SHARDNET_HP_HTTP_CB(NAME, R, DEF, PARAMS, ...)                       \
+    static R __HP_CALL NAME PARAMS                                           \
+    {                                                                        \
+        C* o = of(h);                                                        \
+        return o ? o->m_l->On##NAME(static_cast<H*>(o), __VA_ARGS__) : DEF; \
+    }
+    SHARDNET_HP_HTTP_CB(MessageBegin, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c), c)
+    SHARDNET_HP_HTTP_CB(RequestLine, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c, LPCSTR m, LPCSTR u), c, m, u)
+    SHARDNET_HP_HTTP_CB(StatusLine, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c, USHORT s, LPCSTR d), c, s, d)
+    SHARDNET_HP_HTTP_CB(Header, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c, LPCSTR n, LPCSTR v), c, n, v)
+    SHARDNET_HP_HTTP_CB(HeadersComplete, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c), c)
+    SHARDNET_HP_HTTP_CB(Body, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c, const BYTE* d, int n), c, d, n)
+    SHARDNET_HP_HTTP_CB(ChunkHeader, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c, int n), c, n)
+    SHARDNET_HP_HTTP_CB(ChunkComplete, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c), c)
+    SHARDNET_HP_HTTP_CB(MessageComplete, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c), c)
+    SHARDNET_HP_HTTP_CB(Upgrade, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c, En_HP_HttpUpgradeType t), c, t)
+    SHARDNET_HP_HTTP_CB(ParseError, En_HP_HttpParseResult, HPR_OK, (void* h, HP_CONNID c, int e, LPCSTR d), c, e, d)
+    SHARDNET_HP_HTTP_CB(WSMessageHeader, En_HP_HandleResult, HR_IGNORE,
+                        (void* h, HP_CONNID c, BOOL f, BYTE r, BYTE op, const BYTE m[4], ULONGLONG n), c, f, r, op, m, n)
+    SHARDNET_HP_HTTP_CB(WSMessageBody, En_HP_HandleResult, HR_IGNORE, (void* h, HP_CONNID c, const BYTE* d, int n), c, d, n)
+    SHARDNET_HP_HTTP_CB(WSMessageComplete, En_HP_HandleResult, HR_IGNORE, (void* h, HP_CONNID c), c)
+#undef SHARDNET_HP_HTTP_CB
+};
+
+/* Installs the HTTP callbacks common to every HTTP listener `m_lc` of family P. */
+#define SHARDNET_HP_SET_HTTP_FNS(P, T)                                  \
+    HP_Set_FN_##P##_OnMessageBegin(m_lc, T::MessageBegin);              \
+    HP_Set_FN_##P##_OnHeader(m_lc, T::Header);                          \
+    HP_Set_FN_##P##_OnHeadersComplete(m_lc, T::HeadersComplete);        \
+    HP_Set_FN_##P##_OnBody(m_lc, T::Body);                              \
+    HP_Set_FN_##P##_OnChunkHeader(m_lc, T::ChunkHeader);                \
+    HP_Set_FN_##P##_OnChunkComplete(m_lc, T::ChunkComplete);            \
+    HP_Set_FN_##P##_OnMessageComplete(m_lc, T::MessageComplete);        \
+    HP_Set_FN_##P##_OnUpgrade(m_lc, T::Upgrade);                        \
+    HP_Set_FN_##P##_OnParseError(m_lc, T::ParseError);                  \
+    HP_Set_FN_##P##_OnWSMessageHeader(m_lc, T::WSMessageHeader);        \
+    HP_Set_FN_##P##_OnWSMessageBody(m_lc, T::WSMessageBody);            \
+    HP_Set_FN_##P##_OnWSMessageComplete(m_lc, T::WSMessageComplete);    \
+    HP_Set_FN_##P##_OnHandShake(m_lc, S::HandShake);                    \
+    HP_Set_FN_##P##_OnSend(m_lc, S::Send);                              \
+    HP_Set_FN_##P##_OnReceive(m_lc, S::Receive);                        \
+    HP_Set_FN_##P##_OnClose(m_lc, S::Close);
+
+/* IComplexHttp (A.. = the SHARDNET_HP_CID_* below) or IHttp (empty) over HP_<P>_*. */
+#define SHARDNET_HP_HTTP_COMMON(P, A, A0, C, C0)                                                                            \
+    BOOL StartHttp(A0) override { return HP_##P##_StartHttp(m_h C0); }                                        \
+    BOOL SendChunkData(A const BYTE* d = nullptr, int n = 0, LPCSTR x = nullptr) override { return HP_##P##_SendChunkData(m_h, C d, n, x); } \
+    void SetLocalVersion(EnHttpVersion v) override { HP_##P##_SetLocalVersion(m_h, v); }                            \
+    EnHttpVersion GetLocalVersion() override { return HP_##P##_GetLocalVersion(m_h); }                              \
+    BOOL IsUpgrade(A0) override { return HP_##P##_IsUpgrade(m_h C0); }                                        \
+    BOOL IsKeepAlive(A0) override { return HP_##P##_IsKeepAlive(m_h C0); }                                    \
+    USHORT GetVersion(A0) override { return HP_##P##_GetVersion(m_h C0); }                                    \
+    ULONGLONG GetContentLength(A0) override { return HP_##P##_GetContentLength(m_h C0); }                     \
+    LPCSTR GetContentType(A0) override { return HP_##P##_GetContentType(m_h C0); }                            \
+    LPCSTR GetContentEncoding(A0) override { return HP_##P##_GetContentEncoding(m_h C0); }                    \
+    LPCSTR GetTransferEncoding(A0) override { return HP_##P##_GetTransferEncoding(m_h C0); }                  \
+    EnHttpUpgradeType GetUpgradeType(A0) override { return HP_##P##_GetUpgradeType(m_h C0); }                 \
+    USHORT GetParseErrorCode(A LPCSTR* d = nullptr) override { return HP_##P##_GetParseErrorCode(m_h, C d); }       \
+    BOOL GetHeader(A LPCSTR n, LPCSTR* v) override { return HP_##P##_GetHeader(m_h, C n, v); }                      \
+    BOOL GetHeaders(A LPCSTR n, LPCSTR v[], DWORD& k) override { return HP_##P##_GetHeaders(m_h, C n, v, &k); }     \
+    BOOL GetAllHeaders(A THeader h[], DWORD& k) override { return HP_##P##_GetAllHeaders(m_h, C h, &k); }           \
+    BOOL GetAllHeaderNames(A LPCSTR n[], DWORD& k) override { return HP_##P##_GetAllHeaderNames(m_h, C n, &k); }    \
+    BOOL GetCookie(A LPCSTR n, LPCSTR* v) override { return HP_##P##_GetCookie(m_h, C n, v); }                      \
+    BOOL GetAllCookies(A TCookie k[], DWORD& n) override { return HP_##P##_GetAllCookies(m_h, C k, &n); }           \
+    BOOL GetWSMessageState(A BOOL* f, BYTE* r, BYTE* o, LPCBYTE* m, ULONGLONG* l, ULONGLONG* x) override            \
+    {                                                                                                               \
+        return HP_##P##_GetWSMessageState(m_h, C f, r, o, m, l, x);                                                 \
+    }                                                                                                               \
+    void SetHttpAutoStart(BOOL b) override { HP_##P##_SetHttpAutoStart(m_h, b); }                                   \
+    BOOL IsHttpAutoStart() override { return HP_##P##_IsHttpAutoStart(m_h); }
+
+/* The requests of IComplexHttpRequester / IHttpRequester, as SHARDNET_HP_HTTP_COMMON. */
+#define SHARDNET_HP_HTTP_REQUESTS(P, A, A0, C, C0)                                                                          \
+    BOOL SendWSMessage(A BOOL f, BYTE r, BYTE op, const BYTE m[4], const BYTE* d = nullptr, int n = 0, ULONGLONG l = 0) override \
+    {                                                                                                               \
+        return HP_##P##_SendWSMessage(m_h, C f, r, op, m, d, n, l);                                                 \
+    }                                                                                                               \
+    BOOL SendRequest(A LPCSTR m, LPCSTR p, const THeader h[] = nullptr, int k = 0, const BYTE* b = nullptr, int n = 0) override \
+    {                                                                                                               \
+        return HP_##P##_SendRequest(m_h, C m, p, h, k, b, n);                                                       \
+    }                                                                                                               \
+    BOOL SendLocalFile(A LPCSTR f, LPCSTR m, LPCSTR p, const THeader h[] = nullptr, int k = 0) override             \
+    {                                                                                                               \
+        return HP_##P##_SendLocalFile(m_h, C f, m, p, h, k);                                                        \
+    }                                                                                                               \
+    BOOL SendPost(A LPCSTR p, const THeader h[], int k, const BYTE* b, int n) override { return HP_##P##_SendPost(m_h, C p, h, k, b, n); } \
+    BOOL SendPut(A LPCSTR p, const THeader h[], int k, const BYTE* b, int n) override { return HP_##P##_SendPut(m_h, C p, h, k, b, n); }   \
+    BOOL SendPatch(A LPCSTR p, const THeader h[], int k, const BYTE* b, int n) override { return HP_##P##_SendPatch(m_h, C p, h, k, b, n); } \
+    BOOL SendGet(A LPCSTR p, const THeader h[] = nullptr, int k = 0) override { return HP_##P##_SendGet(m_h, C p, h, k); }               \
+    BOOL SendDelete(A LPCSTR p, const THeader h[] = nullptr, int k = 0) override { return HP_##P##_SendDelete(m_h, C p, h, k); }         \
+    BOOL SendHead(A LPCSTR p, const THeader h[] = nullptr, int k = 0) override { return HP_##P##_SendHead(m_h, C p, h, k); }             \
+    BOOL SendTrace(A LPCSTR p, const THeader h[] = nullptr, int k = 0) override { return HP_##P##_SendTrace(m_h, C p, h, k); }           \
+    BOOL SendOptions(A LPCSTR p, const THeader h[] = nullptr, int k = 0) override { return HP_##P##_SendOptions(m_h, C p, h, k); }       \
+    BOOL SendConnect(A LPCSTR p, const THeader h[] = nullptr, int k = 0) override { return HP_##P##_SendConnect(m_h, C p, h, k); }       \
+    USHORT GetStatusCode(A0) override { return HP_##P##_GetStatusCode(m_h C0); }                              \
+    void SetUseCookie(BOOL b) override { HP_##P##_SetUseCookie(m_h, b); }                                           \
+    BOOL IsUseCookie() override { return HP_##P##_IsUseCookie(m_h); }
+
+/* The connection-id parts of those lists: a parameter before others (P), alone (P0), an argument
+ * before others (A) and after the handle alone (A0). */
+#define SHARDNET_HP_CID_P CONNID c,
+#define SHARDNET_HP_CID_P0 CONNID c
+#define SHARDNET_HP_CID_A c,
+#define SHARDNET_HP_CID_A0 , c
+
+class HttpServer final : public IHttpServer
+{
+public:
+    explicit HttpServer(IHttpServerListener* pListener) : m_l(pListener)
+    {
+        typedef HttpTrampolines<HttpServer, IHttpServer> T;
+        typedef Trampolines<HttpServer, ITcpServer, IHttpServerListener> S;
+        m_lc = Create_HP_HttpServerListener();
+        SHARDNET_HP_SET_HTTP_FNS(HttpServer, T)
+        HP_Set_FN_HttpServer_OnRequestLine(m_lc, T::RequestLine);
+        HP_Set_FN_HttpServer_OnPrepareListen(m_lc, S::PrepareListen);
+        HP_Set_FN_HttpServer_OnAccept(m_lc, S::Accept);
+        HP_Set_FN_HttpServer_OnShutdown(m_lc, S::Shutdown);
+        m_h = Create_HP_HttpServer(m_lc);
+        Registry::get().add(m_h, this);
+    }
+    ~HttpServer() override
+    {
+        HP_Server_Stop(m_h);
+        HP_Server_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
+        Destroy_HP_HttpServer(m_h);
+        Destroy_HP_HttpServerListener(m_lc);
+    }
+    SHARDNET_HP_COMPLEX(Server)
+    SHARDNET_HP_TCP_SERVER
+    SHARDNET_HP_HTTP_COMMON(HttpServer, SHARDNET_HP_CID_P, SHARDNET_HP_CID_P0, SHARDNET_HP_CID_A, SHARDNET_HP_CID_A0)
+    BOOL SendWSMessage(CONNID c, BOOL f, BYTE r, BYTE op, const BYTE* d, int n = 0, ULONGLONG l = 0) override
+    {
+        return HP_HttpServer_SendWSMessage(m_h, c, f, r, op, d, n, l);
+    }
+    BOOL SendResponse(CONNID c, USHORT s, LPCSTR d = nullptr, const THeader h[] = nullptr, int k = 0, const BYTE* b = nullptr, int n = 0) override
+    {
+        return HP_HttpServer_SendResponse(m_h, c, s, d, h, k, b, n);
+    }
+    BOOL SendLocalFile(CONNID c, LPCSTR f, USHORT s = HSC_OK, LPCSTR d = nullptr, const THeader h[] = nullptr, int k = 0) override
+    {
+        return HP_HttpServer_SendLocalFile(m_h, c, f, s, d, h, k);
+    }
+    BOOL Release(CONNID c) override { return HP_HttpServer_Release(m_h, c); }
+    LPCSTR GetHost(CONNID c) override { return HP_HttpServer_GetHost(m_h, c); }
+    void SetReleaseDelay(DWORD v) override { HP_HttpServer_SetReleaseDelay(m_h, v); }
+    DWORD GetReleaseDelay() override { return HP_HttpServer_GetReleaseDelay(m_h); }
+    USHORT GetUrlFieldSet(CONNID c) override { return HP_HttpServer_GetUrlFieldSet(m_h, c); }
+    LPCSTR GetUrlField(CONNID c, EnHttpUrlField f) override { return HP_HttpServer_GetUrlField(m_h, c, f); }
+    LPCSTR GetMethod(CONNID c) override { return HP_HttpServer_GetMethod(m_h, c); }
+
+    IHttpServerListener* m_l;
+
+private:
+    HP_HttpServerListener m_lc;
+    HP_HttpServer m_h;
+};
+
+class HttpAgent final : public IHttpAgent
+{
+public:
+    explicit HttpAgent(IHttpAgentListener* pListener) : m_l(pListener)
+    {
+        typedef HttpTrampolines<HttpAgent, IHttpAgent> T;
+        typedef Trampolines<HttpAgent, ITcpAgent, IHttpAgentListener> S;
+        m_lc = Create_HP_HttpAgentListener();
+        SHARDNET_HP_SET_HTTP_FNS(HttpAgent, T)
+        HP_Set_FN_HttpAgent_OnStatusLine(m_lc, T::StatusLine);
+        HP_Set_FN_HttpAgent_OnPrepareConnect(m_lc, S::PrepareConnect);
+        HP_Set_FN_HttpAgent_OnConnect(m_lc, S::Connect);
+        HP_Set_FN_HttpAgent_OnShutdown(m_lc, S::Shutdown);
+        m_h = Create_HP_HttpAgent(m_lc);
+        Registry::get().add(m_h, this);
+    }
+    ~HttpAgent() override
+    {
+        HP_Agent_Stop(m_h);
+        HP_Agent_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
+        Destroy_HP_HttpAgent(m_h);
+        Destroy_HP_HttpAgentListener(m_lc);
+    }
+    SHARDNET_HP_COMPLEX(Agent)
+    SHARDNET_HP_TCP_AGENT
+    SHARDNET_HP_HTTP_COMMON(HttpAgent, SHARDNET_HP_CID_P, SHARDNET_HP_CID_P0, SHARDNET_HP_CID_A, SHARDNET_HP_CID_A0)
+    SHARDNET_HP_HTTP_REQUESTS(HttpAgent, SHARDNET_HP_CID_P, SHARDNET_HP_CID_P0, SHARDNET_HP_CID_A, SHARDNET_HP_CID_A0)
+
+    IHttpAgentListener* m_l;
+
+private:
+    HP_HttpAgentListener m_lc;
+    HP_HttpAgent m_h;
+};
+
+/* IHttpClient / IHttpSyncClient over an HP_HttpClient handle `m_h`. */
+template <class Face>
+class HttpClientFace : public Face
+{
+public:
+    SHARDNET_HP_CLIENT
+    SHARDNET_HP_TCP_CLIENT
+    SHARDNET_HP_HTTP_COMMON(HttpClient, , , , )
+    SHARDNET_HP_HTTP_REQUESTS(HttpClient, , , , )
+
+    IHttpClientListener* m_l = nullptr;
+    HP_HttpClient m_h = nullptr;
+
+protected:
+    /* Creates the listener table and the component; the callbacks reach `view`, the IHttpClient
+     * face they hand out (for a sync client a view of it: HP's listener takes IHttpClient). */
+    void Create(IHttpClientListener* pListener, HttpClientFace<IHttpClient>* view, bool sync)
+    {
+        static CHttpSyncClientListener quiet; /* a sync client may have no listener (HP's) */
+        typedef HttpTrampolines<HttpClientFace<IHttpClient>, IHttpClient> T;
+        typedef Trampolines<HttpClientFace<IHttpClient>, ITcpClient, IHttpClientListener> S;
+        m_l = pListener ? pListener : &quiet;
+        m_lc = Create_HP_HttpClientListener();
+        SHARDNET_HP_SET_HTTP_FNS(HttpClient, T)
+        HP_Set_FN_HttpClient_OnStatusLine(m_lc, T::StatusLine);
+        HP_Set_FN_HttpClient_OnPrepareConnect(m_lc, S::PrepareConnect);
+        HP_Set_FN_HttpClient_OnConnect(m_lc, S::Connect);
+        m_h = sync ? Create_HP_HttpSyncClient(m_lc) : Create_HP_HttpClient(m_lc);
+        view->m_l = m_l;
+        view->m_h = m_h;
+        m_view = view;
+        Registry::get().add(m_h, view);
+    }
+    /* Stops, leaves the registry and frees (the final class's destructor, object still whole). */
+    void Teardown(bool sync)
+    {
+        HP_Client_Stop(m_h);
+        HP_Client_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, m_view);
+        if (sync)
+            Destroy_HP_HttpSyncClient(m_h);
+        else
+            Destroy_HP_HttpClient(m_h);
+        Destroy_HP_HttpClientListener(m_lc);
+    }
+    HP_HttpClientListener m_lc = nullptr;
+    HttpClientFace<IHttpClient>* m_view = nullptr;
+};
+
+class HttpClient final : public HttpClientFace<IHttpClient>
+{
+public:
+    explicit HttpClient(IHttpClientListener* pListener) { Create(pListener, this, false); }
+    ~HttpClient() override { Teardown(false); }
+};
+
+class HttpSyncClient final : public HttpClientFace<IHttpSyncClient>
+{
+public:
+    explicit HttpSyncClient(IHttpClientListener* pListener) { Create(pListener, &m_face, true); }
+    ~HttpSyncClient() override { Teardown(true); }
+    BOOL OpenUrl(LPCSTR m, LPCSTR u, const THeader h[] = nullptr, int k = 0, const BYTE* b = nullptr, int n = 0, BOOL r = FALSE) override
+    {
+        return HP_HttpSyncClient_OpenUrl(m_h, m, u, h, k, b, n, r);
+    }
+    BOOL CleanupRequestResult() override { return HP_HttpSyncClient_CleanupRequestResult(m_h); }
+    void SetConnectTimeout(DWORD v) override { HP_HttpSyncClient_SetConnectTimeout(m_h, v); }
+    void SetRequestTimeout(DWORD v) override { HP_HttpSyncClient_SetRequestTimeout(m_h, v); }
+    DWORD GetConnectTimeout() override { return HP_HttpSyncClient_GetConnectTimeout(m_h); }
+    DWORD GetRequestTimeout() override { return HP_HttpSyncClient_GetRequestTimeout(m_h); }
+    BOOL GetResponseBody(LPCBYTE* b, int* n) override { return HP_HttpSyncClient_GetResponseBody(m_h, b, n); }
+
+private:
+    /* The IHttpClient its callbacks get: the same handle, nothing owned. */
+    HttpClientFace<IHttpClient> m_face;
+};
+#undef SHARDNET_HP_SET_HTTP_FNS
+#undef SHARDNET_HP_HTTP_COMMON
+#undef SHARDNET_HP_HTTP_REQUESTS
+#undef SHARDNET_HP_CID_P
+#undef SHARDNET_HP_CID_P0
+#undef SHARDNET_HP_CID_A
+#undef SHARDNET_HP_CID_A0
+
 #undef SHARDNET_HP_COMPLEX
 #undef SHARDNET_HP_CLIENT
+#undef SHARDNET_HP_TCP_SERVER
+#undef SHARDNET_HP_TCP_AGENT
+#undef SHARDNET_HP_TCP_CLIENT
 } // namespace shardnet_hp
 
 /* ---------------------------------------------------------------- smart pointers ---------- */
@@ -1091,13 +1619,14 @@ template <class T, class _Listener, class _Creator>
 class CHPSocketPtr : public CHPBasePtr<T, _Creator>
 {
 public:
-    CHPSocketPtr(_Listener* pListener) { this->m_pObj = pListener ? _Creator::Create(pListener) : nullptr; }
+    CHPSocketPtr(_Listener* pListener) { this->m_pObj = _Creator::Create(pListener); }
     CHPSocketPtr() {}
 };
 
 template <class I, class Impl, class L>
 struct ShardnetCreator {
-    static I* Create(L* pListener) { return new Impl(pListener); }
+    /* A NULL listener creates nothing (the sync client's below excepted, as HP's). */
+    static I* Create(L* pListener) { return pListener ? new Impl(pListener) : nullptr; }
     static void Destroy(I* pObj) { delete pObj; }
 };
 
@@ -1114,6 +1643,14 @@ typedef CHPSocketPtr<IUdpServer, IUdpServerListener, ShardnetCreator<IUdpServer,
 typedef CHPSocketPtr<IUdpArqServer, IUdpServerListener, ShardnetCreator<IUdpArqServer, shardnet_hp::UdpArqServer, IUdpServerListener>> CUdpArqServerPtr;
 typedef CHPSocketPtr<IUdpClient, IUdpClientListener, ShardnetCreator<IUdpClient, shardnet_hp::UdpClient, IUdpClientListener>> CUdpClientPtr;
 typedef CHPSocketPtr<IUdpArqClient, IUdpClientListener, ShardnetCreator<IUdpArqClient, shardnet_hp::UdpArqClient, IUdpClientListener>> CUdpArqClientPtr;
+typedef CHPSocketPtr<IHttpServer, IHttpServerListener, ShardnetCreator<IHttpServer, shardnet_hp::HttpServer, IHttpServerListener>> CHttpServerPtr;
+typedef CHPSocketPtr<IHttpAgent, IHttpAgentListener, ShardnetCreator<IHttpAgent, shardnet_hp::HttpAgent, IHttpAgentListener>> CHttpAgentPtr;
+typedef CHPSocketPtr<IHttpClient, IHttpClientListener, ShardnetCreator<IHttpClient, shardnet_hp::HttpClient, IHttpClientListener>> CHttpClientPtr;
+struct ShardnetSyncClientCreator {
+    static IHttpSyncClient* Create(IHttpClientListener* pListener) { return new shardnet_hp::HttpSyncClient(pListener); }
+    static void Destroy(IHttpSyncClient* pObj) { delete pObj; }
+};
+typedef CHPSocketPtr<IHttpSyncClient, IHttpClientListener, ShardnetSyncClientCreator> CHttpSyncClientPtr;
 
 #endif /* __cplusplus */
 #endif
