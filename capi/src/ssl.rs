@@ -142,6 +142,20 @@ fn server_config(h: &Handle<AnyServer, ServerFns>, st: &SslState, me: PVOID) -> 
     }
 }
 
+/// A component created without SSL (`Create_HP_TcpServer`, ...) refuses an SSL context, as
+/// HP's plain C++ classes do: it would otherwise start speaking TLS.
+fn not_ssl<C, F>(h: &Handle<C, F>) -> bool {
+    if h.is_ssl.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    h.err.set(
+        se::SE_INVALID_PARAM,
+        "not an SSL component",
+        libc::EOPNOTSUPP,
+    );
+    true
+}
+
 fn ssl_state(h: &Handle<AnyServer, ServerFns>) -> std::sync::MutexGuard<'_, SslState> {
     h.ssl.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -166,6 +180,9 @@ fn setup_server(
         set_errno(libc::EINVAL);
         return FALSE;
     };
+    if not_ssl(h) {
+        return FALSE;
+    }
     let Some(pem) = pem(files, cert, key, password, ca) else {
         h.err.set(
             se::SE_SSL_ENV_NOT_READY,
@@ -379,6 +396,9 @@ fn setup_connector<C, F>(
         set_errno(libc::EINVAL);
         return FALSE;
     };
+    if not_ssl(h) {
+        return FALSE;
+    }
     let Some(pem) = pem(files, cert, key, password, ca) else {
         h.err.set(
             se::SE_SSL_ENV_NOT_READY,

@@ -1456,3 +1456,77 @@ fn cpp_http_classes_with_curl_and_python() {
         ]
     );
 }
+
+/// HP's C++ SSL classes: a `CSSLServerPtr` echo server (python's ssl module as client), a
+/// `CHttpsServerPtr` (curl) and a `CHttpsSyncClientPtr` (python's HTTPS server), each set up
+/// with `SetupSSLContext` from an openssl certificate; a plain `CTcpServerPtr` refuses it.
+#[test]
+fn cpp_ssl_classes_with_python_and_curl() {
+    let dir = std::env::temp_dir().join(format!("shardnet-capi-cpp-ssl-{}", std::process::id()));
+    let (cert, key) = self_signed(&dir);
+    let (mut py, py_port) = python_http_server(Some((&cert, &key)));
+    let exe = build("ssl_classes.cpp");
+    let py_port = py_port.to_string();
+    let args = [
+        cert.as_os_str(),
+        key.as_os_str(),
+        std::ffi::OsStr::new(&py_port),
+    ];
+    let (mut child, stdin, mut out, port, mut lines) = spawn_listening(&exe, &args);
+    let https: u16 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("https ").and_then(|p| p.parse().ok()))
+        .unwrap_or_else(|| panic!("no https port: {lines:?}"));
+    let echo = Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
+    with ctx.wrap_socket(s) as t:
+        t.sendall(b"hello over tls")
+        got = b""
+        while len(got) < 14:
+            got += t.recv(64)
+        print(got.decode(), t.version())
+"#,
+            &port.to_string(),
+        ])
+        .output()
+        .expect("python3 runs");
+    let curl = Command::new("curl")
+        .args(["-sk", "--max-time", "10"])
+        .arg(format!("https://127.0.0.1:{https}/over/curl"))
+        .output()
+        .expect("curl runs");
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{lines:?} {rest}");
+    let _ = py.kill();
+    let _ = py.wait();
+    let _ = std::fs::remove_file(exe);
+    let _ = std::fs::remove_dir_all(&dir);
+    let echo = String::from_utf8_lossy(&echo.stdout).to_string();
+    assert!(echo.starts_with("hello over tls TLSv1."), "{echo}");
+    assert_eq!(
+        String::from_utf8_lossy(&curl.stdout),
+        "secure 1 GET /over/curl"
+    );
+    lines.extend(rest.lines().map(str::to_string));
+    lines.retain(|l| !l.starts_with("https "));
+    assert_eq!(
+        lines,
+        [
+            "plain setup 0 secure=0",
+            "echo setup 1 auto=1",
+            "tls http setup 1",
+            "sync secure=1 200 GET /tls x-test=None cookie=None len=0 body=",
+            "echo handshake secure=1",
+            "stop 1 1",
+        ]
+    );
+}

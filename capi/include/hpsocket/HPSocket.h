@@ -14,12 +14,14 @@
  * its workers; Stop inside a callback returns without waiting (HP deadlocks there).
  * HTTP: CHttpServerPtr, CHttpAgentPtr, CHttpClientPtr, CHttpSyncClientPtr with their listener
  * bases (CHttpServerListener, ..., CHttpSyncClientListener) and IHttpServer::FromS(pSender).
- * Not here yet: the SSL methods (SetupSSLContext, ...) and so the HTTPS pointers.
+ * SSL: the SSL methods of ITcpServer / ITcpAgent / ITcpClient (SetupSSLContext, SNI, ...; FALSE
+ * on a component that is not an SSL one, as HP's) and CSSL*Ptr, CHttps*Ptr (HPSocket-SSL.h
+ * includes this header, for programs that include that one).
  */
 #ifndef SHARDNET_HPSOCKET_H
 #define SHARDNET_HPSOCKET_H
 
-#include "HPSocket4C.h"
+#include "HPSocket4C-SSL.h"
 
 #ifdef __cplusplus
 
@@ -107,6 +109,19 @@ public:
     virtual DWORD GetSocketListenQueue() = 0;
     virtual DWORD GetKeepAliveTime() = 0;
     virtual DWORD GetKeepAliveInterval() = 0;
+    /* SSL (HP's _SSL_SUPPORT): FALSE / nothing on a component that is not an SSL one. */
+    virtual BOOL SetupSSLContext(int iVerifyMode = SSL_VM_NONE, LPCTSTR lpszPemCertFile = nullptr, LPCTSTR lpszPemKeyFile = nullptr, LPCTSTR lpszKeyPassword = nullptr, LPCTSTR lpszCAPemCertFileOrPath = nullptr, Fn_SNI_ServerNameCallback fnServerNameCallback = nullptr) = 0;
+    virtual BOOL SetupSSLContextByMemory(int iVerifyMode = SSL_VM_NONE, LPCSTR lpszPemCert = nullptr, LPCSTR lpszPemKey = nullptr, LPCSTR lpszKeyPassword = nullptr, LPCSTR lpszCAPemCert = nullptr, Fn_SNI_ServerNameCallback fnServerNameCallback = nullptr) = 0;
+    virtual int AddSSLContext(int iVerifyMode = SSL_VM_NONE, LPCTSTR lpszPemCertFile = nullptr, LPCTSTR lpszPemKeyFile = nullptr, LPCTSTR lpszKeyPassword = nullptr, LPCTSTR lpszCAPemCertFileOrPath = nullptr) = 0;
+    virtual int AddSSLContextByMemory(int iVerifyMode = SSL_VM_NONE, LPCSTR lpszPemCert = nullptr, LPCSTR lpszPemKey = nullptr, LPCSTR lpszKeyPassword = nullptr, LPCSTR lpszCAPemCert = nullptr) = 0;
+    virtual BOOL BindSSLServerName(LPCTSTR lpszServerName, int iContextIndex) = 0;
+    virtual void CleanupSSLContext() = 0;
+    virtual BOOL StartSSLHandShake(CONNID dwConnID) = 0;
+    virtual void SetSSLAutoHandShake(BOOL bAutoHandShake) = 0;
+    virtual BOOL IsSSLAutoHandShake() = 0;
+    virtual void SetSSLCipherList(LPCTSTR lpszCipherList) = 0;
+    virtual LPCTSTR GetSSLCipherList() = 0;
+    virtual BOOL GetSSLSessionInfo(CONNID dwConnID, EnSSLSessionInfo enInfo, LPVOID* lppInfo) = 0;
 };
 
 class IAgent : public IComplexSocket
@@ -127,6 +142,16 @@ public:
     virtual DWORD GetSocketBufferSize() = 0;
     virtual DWORD GetKeepAliveTime() = 0;
     virtual DWORD GetKeepAliveInterval() = 0;
+    /* SSL (HP's _SSL_SUPPORT): FALSE / nothing on a component that is not an SSL one. */
+    virtual BOOL SetupSSLContext(int iVerifyMode = SSL_VM_NONE, LPCTSTR lpszPemCertFile = nullptr, LPCTSTR lpszPemKeyFile = nullptr, LPCTSTR lpszKeyPassword = nullptr, LPCTSTR lpszCAPemCertFileOrPath = nullptr) = 0;
+    virtual BOOL SetupSSLContextByMemory(int iVerifyMode = SSL_VM_NONE, LPCSTR lpszPemCert = nullptr, LPCSTR lpszPemKey = nullptr, LPCSTR lpszKeyPassword = nullptr, LPCSTR lpszCAPemCert = nullptr) = 0;
+    virtual void CleanupSSLContext() = 0;
+    virtual BOOL StartSSLHandShake(CONNID dwConnID) = 0;
+    virtual void SetSSLAutoHandShake(BOOL bAutoHandShake) = 0;
+    virtual BOOL IsSSLAutoHandShake() = 0;
+    virtual void SetSSLCipherList(LPCTSTR lpszCipherList) = 0;
+    virtual LPCTSTR GetSSLCipherList() = 0;
+    virtual BOOL GetSSLSessionInfo(CONNID dwConnID, EnSSLSessionInfo enInfo, LPVOID* lppInfo) = 0;
 };
 
 class IClient
@@ -170,6 +195,16 @@ public:
     virtual DWORD GetSocketBufferSize() = 0;
     virtual DWORD GetKeepAliveTime() = 0;
     virtual DWORD GetKeepAliveInterval() = 0;
+    /* SSL (HP's _SSL_SUPPORT): FALSE / nothing on a component that is not an SSL one. */
+    virtual BOOL SetupSSLContext(int iVerifyMode = SSL_VM_NONE, LPCTSTR lpszPemCertFile = nullptr, LPCTSTR lpszPemKeyFile = nullptr, LPCTSTR lpszKeyPassword = nullptr, LPCTSTR lpszCAPemCertFileOrPath = nullptr) = 0;
+    virtual BOOL SetupSSLContextByMemory(int iVerifyMode = SSL_VM_NONE, LPCSTR lpszPemCert = nullptr, LPCSTR lpszPemKey = nullptr, LPCSTR lpszKeyPassword = nullptr, LPCSTR lpszCAPemCert = nullptr) = 0;
+    virtual void CleanupSSLContext() = 0;
+    virtual BOOL StartSSLHandShake() = 0;
+    virtual void SetSSLAutoHandShake(BOOL bAutoHandShake) = 0;
+    virtual BOOL IsSSLAutoHandShake() = 0;
+    virtual void SetSSLCipherList(LPCTSTR lpszCipherList) = 0;
+    virtual LPCTSTR GetSSLCipherList() = 0;
+    virtual BOOL GetSSLSessionInfo(EnSSLSessionInfo enInfo, LPVOID* lppInfo) = 0;
 };
 
 class IPullClient
@@ -886,7 +921,19 @@ enum class Model { Push, Pull, Pack };
     DWORD GetSocketBufferSize() override { return HP_TcpServer_GetSocketBufferSize(m_h); }                                                                             \
     DWORD GetSocketListenQueue() override { return HP_TcpServer_GetSocketListenQueue(m_h); }                                                                           \
     DWORD GetKeepAliveTime() override { return HP_TcpServer_GetKeepAliveTime(m_h); }                                                                                   \
-    DWORD GetKeepAliveInterval() override { return HP_TcpServer_GetKeepAliveInterval(m_h); }                                                                          
+    DWORD GetKeepAliveInterval() override { return HP_TcpServer_GetKeepAliveInterval(m_h); }                                                                            \
+    BOOL SetupSSLContext(int m = SSL_VM_NONE, LPCTSTR c = nullptr, LPCTSTR k = nullptr, LPCTSTR p = nullptr, LPCTSTR ca = nullptr, Fn_SNI_ServerNameCallback f = nullptr) override { return HP_SSLServer_SetupSSLContext(m_h, m, c, k, p, ca, f); } \
+    BOOL SetupSSLContextByMemory(int m = SSL_VM_NONE, LPCSTR c = nullptr, LPCSTR k = nullptr, LPCSTR p = nullptr, LPCSTR ca = nullptr, Fn_SNI_ServerNameCallback f = nullptr) override { return HP_SSLServer_SetupSSLContextByMemory(m_h, m, c, k, p, ca, f); } \
+    int AddSSLContext(int m = SSL_VM_NONE, LPCTSTR c = nullptr, LPCTSTR k = nullptr, LPCTSTR p = nullptr, LPCTSTR ca = nullptr) override { return HP_SSLServer_AddSSLContext(m_h, m, c, k, p, ca); } \
+    int AddSSLContextByMemory(int m = SSL_VM_NONE, LPCSTR c = nullptr, LPCSTR k = nullptr, LPCSTR p = nullptr, LPCSTR ca = nullptr) override { return HP_SSLServer_AddSSLContextByMemory(m_h, m, c, k, p, ca); } \
+    BOOL BindSSLServerName(LPCTSTR n, int i) override { return HP_SSLServer_BindSSLServerName(m_h, n, i); }                                                             \
+    void CleanupSSLContext() override { HP_SSLServer_CleanupSSLContext(m_h); }                                                                                          \
+    BOOL StartSSLHandShake(CONNID c) override { return HP_SSLServer_StartSSLHandShake(m_h, c); }                                                                        \
+    void SetSSLAutoHandShake(BOOL b) override { HP_SSLServer_SetSSLAutoHandShake(m_h, b); }                                                                             \
+    BOOL IsSSLAutoHandShake() override { return HP_SSLServer_IsSSLAutoHandShake(m_h); }                                                                                 \
+    void SetSSLCipherList(LPCTSTR l) override { HP_SSLServer_SetSSLCipherList(m_h, l); }                                                                                \
+    LPCTSTR GetSSLCipherList() override { return HP_SSLServer_GetSSLCipherList(m_h); }                                                                                  \
+    BOOL GetSSLSessionInfo(CONNID c, EnSSLSessionInfo e, LPVOID* p) override { return HP_SSLServer_GetSSLSessionInfo(m_h, c, e, p); }
 
 /* IAgent's and ITcpAgent's own methods over an agent handle `m_h`. */
 #define SHARDNET_HP_TCP_AGENT \
@@ -904,7 +951,16 @@ enum class Model { Push, Pull, Pack };
     void SetKeepAliveInterval(DWORD v) override { HP_TcpAgent_SetKeepAliveInterval(m_h, v); }                                                                         \
     DWORD GetSocketBufferSize() override { return HP_TcpAgent_GetSocketBufferSize(m_h); }                                                                             \
     DWORD GetKeepAliveTime() override { return HP_TcpAgent_GetKeepAliveTime(m_h); }                                                                                   \
-    DWORD GetKeepAliveInterval() override { return HP_TcpAgent_GetKeepAliveInterval(m_h); }                                                                          
+    DWORD GetKeepAliveInterval() override { return HP_TcpAgent_GetKeepAliveInterval(m_h); }                                                                            \
+    BOOL SetupSSLContext(int m = SSL_VM_NONE, LPCTSTR c = nullptr, LPCTSTR k = nullptr, LPCTSTR p = nullptr, LPCTSTR ca = nullptr) override { return HP_SSLAgent_SetupSSLContext(m_h, m, c, k, p, ca); } \
+    BOOL SetupSSLContextByMemory(int m = SSL_VM_NONE, LPCSTR c = nullptr, LPCSTR k = nullptr, LPCSTR p = nullptr, LPCSTR ca = nullptr) override { return HP_SSLAgent_SetupSSLContextByMemory(m_h, m, c, k, p, ca); } \
+    void CleanupSSLContext() override { HP_SSLAgent_CleanupSSLContext(m_h); }                                                                                          \
+    BOOL StartSSLHandShake(CONNID c) override { return HP_SSLAgent_StartSSLHandShake(m_h, c); }                                                                        \
+    void SetSSLAutoHandShake(BOOL b) override { HP_SSLAgent_SetSSLAutoHandShake(m_h, b); }                                                                             \
+    BOOL IsSSLAutoHandShake() override { return HP_SSLAgent_IsSSLAutoHandShake(m_h); }                                                                                 \
+    void SetSSLCipherList(LPCTSTR l) override { HP_SSLAgent_SetSSLCipherList(m_h, l); }                                                                                \
+    LPCTSTR GetSSLCipherList() override { return HP_SSLAgent_GetSSLCipherList(m_h); }                                                                                  \
+    BOOL GetSSLSessionInfo(CONNID c, EnSSLSessionInfo e, LPVOID* p) override { return HP_SSLAgent_GetSSLSessionInfo(m_h, c, e, p); }
 
 /* ITcpClient's own methods over a TCP (or HTTP) client handle `m_h`. */
 #define SHARDNET_HP_TCP_CLIENT \
@@ -914,14 +970,23 @@ enum class Model { Push, Pull, Pack };
     void SetKeepAliveInterval(DWORD v) override { HP_TcpClient_SetKeepAliveInterval(m_h, v); }                                                            \
     DWORD GetSocketBufferSize() override { return HP_TcpClient_GetSocketBufferSize(m_h); }                                                                \
     DWORD GetKeepAliveTime() override { return HP_TcpClient_GetKeepAliveTime(m_h); }                                                                      \
-    DWORD GetKeepAliveInterval() override { return HP_TcpClient_GetKeepAliveInterval(m_h); }                                                             
+    DWORD GetKeepAliveInterval() override { return HP_TcpClient_GetKeepAliveInterval(m_h); }                                                               \
+    BOOL SetupSSLContext(int m = SSL_VM_NONE, LPCTSTR c = nullptr, LPCTSTR k = nullptr, LPCTSTR p = nullptr, LPCTSTR ca = nullptr) override { return HP_SSLClient_SetupSSLContext(m_h, m, c, k, p, ca); } \
+    BOOL SetupSSLContextByMemory(int m = SSL_VM_NONE, LPCSTR c = nullptr, LPCSTR k = nullptr, LPCSTR p = nullptr, LPCSTR ca = nullptr) override { return HP_SSLClient_SetupSSLContextByMemory(m_h, m, c, k, p, ca); } \
+    void CleanupSSLContext() override { HP_SSLClient_CleanupSSLContext(m_h); }                                                                             \
+    BOOL StartSSLHandShake() override { return HP_SSLClient_StartSSLHandShake(m_h); }                                                                      \
+    void SetSSLAutoHandShake(BOOL b) override { HP_SSLClient_SetSSLAutoHandShake(m_h, b); }                                                                \
+    BOOL IsSSLAutoHandShake() override { return HP_SSLClient_IsSSLAutoHandShake(m_h); }                                                                    \
+    void SetSSLCipherList(LPCTSTR l) override { HP_SSLClient_SetSSLCipherList(m_h, l); }                                                                   \
+    LPCTSTR GetSSLCipherList() override { return HP_SSLClient_GetSSLCipherList(m_h); }                                                                     \
+    BOOL GetSSLSessionInfo(EnSSLSessionInfo e, LPVOID* p) override { return HP_SSLClient_GetSSLSessionInfo(m_h, e, p); }
 
 /* ITcpServer (and its Pull / Pack faces) over an HP_TcpServer handle. */
 template <class Face, Model M>
 class TcpServerT : public Face
 {
 public:
-    explicit TcpServerT(ITcpServerListener* pListener) : m_l(pListener)
+    explicit TcpServerT(ITcpServerListener* pListener, bool ssl = false) : m_l(pListener), m_ssl(ssl)
     {
         typedef Trampolines<TcpServerT, ITcpServer, ITcpServerListener> T;
         m_lc = Create_HP_TcpServerListener();
@@ -933,7 +998,10 @@ public:
         HP_Set_FN_Server_OnPullReceive(m_lc, T::PullReceive);
         HP_Set_FN_Server_OnClose(m_lc, T::Close);
         HP_Set_FN_Server_OnShutdown(m_lc, T::Shutdown);
-        m_h = M == Model::Pull ? Create_HP_TcpPullServer(m_lc) : M == Model::Pack ? Create_HP_TcpPackServer(m_lc) : Create_HP_TcpServer(m_lc);
+        if (ssl)
+            m_h = M == Model::Pull ? Create_HP_SSLPullServer(m_lc) : M == Model::Pack ? Create_HP_SSLPackServer(m_lc) : Create_HP_SSLServer(m_lc);
+        else
+            m_h = M == Model::Pull ? Create_HP_TcpPullServer(m_lc) : M == Model::Pack ? Create_HP_TcpPackServer(m_lc) : Create_HP_TcpServer(m_lc);
         Registry::get().add(m_h, this);
     }
     /* Stops and frees the C component (once). Called by the final class's destructor while
@@ -945,7 +1013,10 @@ public:
         HP_Server_Stop(m_h);
         HP_Server_Wait(m_h, INFINITE);
         Registry::get().remove(m_h, this);
-        Destroy_HP_TcpServer(m_h);
+        if (m_ssl)
+            Destroy_HP_SSLServer(m_h);
+        else
+            Destroy_HP_TcpServer(m_h);
         Destroy_HP_TcpServerListener(m_lc);
         m_h = nullptr;
     }
@@ -956,6 +1027,7 @@ public:
     ITcpServerListener* m_l;
 
 protected:
+    bool m_ssl;
     HP_TcpServerListener m_lc;
     HP_TcpServer m_h;
 };
@@ -965,7 +1037,7 @@ template <class Face, Model M>
 class TcpAgentT : public Face
 {
 public:
-    explicit TcpAgentT(ITcpAgentListener* pListener) : m_l(pListener)
+    explicit TcpAgentT(ITcpAgentListener* pListener, bool ssl = false) : m_l(pListener), m_ssl(ssl)
     {
         typedef Trampolines<TcpAgentT, ITcpAgent, ITcpAgentListener> T;
         m_lc = Create_HP_TcpAgentListener();
@@ -977,7 +1049,10 @@ public:
         HP_Set_FN_Agent_OnPullReceive(m_lc, T::PullReceive);
         HP_Set_FN_Agent_OnClose(m_lc, T::Close);
         HP_Set_FN_Agent_OnShutdown(m_lc, T::Shutdown);
-        m_h = M == Model::Pull ? Create_HP_TcpPullAgent(m_lc) : M == Model::Pack ? Create_HP_TcpPackAgent(m_lc) : Create_HP_TcpAgent(m_lc);
+        if (ssl)
+            m_h = M == Model::Pull ? Create_HP_SSLPullAgent(m_lc) : M == Model::Pack ? Create_HP_SSLPackAgent(m_lc) : Create_HP_SSLAgent(m_lc);
+        else
+            m_h = M == Model::Pull ? Create_HP_TcpPullAgent(m_lc) : M == Model::Pack ? Create_HP_TcpPackAgent(m_lc) : Create_HP_TcpAgent(m_lc);
         Registry::get().add(m_h, this);
     }
     void Release()
@@ -987,7 +1062,10 @@ public:
         HP_Agent_Stop(m_h);
         HP_Agent_Wait(m_h, INFINITE);
         Registry::get().remove(m_h, this);
-        Destroy_HP_TcpAgent(m_h);
+        if (m_ssl)
+            Destroy_HP_SSLAgent(m_h);
+        else
+            Destroy_HP_TcpAgent(m_h);
         Destroy_HP_TcpAgentListener(m_lc);
         m_h = nullptr;
     }
@@ -998,6 +1076,7 @@ public:
     ITcpAgentListener* m_l;
 
 protected:
+    bool m_ssl;
     HP_TcpAgentListener m_lc;
     HP_TcpAgent m_h;
 };
@@ -1007,7 +1086,7 @@ template <class Face, Model M>
 class TcpClientT : public Face
 {
 public:
-    explicit TcpClientT(ITcpClientListener* pListener) : m_l(pListener)
+    explicit TcpClientT(ITcpClientListener* pListener, bool ssl = false) : m_l(pListener), m_ssl(ssl)
     {
         typedef Trampolines<TcpClientT, ITcpClient, ITcpClientListener> T;
         m_lc = Create_HP_TcpClientListener();
@@ -1018,7 +1097,10 @@ public:
         HP_Set_FN_Client_OnReceive(m_lc, T::Receive);
         HP_Set_FN_Client_OnPullReceive(m_lc, T::PullReceive);
         HP_Set_FN_Client_OnClose(m_lc, T::Close);
-        m_h = M == Model::Pull ? Create_HP_TcpPullClient(m_lc) : M == Model::Pack ? Create_HP_TcpPackClient(m_lc) : Create_HP_TcpClient(m_lc);
+        if (ssl)
+            m_h = M == Model::Pull ? Create_HP_SSLPullClient(m_lc) : M == Model::Pack ? Create_HP_SSLPackClient(m_lc) : Create_HP_SSLClient(m_lc);
+        else
+            m_h = M == Model::Pull ? Create_HP_TcpPullClient(m_lc) : M == Model::Pack ? Create_HP_TcpPackClient(m_lc) : Create_HP_TcpClient(m_lc);
         Registry::get().add(m_h, this);
     }
     void Release()
@@ -1028,7 +1110,10 @@ public:
         HP_Client_Stop(m_h);
         HP_Client_Wait(m_h, INFINITE);
         Registry::get().remove(m_h, this);
-        Destroy_HP_TcpClient(m_h);
+        if (m_ssl)
+            Destroy_HP_SSLClient(m_h);
+        else
+            Destroy_HP_TcpClient(m_h);
         Destroy_HP_TcpClientListener(m_lc);
         m_h = nullptr;
     }
@@ -1039,6 +1124,7 @@ public:
     ITcpClientListener* m_l;
 
 protected:
+    bool m_ssl;
     HP_TcpClientListener m_lc;
     HP_TcpClient m_h;
 };
@@ -1400,7 +1486,7 @@ struct HttpTrampolines {
 class HttpServer final : public IHttpServer
 {
 public:
-    explicit HttpServer(IHttpServerListener* pListener) : m_l(pListener)
+    explicit HttpServer(IHttpServerListener* pListener, bool ssl = false) : m_l(pListener), m_ssl(ssl)
     {
         typedef HttpTrampolines<HttpServer, IHttpServer> T;
         typedef Trampolines<HttpServer, ITcpServer, IHttpServerListener> S;
@@ -1410,7 +1496,7 @@ public:
         HP_Set_FN_HttpServer_OnPrepareListen(m_lc, S::PrepareListen);
         HP_Set_FN_HttpServer_OnAccept(m_lc, S::Accept);
         HP_Set_FN_HttpServer_OnShutdown(m_lc, S::Shutdown);
-        m_h = Create_HP_HttpServer(m_lc);
+        m_h = ssl ? Create_HP_HttpsServer(m_lc) : Create_HP_HttpServer(m_lc);
         Registry::get().add(m_h, this);
     }
     ~HttpServer() override
@@ -1418,7 +1504,10 @@ public:
         HP_Server_Stop(m_h);
         HP_Server_Wait(m_h, INFINITE);
         Registry::get().remove(m_h, this);
-        Destroy_HP_HttpServer(m_h);
+        if (m_ssl)
+            Destroy_HP_HttpsServer(m_h);
+        else
+            Destroy_HP_HttpServer(m_h);
         Destroy_HP_HttpServerListener(m_lc);
     }
     SHARDNET_HP_COMPLEX(Server)
@@ -1447,6 +1536,7 @@ public:
     IHttpServerListener* m_l;
 
 private:
+    bool m_ssl;
     HP_HttpServerListener m_lc;
     HP_HttpServer m_h;
 };
@@ -1454,7 +1544,7 @@ private:
 class HttpAgent final : public IHttpAgent
 {
 public:
-    explicit HttpAgent(IHttpAgentListener* pListener) : m_l(pListener)
+    explicit HttpAgent(IHttpAgentListener* pListener, bool ssl = false) : m_l(pListener), m_ssl(ssl)
     {
         typedef HttpTrampolines<HttpAgent, IHttpAgent> T;
         typedef Trampolines<HttpAgent, ITcpAgent, IHttpAgentListener> S;
@@ -1464,7 +1554,7 @@ public:
         HP_Set_FN_HttpAgent_OnPrepareConnect(m_lc, S::PrepareConnect);
         HP_Set_FN_HttpAgent_OnConnect(m_lc, S::Connect);
         HP_Set_FN_HttpAgent_OnShutdown(m_lc, S::Shutdown);
-        m_h = Create_HP_HttpAgent(m_lc);
+        m_h = ssl ? Create_HP_HttpsAgent(m_lc) : Create_HP_HttpAgent(m_lc);
         Registry::get().add(m_h, this);
     }
     ~HttpAgent() override
@@ -1472,7 +1562,10 @@ public:
         HP_Agent_Stop(m_h);
         HP_Agent_Wait(m_h, INFINITE);
         Registry::get().remove(m_h, this);
-        Destroy_HP_HttpAgent(m_h);
+        if (m_ssl)
+            Destroy_HP_HttpsAgent(m_h);
+        else
+            Destroy_HP_HttpAgent(m_h);
         Destroy_HP_HttpAgentListener(m_lc);
     }
     SHARDNET_HP_COMPLEX(Agent)
@@ -1483,6 +1576,7 @@ public:
     IHttpAgentListener* m_l;
 
 private:
+    bool m_ssl;
     HP_HttpAgentListener m_lc;
     HP_HttpAgent m_h;
 };
@@ -1503,7 +1597,7 @@ public:
 protected:
     /* Creates the listener table and the component; the callbacks reach `view`, the IHttpClient
      * face they hand out (for a sync client a view of it: HP's listener takes IHttpClient). */
-    void Create(IHttpClientListener* pListener, HttpClientFace<IHttpClient>* view, bool sync)
+    void Create(IHttpClientListener* pListener, HttpClientFace<IHttpClient>* view, bool sync, bool ssl)
     {
         static CHttpSyncClientListener quiet; /* a sync client may have no listener (HP's) */
         typedef HttpTrampolines<HttpClientFace<IHttpClient>, IHttpClient> T;
@@ -1514,7 +1608,11 @@ protected:
         HP_Set_FN_HttpClient_OnStatusLine(m_lc, T::StatusLine);
         HP_Set_FN_HttpClient_OnPrepareConnect(m_lc, S::PrepareConnect);
         HP_Set_FN_HttpClient_OnConnect(m_lc, S::Connect);
-        m_h = sync ? Create_HP_HttpSyncClient(m_lc) : Create_HP_HttpClient(m_lc);
+        if (ssl)
+            m_h = sync ? Create_HP_HttpsSyncClient(m_lc) : Create_HP_HttpsClient(m_lc);
+        else
+            m_h = sync ? Create_HP_HttpSyncClient(m_lc) : Create_HP_HttpClient(m_lc);
+        m_ssl = ssl;
         view->m_l = m_l;
         view->m_h = m_h;
         m_view = view;
@@ -1526,27 +1624,28 @@ protected:
         HP_Client_Stop(m_h);
         HP_Client_Wait(m_h, INFINITE);
         Registry::get().remove(m_h, m_view);
-        if (sync)
-            Destroy_HP_HttpSyncClient(m_h);
+        if (m_ssl)
+            sync ? Destroy_HP_HttpsSyncClient(m_h) : Destroy_HP_HttpsClient(m_h);
         else
-            Destroy_HP_HttpClient(m_h);
+            sync ? Destroy_HP_HttpSyncClient(m_h) : Destroy_HP_HttpClient(m_h);
         Destroy_HP_HttpClientListener(m_lc);
     }
     HP_HttpClientListener m_lc = nullptr;
     HttpClientFace<IHttpClient>* m_view = nullptr;
+    bool m_ssl = false;
 };
 
 class HttpClient final : public HttpClientFace<IHttpClient>
 {
 public:
-    explicit HttpClient(IHttpClientListener* pListener) { Create(pListener, this, false); }
+    explicit HttpClient(IHttpClientListener* pListener, bool ssl = false) { Create(pListener, this, false, ssl); }
     ~HttpClient() override { Teardown(false); }
 };
 
 class HttpSyncClient final : public HttpClientFace<IHttpSyncClient>
 {
 public:
-    explicit HttpSyncClient(IHttpClientListener* pListener) { Create(pListener, &m_face, true); }
+    explicit HttpSyncClient(IHttpClientListener* pListener, bool ssl = false) { Create(pListener, &m_face, true, ssl); }
     ~HttpSyncClient() override { Teardown(true); }
     BOOL OpenUrl(LPCSTR m, LPCSTR u, const THeader h[] = nullptr, int k = 0, const BYTE* b = nullptr, int n = 0, BOOL r = FALSE) override
     {
@@ -1646,11 +1745,32 @@ typedef CHPSocketPtr<IUdpArqClient, IUdpClientListener, ShardnetCreator<IUdpArqC
 typedef CHPSocketPtr<IHttpServer, IHttpServerListener, ShardnetCreator<IHttpServer, shardnet_hp::HttpServer, IHttpServerListener>> CHttpServerPtr;
 typedef CHPSocketPtr<IHttpAgent, IHttpAgentListener, ShardnetCreator<IHttpAgent, shardnet_hp::HttpAgent, IHttpAgentListener>> CHttpAgentPtr;
 typedef CHPSocketPtr<IHttpClient, IHttpClientListener, ShardnetCreator<IHttpClient, shardnet_hp::HttpClient, IHttpClientListener>> CHttpClientPtr;
+template <bool Ssl>
 struct ShardnetSyncClientCreator {
-    static IHttpSyncClient* Create(IHttpClientListener* pListener) { return new shardnet_hp::HttpSyncClient(pListener); }
+    static IHttpSyncClient* Create(IHttpClientListener* pListener) { return new shardnet_hp::HttpSyncClient(pListener, Ssl); }
     static void Destroy(IHttpSyncClient* pObj) { delete pObj; }
 };
-typedef CHPSocketPtr<IHttpSyncClient, IHttpClientListener, ShardnetSyncClientCreator> CHttpSyncClientPtr;
+typedef CHPSocketPtr<IHttpSyncClient, IHttpClientListener, ShardnetSyncClientCreator<false>> CHttpSyncClientPtr;
+
+/* The SSL forms (HP's HPSocket-SSL.h): SetupSSLContext before Start. */
+template <class I, class Impl, class L>
+struct ShardnetSslCreator {
+    static I* Create(L* pListener) { return pListener ? new Impl(pListener, true) : nullptr; }
+    static void Destroy(I* pObj) { delete pObj; }
+};
+typedef CHPSocketPtr<ITcpServer, ITcpServerListener, ShardnetSslCreator<ITcpServer, shardnet_hp::TcpServer, ITcpServerListener>> CSSLServerPtr;
+typedef CHPSocketPtr<ITcpPullServer, ITcpServerListener, ShardnetSslCreator<ITcpPullServer, shardnet_hp::TcpPullServer, ITcpServerListener>> CSSLPullServerPtr;
+typedef CHPSocketPtr<ITcpPackServer, ITcpServerListener, ShardnetSslCreator<ITcpPackServer, shardnet_hp::TcpPackServer, ITcpServerListener>> CSSLPackServerPtr;
+typedef CHPSocketPtr<ITcpAgent, ITcpAgentListener, ShardnetSslCreator<ITcpAgent, shardnet_hp::TcpAgent, ITcpAgentListener>> CSSLAgentPtr;
+typedef CHPSocketPtr<ITcpPullAgent, ITcpAgentListener, ShardnetSslCreator<ITcpPullAgent, shardnet_hp::TcpPullAgent, ITcpAgentListener>> CSSLPullAgentPtr;
+typedef CHPSocketPtr<ITcpPackAgent, ITcpAgentListener, ShardnetSslCreator<ITcpPackAgent, shardnet_hp::TcpPackAgent, ITcpAgentListener>> CSSLPackAgentPtr;
+typedef CHPSocketPtr<ITcpClient, ITcpClientListener, ShardnetSslCreator<ITcpClient, shardnet_hp::TcpClient, ITcpClientListener>> CSSLClientPtr;
+typedef CHPSocketPtr<ITcpPullClient, ITcpClientListener, ShardnetSslCreator<ITcpPullClient, shardnet_hp::TcpPullClient, ITcpClientListener>> CSSLPullClientPtr;
+typedef CHPSocketPtr<ITcpPackClient, ITcpClientListener, ShardnetSslCreator<ITcpPackClient, shardnet_hp::TcpPackClient, ITcpClientListener>> CSSLPackClientPtr;
+typedef CHPSocketPtr<IHttpServer, IHttpServerListener, ShardnetSslCreator<IHttpServer, shardnet_hp::HttpServer, IHttpServerListener>> CHttpsServerPtr;
+typedef CHPSocketPtr<IHttpAgent, IHttpAgentListener, ShardnetSslCreator<IHttpAgent, shardnet_hp::HttpAgent, IHttpAgentListener>> CHttpsAgentPtr;
+typedef CHPSocketPtr<IHttpClient, IHttpClientListener, ShardnetSslCreator<IHttpClient, shardnet_hp::HttpClient, IHttpClientListener>> CHttpsClientPtr;
+typedef CHPSocketPtr<IHttpSyncClient, IHttpClientListener, ShardnetSyncClientCreator<true>> CHttpsSyncClientPtr;
 
 #endif /* __cplusplus */
 #endif
