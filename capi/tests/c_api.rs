@@ -1530,3 +1530,77 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
         ]
     );
 }
+
+/// HP's C++ `CUdpNodePtr` (an echo node, a std UDP socket as its peer) and `CUdpCastPtr` (a
+/// multicast member on loopback answering python's member of the same group).
+#[test]
+fn cpp_udp_node_and_cast() {
+    let group_port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let script = format!(
+        r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("0.0.0.0", {group_port}))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.255.71.10") + socket.inet_aton("127.0.0.1"))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+print("READY", flush=True)
+sys.stdin.readline()
+s.sendto(b"from python", ("239.255.71.10", {group_port}))
+s.settimeout(5)
+while True:
+    d, _ = s.recvfrom(100)
+    if d != b"from python":
+        break
+print("GOT", d.decode(), flush=True)
+"#
+    );
+    let mut py = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut py_in = py.stdin.take().unwrap();
+    let mut py_out = BufReader::new(py.stdout.take().unwrap());
+    let mut l = String::new();
+    py_out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "READY");
+    let exe = build("udp_cast_node.cpp");
+    let gp = group_port.to_string();
+    let (mut child, stdin, mut out, port, mut lines) =
+        spawn_listening(&exe, &[std::ffi::OsStr::new(&gp)]);
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    peer.send_to(b"ping node", ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, _) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping node");
+    py_in.write_all(b"go\n").unwrap();
+    l.clear();
+    py_out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "GOT from cast");
+    let _ = py.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{lines:?} {rest}");
+    let _ = std::fs::remove_file(exe);
+    lines.extend(rest.lines().map(str::to_string));
+    assert_eq!(
+        lines,
+        [
+            "cast mode=0 ttl=1",
+            "node got ping node from 127.0.0.1",
+            "cast got from python from 127.0.0.1",
+            "cast got from cast from 127.0.0.1",
+            "cast close 5 0",
+            "stop 1 1",
+        ]
+    );
+}

@@ -291,6 +291,61 @@ public:
     virtual DWORD GetDetectInterval() = 0;
 };
 
+/* A multicast / broadcast group member, shaped as a client (HP's IUdpCast). */
+class IUdpCast : public IClient
+{
+public:
+    virtual void SetMaxDatagramSize(DWORD dwMaxDatagramSize) = 0;
+    virtual DWORD GetMaxDatagramSize() = 0;
+    virtual void SetCastMode(EnCastMode enCastMode) = 0;
+    virtual EnCastMode GetCastMode() = 0;
+    virtual void SetMultiCastTtl(int iMCTtl) = 0;
+    virtual int GetMultiCastTtl() = 0;
+    virtual void SetMultiCastLoop(BOOL bMCLoop) = 0;
+    virtual BOOL IsMultiCastLoop() = 0;
+    virtual BOOL GetRemoteAddress(TCHAR lpszAddress[], int& iAddressLen, USHORT& usPort) = 0;
+};
+
+/* A UDP endpoint that sends to and receives from any address (HP's IUdpNode). */
+class IUdpNode
+{
+public:
+    virtual BOOL Start(LPCTSTR lpszBindAddress = nullptr, USHORT usPort = 0, EnCastMode enCastMode = CM_UNICAST, LPCTSTR lpszCastAddress = nullptr) = 0;
+    virtual BOOL Stop() = 0;
+    virtual BOOL Send(LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pBuffer, int iLength, int iOffset = 0) = 0;
+    virtual BOOL SendPackets(LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const WSABUF pBuffers[], int iCount) = 0;
+    virtual BOOL SendCast(const BYTE* pBuffer, int iLength, int iOffset = 0) = 0;
+    virtual BOOL SendCastPackets(const WSABUF pBuffers[], int iCount) = 0;
+    virtual BOOL Wait(DWORD dwMilliseconds = INFINITE) = 0;
+    virtual void SetExtra(PVOID pExtra) = 0;
+    virtual PVOID GetExtra() = 0;
+    virtual BOOL HasStarted() = 0;
+    virtual EnServiceState GetState() = 0;
+    virtual EnSocketError GetLastError() = 0;
+    virtual LPCTSTR GetLastErrorDesc() = 0;
+    virtual BOOL GetLocalAddress(TCHAR lpszAddress[], int& iAddressLen, USHORT& usPort) = 0;
+    virtual BOOL GetCastAddress(TCHAR lpszAddress[], int& iAddressLen, USHORT& usPort) = 0;
+    virtual EnCastMode GetCastMode() = 0;
+    virtual BOOL GetPendingDataLength(int& iPending) = 0;
+    virtual void SetMaxDatagramSize(DWORD dwMaxDatagramSize) = 0;
+    virtual DWORD GetMaxDatagramSize() = 0;
+    virtual void SetMultiCastTtl(int iMCTtl) = 0;
+    virtual int GetMultiCastTtl() = 0;
+    virtual void SetMultiCastLoop(BOOL bMCLoop) = 0;
+    virtual BOOL IsMultiCastLoop() = 0;
+    virtual void SetReuseAddressPolicy(EnReuseAddressPolicy enReusePolicy) = 0;
+    virtual void SetWorkerThreadCount(DWORD dwWorkerThreadCount) = 0;
+    virtual void SetPostReceiveCount(DWORD dwPostReceiveCount) = 0;
+    virtual void SetFreeBufferPoolSize(DWORD dwFreeBufferPoolSize) = 0;
+    virtual void SetFreeBufferPoolHold(DWORD dwFreeBufferPoolHold) = 0;
+    virtual EnReuseAddressPolicy GetReuseAddressPolicy() = 0;
+    virtual DWORD GetWorkerThreadCount() = 0;
+    virtual DWORD GetPostReceiveCount() = 0;
+    virtual DWORD GetFreeBufferPoolSize() = 0;
+    virtual DWORD GetFreeBufferPoolHold() = 0;
+    virtual ~IUdpNode() = default;
+};
+
 /* HP's ARQ settings (KCP), shared by the ARQ server and client. */
 #define SHARDNET_HP_ARQ_SETTINGS                                   \
     virtual void SetNoDelay(BOOL bNoDelay) = 0;                    \
@@ -619,6 +674,42 @@ typedef IUdpServerListener IUdpArqServerListener;
 typedef IUdpClientListener IUdpArqClientListener;
 typedef CUdpServerListener CUdpArqServerListener;
 typedef CUdpClientListener CUdpArqClientListener;
+
+class IUdpCastListener : public IClientListenerT<IUdpCast>
+{
+};
+
+/* OnReceive (with the data) and OnClose stay to write (HP's). */
+class CUdpCastListener : public IUdpCastListener
+{
+public:
+    virtual EnHandleResult OnPrepareConnect(IUdpCast*, CONNID, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnConnect(IUdpCast*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnHandShake(IUdpCast*, CONNID) override { return HR_IGNORE; }
+    virtual EnHandleResult OnReceive(IUdpCast*, CONNID, int) override { return HR_IGNORE; }
+    virtual EnHandleResult OnSend(IUdpCast*, CONNID, const BYTE*, int) override { return HR_IGNORE; }
+    using IUdpCastListener::OnReceive;
+};
+
+class IUdpNodeListener
+{
+public:
+    virtual EnHandleResult OnPrepareListen(IUdpNode* pSender, SOCKET soListen) = 0;
+    virtual EnHandleResult OnSend(IUdpNode* pSender, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength) = 0;
+    virtual EnHandleResult OnReceive(IUdpNode* pSender, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength) = 0;
+    virtual EnHandleResult OnError(IUdpNode* pSender, EnSocketOperation enOperation, int iErrorCode, LPCTSTR lpszRemoteAddress, USHORT usRemotePort, const BYTE* pData, int iLength) = 0;
+    virtual EnHandleResult OnShutdown(IUdpNode* pSender) = 0;
+    virtual ~IUdpNodeListener() = default;
+};
+
+/* OnReceive and OnError stay to write (HP's). */
+class CUdpNodeListener : public IUdpNodeListener
+{
+public:
+    virtual EnHandleResult OnPrepareListen(IUdpNode*, SOCKET) override { return HR_IGNORE; }
+    virtual EnHandleResult OnSend(IUdpNode*, LPCTSTR, USHORT, const BYTE*, int) override { return HR_IGNORE; }
+    virtual EnHandleResult OnShutdown(IUdpNode*) override { return HR_IGNORE; }
+};
 
 /* HTTP listeners: the HTTP callbacks get the HTTP component, the socket ones its TCP face. */
 template <class T>
@@ -1372,6 +1463,141 @@ public:
 };
 #undef SHARDNET_HP_ARQ
 
+/* IUdpCast over an HP_UdpCast handle (a client handle). */
+class UdpCast final : public IUdpCast
+{
+public:
+    explicit UdpCast(IUdpCastListener* pListener) : m_l(pListener)
+    {
+        typedef Trampolines<UdpCast, IUdpCast, IUdpCastListener> T;
+        m_lc = Create_HP_UdpCastListener();
+        HP_Set_FN_Client_OnPrepareConnect(m_lc, T::PrepareConnect);
+        HP_Set_FN_Client_OnConnect(m_lc, T::Connect);
+        HP_Set_FN_Client_OnHandShake(m_lc, T::HandShake);
+        HP_Set_FN_Client_OnSend(m_lc, T::Send);
+        HP_Set_FN_Client_OnReceive(m_lc, T::Receive);
+        HP_Set_FN_Client_OnClose(m_lc, T::Close);
+        m_h = Create_HP_UdpCast(m_lc);
+        Registry::get().add(m_h, this);
+    }
+    ~UdpCast() override
+    {
+        HP_Client_Stop(m_h);
+        HP_Client_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
+        Destroy_HP_UdpCast(m_h);
+        Destroy_HP_UdpCastListener(m_lc);
+    }
+    SHARDNET_HP_CLIENT
+    void SetMaxDatagramSize(DWORD v) override { HP_UdpCast_SetMaxDatagramSize(m_h, v); }
+    DWORD GetMaxDatagramSize() override { return HP_UdpCast_GetMaxDatagramSize(m_h); }
+    void SetCastMode(EnCastMode v) override { HP_UdpCast_SetCastMode(m_h, v); }
+    EnCastMode GetCastMode() override { return HP_UdpCast_GetCastMode(m_h); }
+    void SetMultiCastTtl(int v) override { HP_UdpCast_SetMultiCastTtl(m_h, v); }
+    int GetMultiCastTtl() override { return HP_UdpCast_GetMultiCastTtl(m_h); }
+    void SetMultiCastLoop(BOOL v) override { HP_UdpCast_SetMultiCastLoop(m_h, v); }
+    BOOL IsMultiCastLoop() override { return HP_UdpCast_IsMultiCastLoop(m_h); }
+    BOOL GetRemoteAddress(TCHAR a[], int& n, USHORT& p) override { return HP_UdpCast_GetRemoteAddress(m_h, a, &n, &p); }
+
+    IUdpCastListener* m_l;
+
+private:
+    HP_UdpCastListener m_lc;
+    HP_UdpCast m_h;
+};
+
+/* IUdpNode over an HP_UdpNode handle, with callbacks of its own (no connections). */
+class UdpNode final : public IUdpNode
+{
+public:
+    explicit UdpNode(IUdpNodeListener* pListener) : m_l(pListener)
+    {
+        m_lc = Create_HP_UdpNodeListener();
+        HP_Set_FN_UdpNode_OnPrepareListen(m_lc, PrepareListenCb);
+        HP_Set_FN_UdpNode_OnSend(m_lc, SendCb);
+        HP_Set_FN_UdpNode_OnReceive(m_lc, ReceiveCb);
+        HP_Set_FN_UdpNode_OnError(m_lc, ErrorCb);
+        HP_Set_FN_UdpNode_OnShutdown(m_lc, ShutdownCb);
+        m_h = Create_HP_UdpNode(m_lc);
+        Registry::get().add(m_h, this);
+    }
+    ~UdpNode() override
+    {
+        HP_UdpNode_Stop(m_h);
+        HP_UdpNode_Wait(m_h, INFINITE);
+        Registry::get().remove(m_h, this);
+        Destroy_HP_UdpNode(m_h);
+        Destroy_HP_UdpNodeListener(m_lc);
+    }
+    BOOL Start(LPCTSTR a = nullptr, USHORT p = 0, EnCastMode m = CM_UNICAST, LPCTSTR c = nullptr) override
+    {
+        return m == CM_UNICAST && c == nullptr ? HP_UdpNode_Start(m_h, a, p) : HP_UdpNode_StartWithCast(m_h, a, p, m, c);
+    }
+    BOOL Stop() override { return HP_UdpNode_Stop(m_h); }
+    BOOL Send(LPCTSTR a, USHORT p, const BYTE* b, int n, int off = 0) override { return HP_UdpNode_SendPart(m_h, a, p, b, n, off); }
+    BOOL SendPackets(LPCTSTR a, USHORT p, const WSABUF bufs[], int n) override { return HP_UdpNode_SendPackets(m_h, a, p, bufs, n); }
+    BOOL SendCast(const BYTE* b, int n, int off = 0) override { return HP_UdpNode_SendCastPart(m_h, b, n, off); }
+    BOOL SendCastPackets(const WSABUF bufs[], int n) override { return HP_UdpNode_SendCastPackets(m_h, bufs, n); }
+    BOOL Wait(DWORD ms = INFINITE) override { return HP_UdpNode_Wait(m_h, ms); }
+    void SetExtra(PVOID x) override { HP_UdpNode_SetExtra(m_h, x); }
+    PVOID GetExtra() override { return HP_UdpNode_GetExtra(m_h); }
+    BOOL HasStarted() override { return HP_UdpNode_HasStarted(m_h); }
+    EnServiceState GetState() override { return HP_UdpNode_GetState(m_h); }
+    EnSocketError GetLastError() override { return HP_UdpNode_GetLastError(m_h); }
+    LPCTSTR GetLastErrorDesc() override { return HP_UdpNode_GetLastErrorDesc(m_h); }
+    BOOL GetLocalAddress(TCHAR a[], int& n, USHORT& p) override { return HP_UdpNode_GetLocalAddress(m_h, a, &n, &p); }
+    BOOL GetCastAddress(TCHAR a[], int& n, USHORT& p) override { return HP_UdpNode_GetCastAddress(m_h, a, &n, &p); }
+    EnCastMode GetCastMode() override { return HP_UdpNode_GetCastMode(m_h); }
+    BOOL GetPendingDataLength(int& n) override { return HP_UdpNode_GetPendingDataLength(m_h, &n); }
+    void SetMaxDatagramSize(DWORD v) override { HP_UdpNode_SetMaxDatagramSize(m_h, v); }
+    DWORD GetMaxDatagramSize() override { return HP_UdpNode_GetMaxDatagramSize(m_h); }
+    void SetMultiCastTtl(int v) override { HP_UdpNode_SetMultiCastTtl(m_h, v); }
+    int GetMultiCastTtl() override { return HP_UdpNode_GetMultiCastTtl(m_h); }
+    void SetMultiCastLoop(BOOL v) override { HP_UdpNode_SetMultiCastLoop(m_h, v); }
+    BOOL IsMultiCastLoop() override { return HP_UdpNode_IsMultiCastLoop(m_h); }
+    void SetReuseAddressPolicy(EnReuseAddressPolicy v) override { HP_UdpNode_SetReuseAddressPolicy(m_h, v); }
+    void SetWorkerThreadCount(DWORD v) override { HP_UdpNode_SetWorkerThreadCount(m_h, v); }
+    void SetPostReceiveCount(DWORD v) override { HP_UdpNode_SetPostReceiveCount(m_h, v); }
+    void SetFreeBufferPoolSize(DWORD v) override { HP_UdpNode_SetFreeBufferPoolSize(m_h, v); }
+    void SetFreeBufferPoolHold(DWORD v) override { HP_UdpNode_SetFreeBufferPoolHold(m_h, v); }
+    EnReuseAddressPolicy GetReuseAddressPolicy() override { return HP_UdpNode_GetReuseAddressPolicy(m_h); }
+    DWORD GetWorkerThreadCount() override { return HP_UdpNode_GetWorkerThreadCount(m_h); }
+    DWORD GetPostReceiveCount() override { return HP_UdpNode_GetPostReceiveCount(m_h); }
+    DWORD GetFreeBufferPoolSize() override { return HP_UdpNode_GetFreeBufferPoolSize(m_h); }
+    DWORD GetFreeBufferPoolHold() override { return HP_UdpNode_GetFreeBufferPoolHold(m_h); }
+
+private:
+    static UdpNode* of(void* h) { return static_cast<UdpNode*>(Registry::get().find(h)); }
+    static En_HP_HandleResult __HP_CALL PrepareListenCb(void* h, UINT_PTR s)
+    {
+        UdpNode* o = of(h);
+        return o ? o->m_l->OnPrepareListen(o, (SOCKET)s) : HR_IGNORE;
+    }
+    static En_HP_HandleResult __HP_CALL SendCb(void* h, LPCTSTR a, USHORT p, const BYTE* d, int n)
+    {
+        UdpNode* o = of(h);
+        return o ? o->m_l->OnSend(o, a, p, d, n) : HR_IGNORE;
+    }
+    static En_HP_HandleResult __HP_CALL ReceiveCb(void* h, LPCTSTR a, USHORT p, const BYTE* d, int n)
+    {
+        UdpNode* o = of(h);
+        return o ? o->m_l->OnReceive(o, a, p, d, n) : HR_IGNORE;
+    }
+    static En_HP_HandleResult __HP_CALL ErrorCb(void* h, En_HP_SocketOperation op, int e, LPCTSTR a, USHORT p, const BYTE* d, int n)
+    {
+        UdpNode* o = of(h);
+        return o ? o->m_l->OnError(o, op, e, a, p, d, n) : HR_IGNORE;
+    }
+    static En_HP_HandleResult __HP_CALL ShutdownCb(void* h)
+    {
+        UdpNode* o = of(h);
+        return o ? o->m_l->OnShutdown(o) : HR_IGNORE;
+    }
+    IUdpNodeListener* m_l;
+    HP_UdpNodeListener m_lc;
+    HP_UdpNode m_h;
+};
+
 /* ---- HTTP ---- */
 
 /* The C HTTP callbacks of component type C, whose HTTP face is H. */
@@ -1742,6 +1968,8 @@ typedef CHPSocketPtr<IUdpServer, IUdpServerListener, ShardnetCreator<IUdpServer,
 typedef CHPSocketPtr<IUdpArqServer, IUdpServerListener, ShardnetCreator<IUdpArqServer, shardnet_hp::UdpArqServer, IUdpServerListener>> CUdpArqServerPtr;
 typedef CHPSocketPtr<IUdpClient, IUdpClientListener, ShardnetCreator<IUdpClient, shardnet_hp::UdpClient, IUdpClientListener>> CUdpClientPtr;
 typedef CHPSocketPtr<IUdpArqClient, IUdpClientListener, ShardnetCreator<IUdpArqClient, shardnet_hp::UdpArqClient, IUdpClientListener>> CUdpArqClientPtr;
+typedef CHPSocketPtr<IUdpCast, IUdpCastListener, ShardnetCreator<IUdpCast, shardnet_hp::UdpCast, IUdpCastListener>> CUdpCastPtr;
+typedef CHPSocketPtr<IUdpNode, IUdpNodeListener, ShardnetCreator<IUdpNode, shardnet_hp::UdpNode, IUdpNodeListener>> CUdpNodePtr;
 typedef CHPSocketPtr<IHttpServer, IHttpServerListener, ShardnetCreator<IHttpServer, shardnet_hp::HttpServer, IHttpServerListener>> CHttpServerPtr;
 typedef CHPSocketPtr<IHttpAgent, IHttpAgentListener, ShardnetCreator<IHttpAgent, shardnet_hp::HttpAgent, IHttpAgentListener>> CHttpAgentPtr;
 typedef CHPSocketPtr<IHttpClient, IHttpClientListener, ShardnetCreator<IHttpClient, shardnet_hp::HttpClient, IHttpClientListener>> CHttpClientPtr;
