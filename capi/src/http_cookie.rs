@@ -104,6 +104,27 @@ unsafe fn filter(p: *const c_char, norm: fn(&str) -> Option<String>) -> Result<O
     norm(s).map(Some).ok_or(())
 }
 
+/// A cookie's name and value (NULL: empty) and its normalized domain and path.
+///
+/// # Safety
+/// The strings are NULL or NUL-terminated.
+unsafe fn cookie_args<'a>(
+    name: LPCTSTR,
+    value: LPCTSTR,
+    domain: LPCTSTR,
+    path: LPCTSTR,
+) -> (&'a str, &'a str, Option<String>, Option<String>) {
+    // SAFETY: per the caller.
+    unsafe {
+        (
+            text(name).unwrap_or(""),
+            text(value).unwrap_or(""),
+            text(domain).and_then(domain_of),
+            text(path).and_then(path_of),
+        )
+    }
+}
+
 /// Reads HP's cookie file into the jar; `Err(errno)` on a missing file or a malformed line
 /// (cookies read before the bad line stay, as HP's).
 fn load(file: &str, keep: bool) -> Result<(), c_int> {
@@ -318,14 +339,7 @@ pub unsafe extern "C" fn HP_HttpCookie_MGR_SetCookie(
 ) -> BOOL {
     guard(FALSE, || {
         // SAFETY: per the caller.
-        let (name, value) = unsafe { (text(name).unwrap_or(""), text(value).unwrap_or("")) };
-        // SAFETY: per the caller.
-        let (d, p) = unsafe {
-            (
-                text(domain).and_then(domain_of),
-                text(path).and_then(path_of),
-            )
-        };
+        let (name, value, d, p) = unsafe { cookie_args(name, value, domain, path) };
         let (Some(domain), Some(path), Some(same_site), false) =
             (d, p, same_site_of(same_site), name.is_empty())
         else {
@@ -594,14 +608,7 @@ pub unsafe extern "C" fn HP_HttpCookie_HLP_ToString(
 ) -> BOOL {
     guard(FALSE, || {
         // SAFETY: per the caller.
-        let (name, value) = unsafe { (text(name).unwrap_or(""), text(value).unwrap_or("")) };
-        // SAFETY: per the caller.
-        let (d, p) = unsafe {
-            (
-                text(domain).and_then(domain_of),
-                text(path).and_then(path_of),
-            )
-        };
+        let (name, value, d, p) = unsafe { cookie_args(name, value, domain, path) };
         let mut s = format!("{name}={value}");
         if let Some(d) = d {
             let _ = write!(s, "; domain={d}");

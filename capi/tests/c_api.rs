@@ -755,37 +755,8 @@ fn c_udp_cast_with_a_python_member() {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         s.local_addr().unwrap().port()
     };
-    let script = format!(
-        r#"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-s.bind(("0.0.0.0", {port}))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.255.71.9") + socket.inet_aton("127.0.0.1"))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
-print("READY", flush=True)
-sys.stdin.readline()
-s.sendto(b"from python", ("239.255.71.9", {port}))
-s.settimeout(5)
-while True:
-    d, _ = s.recvfrom(100)
-    if d != b"from python":
-        break
-print("GOT", d.decode(), flush=True)
-"#
-    );
-    let mut py = Command::new("python3")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut py_in = py.stdin.take().unwrap();
-    let mut py_out = BufReader::new(py.stdout.take().unwrap());
+    let (mut py, mut py_in, mut py_out) = python_group_member("239.255.71.9", port);
     let mut l = String::new();
-    py_out.read_line(&mut l).unwrap();
-    assert_eq!(l.trim(), "READY");
     let exe = build("udp_cast.c");
     let mut child = Command::new(&exe)
         .arg(port.to_string())
@@ -1531,26 +1502,29 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
     );
 }
 
-/// HP's C++ `CUdpNodePtr` (an echo node, a std UDP socket as its peer) and `CUdpCastPtr` (a
-/// multicast member on loopback answering python's member of the same group).
-#[test]
-fn cpp_udp_node_and_cast() {
-    let group_port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
+/// A python member of multicast `group`:`port` on the loopback interface. It prints READY, and
+/// after a line on its stdin sends "from python" to the group and prints `GOT <datagram>` for
+/// the first datagram from another member.
+fn python_group_member(
+    group: &str,
+    port: u16,
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    BufReader<std::process::ChildStdout>,
+) {
     let script = format!(
         r#"
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-s.bind(("0.0.0.0", {group_port}))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.255.71.10") + socket.inet_aton("127.0.0.1"))
+s.bind(("0.0.0.0", {port}))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("{group}") + socket.inet_aton("127.0.0.1"))
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
 print("READY", flush=True)
 sys.stdin.readline()
-s.sendto(b"from python", ("239.255.71.10", {group_port}))
+s.sendto(b"from python", ("{group}", {port}))
 s.settimeout(5)
 while True:
     d, _ = s.recvfrom(100)
@@ -1565,11 +1539,24 @@ print("GOT", d.decode(), flush=True)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut py_in = py.stdin.take().unwrap();
+    let py_in = py.stdin.take().unwrap();
     let mut py_out = BufReader::new(py.stdout.take().unwrap());
     let mut l = String::new();
     py_out.read_line(&mut l).unwrap();
     assert_eq!(l.trim(), "READY");
+    (py, py_in, py_out)
+}
+
+/// HP's C++ `CUdpNodePtr` (an echo node, a std UDP socket as its peer) and `CUdpCastPtr` (a
+/// multicast member on loopback answering python's member of the same group).
+#[test]
+fn cpp_udp_node_and_cast() {
+    let group_port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let (mut py, mut py_in, mut py_out) = python_group_member("239.255.71.10", group_port);
+    let mut l = String::new();
     let exe = build("udp_cast_node.cpp");
     let gp = group_port.to_string();
     let (mut child, stdin, mut out, port, mut lines) =
