@@ -19,7 +19,7 @@
 //! `HP_HttpClient` / `HP_HttpSyncClient` and their HTTPS forms (`http_client.rs`) client
 //! handles, `HP_HttpAgent` / `HP_HttpsAgent` (`http_agent.rs`) agent handles (the request calls
 //! of agent and client in `http_requests.rs`), and HP's cookie manager over the jar they share
-//! (`http_cookie.rs`), with HP's HTTP callbacks (`http_callbacks.rs`), calls, and getters over each
+//! (`http_cookie.rs`) and HP's thread pool (`thread_pool.rs`), with HP's HTTP callbacks (`http_callbacks.rs`), calls, and getters over each
 //! connection's last message (`http_message.rs`, `http_getters.rs`).
 //! `capi/coverage/COVERAGE.md` lists every function of HP's headers and whether it is here.
 //!
@@ -69,6 +69,7 @@ mod server;
 mod settings;
 mod ssl;
 mod sys;
+mod thread_pool;
 pub mod types;
 mod udp;
 mod udp_cast;

@@ -1591,3 +1591,29 @@ fn cpp_udp_node_and_cast() {
         ]
     );
 }
+
+/// HP's thread pool from C: each rejected policy at a full queue, socket tasks (their buffer
+/// copied, or attached and freed), AdjustThreadCount, Stop finishing the queue, misuse.
+#[test]
+fn c_thread_pool() {
+    let exe = build("thread_pool.c");
+    let out = Command::new(&exe).stdin(Stdio::null()).output().unwrap();
+    let _ = std::fs::remove_file(exe);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "idle 0 3",
+            "start 1 threads=2 max=2 policy=0 again=0",
+            "full 0 1 queue=2 tasks=4",
+            "stopped 1 runs=2 state=3 wait=1",
+            "caller run 1 where=1",
+            "wait for 0 1 then 1",
+            "task submit 1 grown 1 threads=3",
+            "task task bytes conn=42 w=7 l=-3 done=1 runs=1112",
+            "misuse 0 0 0 0 (nil)",
+        ],
+        "{text}"
+    );
+}

@@ -390,4 +390,39 @@ typedef HP_FN_Client_OnReceive HP_FN_HttpClient_OnReceive;
 typedef HP_FN_Client_OnSend HP_FN_HttpClient_OnSend;
 typedef HP_FN_Client_OnClose HP_FN_HttpClient_OnClose;
 
+/* ---- thread pool (HP's IHPThreadPool in C) ---- */
+typedef unsigned long WPARAM;
+typedef long LPARAM;
+typedef HP_Object HP_ThreadPool;
+typedef HP_Object HP_ThreadPoolListener;
+
+typedef enum EnRejectedPolicy {
+    TRP_CALL_FAIL = 0,
+    TRP_WAIT_FOR = 1,
+    TRP_CALLER_RUN = 2
+} En_HP_RejectedPolicy;
+
+typedef enum EnTaskBufferType {
+    TBT_COPY = 0,
+    TBT_REFER = 1,
+    TBT_ATTACH = 2
+} En_HP_TaskBufferType;
+
+typedef void(__HP_CALL* Fn_TaskProc)(PVOID pvArg);
+typedef Fn_TaskProc HP_Fn_TaskProc;
+struct TSocketTask;
+typedef void(__HP_CALL* Fn_SocketTaskProc)(struct TSocketTask* pTask);
+typedef Fn_SocketTaskProc HP_Fn_SocketTaskProc;
+
+typedef struct TSocketTask {
+    HP_Fn_SocketTaskProc fn;
+    PVOID sender;
+    HP_CONNID connID;
+    LPCBYTE buf;
+    INT bufLen;
+    En_HP_TaskBufferType bufType;
+    WPARAM wparam;
+    LPARAM lparam;
+} TSocketTask, *LPTSocketTask, HP_TSocketTask, *HP_LPTSocketTask;
+
 #endif
