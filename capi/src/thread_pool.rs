@@ -116,6 +116,32 @@ impl Shared {
     }
 }
 
+/// Waits on `cv` while `wait` holds, up to `ms` (0xFFFFFFFF: forever); the guard back and
+/// whether `wait` stopped holding (false: the time ran out).
+fn wait_while<'a>(
+    cv: &Condvar,
+    mut st: MutexGuard<'a, State>,
+    ms: DWORD,
+    wait: impl Fn(&State) -> bool,
+) -> (MutexGuard<'a, State>, bool) {
+    let deadline = wait_time(ms).map(|d| Instant::now() + d);
+    while wait(&st) {
+        st = match deadline {
+            None => cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return (st, false);
+                }
+                cv.wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+    }
+    (st, true)
+}
+
 /// The pool behind an `HP_ThreadPool` handle.
 pub struct Pool {
     shared: Arc<Shared>,
@@ -182,24 +208,14 @@ impl Pool {
                     return TRUE;
                 }
                 TRP_WAIT_FOR => {
-                    let deadline = wait_time(max_wait).map(|d| Instant::now() + d);
-                    while full(&st) && st.state == SS_STARTED {
-                        st = match deadline {
-                            None => self.shared.room.wait(st).unwrap_or_else(|e| e.into_inner()),
-                            Some(d) => {
-                                let left = d.saturating_duration_since(Instant::now());
-                                if left.is_zero() {
-                                    drop(st);
-                                    set_errno(libc::ETIMEDOUT);
-                                    return FALSE;
-                                }
-                                self.shared
-                                    .room
-                                    .wait_timeout(st, left)
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .0
-                            }
-                        };
+                    let room = &self.shared.room;
+                    let (g, ok) =
+                        wait_while(room, st, max_wait, |st| full(st) && st.state == SS_STARTED);
+                    st = g;
+                    if !ok {
+                        drop(st);
+                        set_errno(libc::ETIMEDOUT);
+                        return FALSE;
                     }
                     if st.state != SS_STARTED {
                         drop(st);
@@ -237,24 +253,8 @@ impl Pool {
             // Inside one of its own tasks: the last worker out marks the pool stopped.
             return TRUE;
         }
-        let deadline = wait_time(max_wait).map(|d| Instant::now() + d);
-        let mut st = self.shared.lock();
-        while st.threads > 0 {
-            st = match deadline {
-                None => self.shared.idle.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    self.shared
-                        .idle
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
+        let st = self.shared.lock();
+        let (mut st, _) = wait_while(&self.shared.idle, st, max_wait, |st| st.threads > 0);
         let late = st.threads > 0;
         let dropped: Vec<Job> = st.queue.drain(..).collect();
         st.state = SS_STOPPED;
@@ -511,27 +511,13 @@ pub extern "C" fn HP_ThreadPool_Wait(p: PVOID, ms: DWORD) -> BOOL {
         let Some(pool) = pool(p) else {
             return FALSE;
         };
-        let deadline = wait_time(ms).map(|d| Instant::now() + d);
-        let mut st = pool.shared.lock();
-        while st.state != SS_STOPPED {
-            st = match deadline {
-                None => pool.shared.idle.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        drop(st);
-                        set_errno(libc::ETIMEDOUT);
-                        return FALSE;
-                    }
-                    pool.shared
-                        .idle
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+        let st = pool.shared.lock();
+        let (st, ok) = wait_while(&pool.shared.idle, st, ms, |st| st.state != SS_STOPPED);
+        drop(st);
+        if !ok {
+            set_errno(libc::ETIMEDOUT);
         }
-        TRUE
+        b(ok)
     })
 }
 
