@@ -28,6 +28,7 @@ use shardnet_components::http::{unix_now, CookieJar, SameSite, StoredCookie};
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{c_char, c_int};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn jar() -> &'static CookieJar {
     crate::http_client::jar()
@@ -182,8 +183,14 @@ fn load(file: &str, keep: bool) -> Result<(), c_int> {
             let (Some(d), Some(p)) = (t.next(), t.next()) else {
                 return Err(libc::EBADMSG);
             };
-            let (Some(d), Some(p)) = (domain_of(d), path_of(p)) else {
-                return Err(libc::EINVAL);
+            // A path from a server keeps its form ("/app"); HP's adjustment is for the others.
+            let p = if p.starts_with('/') {
+                Some(p.to_string())
+            } else {
+                path_of(p)
+            };
+            let (Some(d), Some(p)) = (domain_of(d), p) else {
+                return Err(libc::EBADMSG);
             };
             group = Some((d, p));
         }
@@ -403,16 +410,20 @@ pub unsafe extern "C" fn HP_HttpCookie_MGR_DeleteCookie(
     })
 }
 
-/// Whether responses may set cookies for other domains than the request's (default TRUE).
+/// HP's switch for cookies set for other domains than the request's (default TRUE). Kept for
+/// its getter only: the jar refuses those cookies either way (RFC 6265, as `cookie_store`).
+static THIRD_PARTY: AtomicBool = AtomicBool::new(true);
+
+/// Sets HP's third-party switch (see `THIRD_PARTY`: the jar refuses such cookies either way).
 #[no_mangle]
 pub extern "C" fn HP_HttpCookie_MGR_SetEnableThirdPartyCookie(enable: BOOL) {
-    jar().set_third_party(enable != FALSE);
+    THIRD_PARTY.store(enable != FALSE, Ordering::Relaxed);
 }
 
 /// See `HP_HttpCookie_MGR_SetEnableThirdPartyCookie`.
 #[no_mangle]
 pub extern "C" fn HP_HttpCookie_MGR_IsEnableThirdPartyCookie() -> BOOL {
-    b(jar().third_party())
+    b(THIRD_PARTY.load(Ordering::Relaxed))
 }
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -465,7 +476,8 @@ fn expires_text(t: i64) -> String {
 /// a `+hhmm` / `-hhmm` zone applied and any other zone read as UTC. `None` when it does not
 /// match or falls before 1970.
 fn parse_expires(s: &str) -> Option<i64> {
-    if s.is_empty() || s.len() > 50 {
+    // Dates are ASCII; the byte slicing below relies on it.
+    if s.is_empty() || s.len() > 50 || !s.is_ascii() {
         return None;
     }
     let b = s.as_bytes();
@@ -704,6 +716,8 @@ mod tests {
             "Sun, 06 Xyz 1994 08:49:37 GMT",
             "Wed, 31 Dec 1969 23:59:59 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMT and far too much text after it",
+            "Sun, 06 ééé 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMTééé",
         ] {
             assert_eq!(parse_expires(bad), None, "{bad}");
         }

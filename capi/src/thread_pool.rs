@@ -161,7 +161,7 @@ fn cpus() -> u32 {
 fn thread_count(n: DWORD) -> u32 {
     match n as i32 {
         0 => cpus() * 2 + 2,
-        k if k < 0 => cpus() * k.unsigned_abs(),
+        k if k < 0 => cpus().saturating_mul(k.unsigned_abs()),
         _ => n,
     }
     .min(4096)
@@ -182,10 +182,9 @@ impl Pool {
         match b.spawn(move || worker(shared, me)) {
             Ok(h) => {
                 st.threads += 1;
-                self.workers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(h);
+                let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+                w.retain(|h| !h.is_finished()); // those a shrink let go
+                w.push(h);
                 true
             }
             Err(_) => false,
@@ -257,14 +256,16 @@ impl Pool {
         let (mut st, _) = wait_while(&self.shared.idle, st, max_wait, |st| st.threads > 0);
         let late = st.threads > 0;
         let dropped: Vec<Job> = st.queue.drain(..).collect();
-        st.state = SS_STOPPED;
+        // Late workers still run a task: the last one out marks the pool stopped.
+        st.state = if late { SS_STOPPING } else { SS_STOPPED };
+        // Taken under the state lock: a Start right after cannot mix its workers in.
+        let handles: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         drop(st);
         self.shared.idle.notify_all();
         for j in dropped {
             j.drop_unrun();
         }
-        let handles: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         if late {
             drop(handles); // detached: they end after their current task
             set_errno(libc::ETIMEDOUT);
@@ -288,9 +289,6 @@ fn worker(shared: Arc<Shared>, pool: usize) {
             let _ = std::panic::catch_unwind(|| job.run());
             st = shared.lock();
             st.running -= 1;
-            if st.queue.is_empty() && st.running == 0 {
-                shared.idle.notify_all();
-            }
             continue;
         }
         if st.state != SS_STARTED || st.threads > st.target {
@@ -386,7 +384,8 @@ pub unsafe extern "C" fn Destroy_HP_ThreadPool(p: PVOID) {
         if let Some(pool) = pool(p) {
             pool.stop(0);
         }
-        std::thread::spawn(move || free(addr));
+        // No thread to hand it to: leak the pool rather than abort inside C.
+        let _ = std::thread::Builder::new().spawn(move || free(addr));
     } else {
         guard((), || free(addr));
     }
@@ -493,6 +492,7 @@ pub extern "C" fn HP_ThreadPool_AdjustThreadCount(p: PVOID, threads: DWORD) -> B
         st.target = n;
         while st.threads < n {
             if !pool.spawn(&mut st) {
+                st.target = st.threads;
                 drop(st);
                 set_errno(libc::EAGAIN);
                 return FALSE;
@@ -596,7 +596,11 @@ pub unsafe extern "C" fn Create_HP_SocketTaskObj(
             set_errno(libc::EINVAL);
             return std::ptr::null_mut();
         }
-        let data = if buf_type == TBT_COPY && len > 0 {
+        let data = if buf_type != TBT_COPY {
+            buf
+        } else if len == 0 {
+            std::ptr::null()
+        } else {
             // SAFETY: malloc of `len` bytes, then a copy of `len` readable bytes into it.
             unsafe {
                 let p = libc::malloc(len as usize) as *mut u8;
@@ -607,8 +611,6 @@ pub unsafe extern "C" fn Create_HP_SocketTaskObj(
                 std::ptr::copy_nonoverlapping(buf, p, len as usize);
                 p as *const u8
             }
-        } else {
-            buf
         };
         Box::into_raw(Box::new(SocketTask {
             func,

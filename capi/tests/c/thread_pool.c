@@ -93,6 +93,9 @@ int main(void)
     memcpy(m, "hello", 5);
     t = Create_HP_SocketTaskObj(socket_task, NULL, 1, (const BYTE*)m, 5, TBT_ATTACH, 0, 0);
     Destroy_HP_SocketTaskObj(t); /* frees m too */
+    char on_stack[4] = {0};
+    t = Create_HP_SocketTaskObj(socket_task, NULL, 1, (const BYTE*)on_stack, 0, TBT_COPY, 0, 0);
+    Destroy_HP_SocketTaskObj(t); /* an empty copy: nothing of the caller's is freed */
 
     BOOL a = HP_ThreadPool_Submit(NULL, add, NULL, 0);
     BOOL b = HP_ThreadPool_Start(p, 1, 0, (En_HP_RejectedPolicy)9, 0);

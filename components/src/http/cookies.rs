@@ -6,7 +6,6 @@ use crate::{Error, Result};
 use cookie_store::{CookieExpiration, RawCookie};
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// A cookie's `SameSite` attribute (HP-Socket's `CCookie::EnSameSite`: none 0, Strict 1, Lax 2).
@@ -59,32 +58,36 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// True when `a` and `b` are the same domain or one is a subdomain of the other (HP's
-/// `IsSameDomain`, which decides third-party cookies).
-fn same_domain(a: &str, b: &str) -> bool {
-    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-    let sub = |x: &str, y: &str| {
-        x.len() > y.len() + 1 && x.ends_with(y) && x.as_bytes()[x.len() - y.len() - 1] == b'.'
-    };
-    a == b || sub(&a, &b) || sub(&b, &a)
+/// A stored cookie as a [`StoredCookie`].
+fn stored(c: &cookie_store::Cookie<'static>) -> StoredCookie {
+    StoredCookie {
+        name: c.name().to_string(),
+        value: c.value().to_string(),
+        domain: String::from(&c.domain),
+        path: String::from(&c.path),
+        expires: match &c.expires {
+            CookieExpiration::AtUtc(t) => Some(t.unix_timestamp()),
+            CookieExpiration::SessionEnd => None,
+        },
+        http_only: c.http_only().unwrap_or(false),
+        secure: c.secure().unwrap_or(false),
+        same_site: match c.same_site() {
+            Some(cookie::SameSite::Strict) => SameSite::Strict,
+            Some(cookie::SameSite::Lax) => SameSite::Lax,
+            _ => SameSite::Unset,
+        },
+    }
 }
 
 /// Cookies set by servers and sent back on later requests. `Send + Sync`: one jar may serve
 /// several components (each request takes its lock once to read, each response with
 /// `Set-Cookie` once to store).
-#[derive(Debug)]
+///
+/// A response cannot set a cookie for a domain that does not domain-match its request's host
+/// (RFC 6265: no third-party cookies).
+#[derive(Debug, Default)]
 pub struct CookieJar {
     store: Mutex<cookie_store::CookieStore>,
-    third_party: AtomicBool,
-}
-
-impl Default for CookieJar {
-    fn default() -> CookieJar {
-        CookieJar {
-            store: Mutex::default(),
-            third_party: AtomicBool::new(true),
-        }
-    }
 }
 
 impl CookieJar {
@@ -100,7 +103,6 @@ impl CookieJar {
             .map_err(|e| Error::InvalidParam(format!("{}: {e}", path.display())))?;
         Ok(CookieJar {
             store: Mutex::new(store),
-            ..CookieJar::default()
         })
     }
 
@@ -139,53 +141,12 @@ impl CookieJar {
         let Ok(url) = url::Url::parse(url) else {
             return false;
         };
-        if !self.third_party.load(Ordering::Relaxed) {
-            let domain = RawCookie::parse(set_cookie)
-                .ok()
-                .and_then(|c| c.domain().map(str::to_string));
-            if let (Some(d), Some(host)) = (domain, url.host_str()) {
-                if !same_domain(d.trim_start_matches('.'), host) {
-                    return false;
-                }
-            }
-        }
         self.lock().parse(set_cookie, &url).is_ok()
-    }
-
-    /// Whether responses may set cookies for domains other than the request's host and its
-    /// parents or subdomains (default: yes, as HP-Socket's cookie manager).
-    pub fn set_third_party(&self, allow: bool) {
-        self.third_party.store(allow, Ordering::Relaxed);
-    }
-
-    /// See [`CookieJar::set_third_party`].
-    pub fn third_party(&self) -> bool {
-        self.third_party.load(Ordering::Relaxed)
     }
 
     /// Every cookie held, expired ones included.
     pub fn cookies(&self) -> Vec<StoredCookie> {
-        let store = self.lock();
-        store
-            .iter_any()
-            .map(|c| StoredCookie {
-                name: c.name().to_string(),
-                value: c.value().to_string(),
-                domain: String::from(&c.domain),
-                path: String::from(&c.path),
-                expires: match &c.expires {
-                    CookieExpiration::AtUtc(t) => Some(t.unix_timestamp()),
-                    CookieExpiration::SessionEnd => None,
-                },
-                http_only: c.http_only().unwrap_or(false),
-                secure: c.secure().unwrap_or(false),
-                same_site: match c.same_site() {
-                    Some(cookie::SameSite::Strict) => SameSite::Strict,
-                    Some(cookie::SameSite::Lax) => SameSite::Lax,
-                    _ => SameSite::Unset,
-                },
-            })
-            .collect()
+        self.lock().iter_any().map(stored).collect()
     }
 
     /// Stores `c` (replacing the cookie of the same domain, path and name) as if its domain had
@@ -228,8 +189,9 @@ impl CookieJar {
 
     /// Removes every cookie for which `keep` answers false; returns how many went.
     pub fn retain(&self, mut keep: impl FnMut(&StoredCookie) -> bool) -> usize {
-        let gone: Vec<StoredCookie> = self.cookies().into_iter().filter(|c| !keep(c)).collect();
+        // One lock: a cookie a response refreshes meanwhile is not removed by its old copy.
         let mut store = self.lock();
+        let gone: Vec<StoredCookie> = store.iter_any().map(stored).filter(|c| !keep(c)).collect();
         gone.iter()
             .filter(|c| store.remove(&c.domain, &c.path, &c.name).is_some())
             .count()
@@ -280,20 +242,19 @@ mod tests {
     }
 
     #[test]
-    fn third_party_cookies_can_be_refused() {
+    fn cookies_for_other_domains_are_refused() {
         let jar = CookieJar::new();
-        assert!(jar.third_party());
         assert!(jar.store("http://www.example.com/", "a=1; Domain=example.com"));
-        jar.set_third_party(false);
         assert!(!jar.store("http://www.example.com/", "b=1; Domain=other.com"));
-        assert!(jar.store("http://www.example.com/", "c=1; Domain=example.com"));
+        assert!(!jar.store("http://example.com/", "c=1; Domain=www.example.com"));
         assert!(jar.store("http://www.example.com/", "d=1"));
-        assert_eq!(
-            jar.header_for("http://www.example.com/").map(|h| h.len()),
-            Some(13)
-        );
-        assert!(same_domain("Example.com", "a.example.COM"));
-        assert!(!same_domain("xexample.com", "example.com"));
+        let header = jar
+            .header_for("http://www.example.com/")
+            .unwrap_or_default();
+        let mut sent: Vec<&str> = header.split("; ").collect();
+        sent.sort_unstable();
+        assert_eq!(sent, ["a=1", "d=1"]);
+        assert_eq!(jar.header_for("http://other.com/"), None);
     }
 
     #[test]
