@@ -8,9 +8,8 @@ use crate::listener::{call, ConnectorFns};
 use crate::server::complex_exports;
 use crate::types::*;
 use shardnet_components::{AgentListener, HandleResult, SocketOperation, TcpAgent};
-use shardnet_runtime::{ConnId, ConnectPlacement};
+use shardnet_runtime::ConnId;
 use std::ffi::{c_char, c_int};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
@@ -189,41 +188,26 @@ fn connect(
         set_errno(libc::EINVAL);
         return FALSE;
     };
-    let http = h.model == Model::Http;
-    let r = match local {
-        None if http => crate::http_agent::connect(h, host, port, None, extra),
-        None => a.connect(host, port),
-        Some((ip, lport)) if http => {
-            // SAFETY: the C contract: NULL or a C string.
-            let ip = match unsafe { text(ip) } {
-                None | Some("") => "0.0.0.0",
-                Some(s) => s,
-            };
-            match format!("{ip}:{lport}").parse::<SocketAddr>() {
-                Ok(l) => crate::http_agent::connect(h, host, port, Some(l), extra),
-                Err(_) => Err(shardnet_components::Error::InvalidParam(
-                    "bad address".into(),
-                )),
+    let local = match local {
+        None => None,
+        // NULL or "" is the agent's bind address (any, if it has none), with `lport`.
+        Some((ip, lport)) => match crate::client::bind_of(ip, lport) {
+            Some(l) => Some(l),
+            None => {
+                set_errno(libc::EINVAL);
+                return FALSE;
             }
-        }
-        Some((ip, lport)) => {
-            // SAFETY: the C contract: NULL or a C string.
-            let ip = match unsafe { text(ip) } {
-                None | Some("") => "0.0.0.0",
-                Some(s) => s,
-            };
-            let remote = (host, port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut i| i.next());
-            let local = format!("{ip}:{lport}").parse::<SocketAddr>().ok();
-            match (remote, local) {
-                (Some(r), Some(l)) => a.connect_with(r, Some(l), ConnectPlacement::default()),
-                _ => Err(shardnet_components::Error::InvalidParam(
-                    "bad address".into(),
-                )),
+        },
+    };
+    let r = if h.model == Model::Http {
+        crate::http_agent::connect(h, host, port, local, extra)
+    } else {
+        // The extra is set before the connect is posted: every callback of it reads it.
+        a.connect_from_then(host, port, local, host, |c| {
+            if let Some(x) = extra {
+                a.set_extra(c, x as usize as u64);
             }
-        }
+        })
     };
     let c = match r {
         Ok(c) => c,
@@ -232,9 +216,6 @@ fn connect(
             return FALSE;
         }
     };
-    if let (Some(x), false) = (extra, http) {
-        a.set_extra(c, x as usize as u64);
-    }
     if !out.is_null() {
         // SAFETY: writable per the C contract.
         unsafe { *out = id(c) };

@@ -198,7 +198,7 @@ pub unsafe extern "C" fn HP_Client_Start(
     guard(FALSE, || start(p, host, port, async_connect, None))
 }
 
-fn bind_of(ip: LPCTSTR, port: USHORT) -> Option<SocketAddr> {
+pub(crate) fn bind_of(ip: LPCTSTR, port: USHORT) -> Option<SocketAddr> {
     // SAFETY: the C contract: NULL or a C string.
     let ip = match unsafe { text(ip) } {
         None | Some("") => "0.0.0.0",

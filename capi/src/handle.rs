@@ -194,13 +194,13 @@ impl<C, F> Handle<C, F> {
         false
     }
 
-    /// Before a start: no running component until the new one is known (a callback of the
-    /// new run may come before `Start` returns; see [`Self::adopt_with`]).
     /// How many runs this handle has had (components installed).
     pub(crate) fn runs_started(&self) -> usize {
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Before a start: no running component until the new one is known (a callback of the
+    /// new run may come before `Start` returns; see [`Self::adopt_with`]).
     pub(crate) fn clear_running(&self) {
         self.running.store(std::ptr::null_mut(), Ordering::Release);
     }
@@ -302,6 +302,50 @@ impl<C, F> Handle<C, F> {
         *self.http.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
     }
 
+    /// [`Self::http_run`], with errno EPERM when there is none (before the first start).
+    pub(crate) fn started_http<T: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
+        let r = self.http_run::<T>();
+        if r.is_none() {
+            crate::error::set_errno(libc::EPERM);
+        }
+        r
+    }
+
+    /// Starts an HTTP component (`start`) with `run` as its HTTP side: on success the
+    /// component becomes the run's and its TCP side (`tcp`) the handle's running component.
+    pub(crate) fn start_http<S>(
+        &self,
+        run: std::sync::Arc<crate::http_callbacks::HttpRun<S>>,
+        start: impl FnOnce() -> shardnet_components::Result<S>,
+        tcp: impl FnOnce(&S) -> C,
+    ) -> crate::types::BOOL
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        self.clear_running();
+        self.set_http_run(run.clone());
+        match start() {
+            Ok(s) => {
+                self.adopt_with(|| tcp(&s));
+                let _ = run.side.set(s);
+                self.err.set(crate::types::se::SE_OK, "SUCCESS", 0);
+                crate::types::TRUE
+            }
+            Err(e) => {
+                self.err.from(&e);
+                crate::types::FALSE
+            }
+        }
+    }
+
+    /// The client TLS settings an SSL component was set up with.
+    pub(crate) fn client_tls(&self) -> Option<shardnet_components::tls::ClientTlsConfig> {
+        match &self.cfg().tls {
+            Some(shardnet_components::TlsSettings::Client(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn pack_cfg(&self) -> std::sync::MutexGuard<'_, PackConfig> {
         self.pack.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -328,6 +372,23 @@ impl<C, F> Drop for Handle<C, F> {
 pub(crate) unsafe fn handle<'a, C, F>(p: *mut std::ffi::c_void) -> Option<&'a Handle<C, F>> {
     // SAFETY: per the contract.
     unsafe { (p as *const Handle<C, F>).as_ref() }
+}
+
+/// The handle behind `p` when its model passes `is` (None, errno EINVAL, for NULL or another
+/// component).
+///
+/// # Safety
+/// `p` is NULL or a live handle of this type made by its `Create_` function.
+pub(crate) unsafe fn handle_of<'a, C, F>(
+    p: *mut std::ffi::c_void,
+    is: impl FnOnce(Model) -> bool,
+) -> Option<&'a Handle<C, F>> {
+    // SAFETY: per the contract.
+    let h = unsafe { handle::<C, F>(p) }.filter(|h| is(h.model));
+    if h.is_none() {
+        crate::error::set_errno(libc::EINVAL);
+    }
+    h
 }
 
 /// Destroys a handle: stops its component and frees it. From a callback (a shard thread) the

@@ -8,14 +8,14 @@
 //! records each connection's Host. The callback bridge is the clients' (`http_client.rs`),
 //! with each connection's messages filed under its id.
 
-use crate::error::{guard, set_errno};
+use crate::error::guard;
 use crate::handle::{handle, Handle, Model};
 use crate::http_callbacks::HttpRun;
 use crate::http_client::{Bridge, HttpClientFns, Side};
 use crate::listener::{ConnectorFns, FnClose, FnConn, FnConnSocket, FnData, FnLength};
 use crate::types::*;
 use shardnet_components::http::HttpAgent;
-use shardnet_components::{TcpAgent, TcpAgentBuilder, TlsSettings};
+use shardnet_components::{TcpAgent, TcpAgentBuilder};
 use shardnet_runtime::ConnId;
 use std::ffi::c_int;
 use std::net::SocketAddr;
@@ -85,31 +85,14 @@ pub(crate) fn start(h: &AgentC, p: PVOID, tcp: TcpAgentBuilder) -> BOOL {
         run: run.clone(),
         sync: false,
     };
-    let tls = match &h.cfg().tls {
-        Some(TlsSettings::Client(c)) => Some(c.clone()),
-        _ => None,
-    };
     let mut b = HttpAgent::builder().tcp(|_| tcp);
-    if let Some(t) = tls {
+    if let Some(t) = h.client_tls() {
         b = b.tls(t);
     }
     if h.knobs().use_cookie {
         b = b.cookies(crate::http_client::jar().clone());
     }
-    h.clear_running();
-    h.set_http_run(run.clone());
-    match b.start(Arc::new(bridge)) {
-        Ok(a) => {
-            let _ = run.side.set(a.clone());
-            h.adopt_with(|| (*a).clone());
-            h.err.set(se::SE_OK, "SUCCESS", 0);
-            TRUE
-        }
-        Err(e) => {
-            h.err.from(&e);
-            FALSE
-        }
-    }
+    h.start_http(run, || b.start(Arc::new(bridge)), |a| (**a).clone())
 }
 
 /// Connects through the HTTP agent (so requests carry the host), from `local` if given; the
@@ -144,28 +127,16 @@ crate::handle::destroyers!(TcpAgent, ConnectorFns: Destroy_HP_HttpAgent);
 /// The HTTP agent handle behind `p` (None, errno EINVAL, for NULL or another component).
 fn http_handle<'a>(p: PVOID) -> Option<&'a AgentC> {
     // SAFETY: the C contract: NULL or a live agent handle.
-    let h = unsafe { handle::<TcpAgent, ConnectorFns>(p) }.filter(|h| h.model == Model::Http);
-    if h.is_none() {
-        set_errno(libc::EINVAL);
-    }
-    h
+    unsafe { crate::handle::handle_of(p, |m| m == Model::Http) }
 }
 
 fn run(p: PVOID) -> Option<Arc<Run>> {
-    let r = http_handle(p)?.http_run::<Run>();
-    if r.is_none() {
-        set_errno(libc::EPERM);
-    }
-    r
+    http_handle(p)?.started_http::<Run>()
 }
 
-/// The agent and connection `c`.
-fn requester(p: PVOID, c: HP_CONNID) -> Option<(HttpAgent, ConnId)> {
-    let a = run(p)?.side.get().cloned();
-    if a.is_none() {
-        set_errno(libc::EPERM);
-    }
-    Some((a?, crate::complex::conn(c)))
+/// The agent's run and connection `c`.
+fn requester(p: PVOID, c: HP_CONNID) -> Option<(Arc<Run>, ConnId)> {
+    Some((run(p)?, crate::complex::conn(c)))
 }
 
 /// The run and message key of connection `c`.

@@ -102,8 +102,13 @@ impl<S> HttpRun<S> {
     pub(crate) fn upgraded(&self, key: u64) {
         self.ws().insert(key, FrameDecoder::new());
     }
-    pub(crate) fn closed(&self, key: u64) {
+    /// The connection filed under `key` closed: its WebSocket decoder goes, and its last
+    /// message too unless `keep_message`.
+    pub(crate) fn conn_closed(&self, key: u64, keep_message: bool) {
         self.ws().remove(&key);
+        if !keep_message {
+            self.msgs.closed(key);
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use crate::http_message::headers_in;
 use crate::listener::{call, ConnectorFns, FnClose, FnConn, FnConnSocket, FnData, FnLength};
 use crate::types::*;
 use shardnet_components::http::{CookieJar, HttpClient, HttpClientListener, ResponseInfo};
-use shardnet_components::{HandleResult, SocketOperation, TlsSettings};
+use shardnet_components::{HandleResult, SocketOperation};
 use shardnet_protocols::http::{HeadAction, ResponseHead, UpgradeKind};
 use shardnet_runtime::ConnId;
 use std::ffi::{c_char, c_int};
@@ -121,9 +121,9 @@ pub(crate) struct Bridge<S> {
 
 // SAFETY: as the TCP client's bridge: the table is a copy, the handle outlives the component
 // (HP's life cycle), and C callbacks run on the component's threads, HP's contract.
-unsafe impl<S> Send for Bridge<S> {}
+unsafe impl<S: Side> Send for Bridge<S> {}
 // SAFETY: as above.
-unsafe impl<S> Sync for Bridge<S> {}
+unsafe impl<S: Side> Sync for Bridge<S> {}
 
 impl<S: Side> Bridge<S> {
     fn adopt(&self, c: &S) {
@@ -149,6 +149,23 @@ impl<S: Side> Bridge<S> {
 }
 
 impl<S: Side> HttpClientListener<S> for Bridge<S> {
+    fn on_prepare_connect(
+        &self,
+        _: &S,
+        conn: ConnId,
+        socket: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        use std::os::fd::AsRawFd;
+        call::socket(
+            self.fns.base.prepare_connect,
+            self.sender,
+            id(conn),
+            socket.as_raw_fd(),
+        )
+    }
+    fn on_send(&self, _: &S, conn: ConnId, data: &[u8]) -> HandleResult {
+        call::data(self.fns.base.send, self.sender, id(conn), data)
+    }
     fn on_connect(&self, c: &S, conn: ConnId) -> HandleResult {
         self.adopt(c);
         S::connect_outcome(self.sender, conn, 0);
@@ -163,8 +180,8 @@ impl<S: Side> HttpClientListener<S> for Bridge<S> {
     }
     fn on_status_line(&self, _: &S, conn: ConnId, status: u16, reason: &str) -> HandleResult {
         self.run.msgs.with(Self::key(conn), |m| m.status = status);
-        let r = crate::http_message::cstr(reason.as_bytes());
         crate::http_callbacks::hpr(self.fns.status_line.map(|f| {
+            let r = crate::http_message::cstr(reason.as_bytes());
             // SAFETY: a C callback with HP's signature; `r` lives for the call.
             unsafe { f(self.sender, id(conn), status, r.as_ptr()) }
         }))
@@ -229,10 +246,8 @@ impl<S: Side> HttpClientListener<S> for Bridge<S> {
     }
     fn on_close(&self, _: &S, conn: ConnId, op: SocketOperation, e: i32) -> HandleResult {
         call::close(self.fns.base.close, self.sender, id(conn), op as c_int, e);
-        self.run.closed(Self::key(conn));
-        if S::PER_CONN {
-            self.run.msgs.closed(conn.as_u64());
-        }
+        // A client keeps its last response for the getters after the close.
+        self.run.conn_closed(Self::key(conn), !S::PER_CONN);
         if op == SocketOperation::Connect {
             S::connect_outcome(self.sender, conn, e);
         }
@@ -278,10 +293,6 @@ pub(crate) fn start(
     if sync {
         cfg.connect_timeout = Duration::from_millis(u64::from(h.knobs().sync_connect_timeout));
     }
-    let tls = match &cfg.tls {
-        Some(TlsSettings::Client(c)) => Some(c.clone()),
-        _ => None,
-    };
     let mut b = HttpClient::builder().tcp(|b| {
         let b = b.config(cfg);
         match bind {
@@ -289,28 +300,22 @@ pub(crate) fn start(
             None => b,
         }
     });
-    if let Some(t) = tls {
+    if let Some(t) = h.client_tls() {
         b = b.tls(t);
     }
     if h.knobs().use_cookie {
         b = b.cookies(jar().clone());
     }
-    h.clear_running();
-    h.set_http_run(run.clone());
-    match b.start(host, port, async_connect, bridge) {
-        Ok(c) => {
-            let _ = run.side.set(c.clone());
-            h.adopt_with(|| AnyClient::Tcp((*c).clone()));
-            *h.http_target.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((host.to_ascii_lowercase(), port));
-            h.err.set(se::SE_OK, "SUCCESS", 0);
-            TRUE
-        }
-        Err(e) => {
-            h.err.from(&e);
-            FALSE
-        }
+    let ok = h.start_http(
+        run,
+        || b.start(host, port, async_connect, bridge),
+        |c| AnyClient::Tcp((**c).clone()),
+    );
+    if ok == TRUE {
+        *h.http_target.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((host.to_ascii_lowercase(), port));
     }
+    ok
 }
 
 /// A NULL listener's table: no callbacks (shared by every listener-less sync client).
@@ -365,28 +370,11 @@ crate::handle::destroyers!(AnyClient, ConnectorFns:
 /// The HTTP client handle behind `p` (None, errno EINVAL, for NULL or another component).
 fn http_handle<'a>(p: PVOID) -> Option<&'a ClientC> {
     // SAFETY: the C contract: NULL or a live client handle.
-    let h = unsafe { handle::<AnyClient, ConnectorFns>(p) }
-        .filter(|h| matches!(h.model, Model::Http | Model::HttpSync));
-    if h.is_none() {
-        set_errno(libc::EINVAL);
-    }
-    h
+    unsafe { crate::handle::handle_of(p, |m| matches!(m, Model::Http | Model::HttpSync)) }
 }
 
 fn run(p: PVOID) -> Option<Arc<Run>> {
-    let r = http_handle(p)?.http_run::<Run>();
-    if r.is_none() {
-        set_errno(libc::EPERM);
-    }
-    r
-}
-
-fn client_of(p: PVOID) -> Option<HttpClient> {
-    let c = run(p)?.side.get().cloned();
-    if c.is_none() {
-        set_errno(libc::EPERM);
-    }
-    c
+    http_handle(p)?.started_http::<Run>()
 }
 
 /// The run and message key of the client's connection.
@@ -394,12 +382,9 @@ fn message(p: PVOID) -> Option<(Arc<Run>, u64)> {
     Some((run(p)?, KEY))
 }
 
-/// The client and its connection.
-fn requester(p: PVOID) -> Option<(HttpClient, ConnId)> {
-    client_of(p).map(|c| {
-        let id = c.conn_id();
-        (c, id)
-    })
+/// The client's run (its one connection: the id is not looked at).
+fn requester(p: PVOID) -> Option<(Arc<Run>, ConnId)> {
+    Some((run(p)?, ConnId::from_u64(KEY)))
 }
 
 crate::http_requests::request_exports!(requester, () {

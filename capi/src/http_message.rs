@@ -270,19 +270,27 @@ pub(crate) unsafe fn headers_in<'a>(
         .collect()
 }
 
-/// One chunk of a chunked body: hex size, `;extensions` when given, CRLF, data, CRLF; an
-/// empty `data` is the last chunk (`0`, extensions, CRLF, then the empty line).
-pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8], ext: &str) {
-    out.extend_from_slice(format!("{:x}", data.len()).as_bytes());
-    if !ext.is_empty() {
-        if !ext.starts_with(';') {
-            out.push(b';');
+/// One chunk of HP's `SendChunkData` as the parts of one gather write, `data` not copied:
+/// the size in hex, `;ext` (when given), CRLF, `data`, CRLF. Empty `data` is the last chunk.
+pub(crate) fn with_chunk<T>(data: &[u8], ext: &str, send: impl FnOnce(&[&[u8]]) -> T) -> T {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut size = [0u8; 16];
+    let mut at = size.len();
+    let mut n = data.len();
+    loop {
+        at -= 1;
+        size[at] = HEX[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
         }
-        out.extend_from_slice(ext.as_bytes());
     }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
+    let sep: &[u8] = if ext.is_empty() || ext.starts_with(';') {
+        b""
+    } else {
+        b";"
+    };
+    send(&[&size[at..], sep, ext.as_bytes(), b"\r\n", data, b"\r\n"])
 }
 
 /// A WebSocket frame of HP's `SendWSMessage`: header for a payload of `body_len` bytes (0:
@@ -312,4 +320,27 @@ pub(crate) fn ws_frame(
         shardnet_protocols::ws::frame::apply_mask(&mut out[start..], k, 0);
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_chunk;
+
+    fn chunk(data: &[u8], ext: &str) -> Vec<u8> {
+        with_chunk(data, ext, |parts| parts.concat())
+    }
+
+    #[test]
+    fn chunks_are_framed_as_hp_frames_them() {
+        assert_eq!(chunk(b"", ""), b"0\r\n\r\n");
+        assert_eq!(chunk(b"abc", ""), b"3\r\nabc\r\n");
+        assert_eq!(chunk(&[7; 255], "")[..4], *b"ff\r\n");
+        assert_eq!(chunk(&[7; 4096], "")[..6], *b"1000\r\n");
+        assert_eq!(chunk(b"x", "name=v"), b"1;name=v\r\nx\r\n");
+        assert_eq!(chunk(b"x", ";a;b"), b"1;a;b\r\nx\r\n");
+        assert_eq!(chunk(b"", "end"), b"0;end\r\n\r\n");
+        let big = chunk(&[1; 0x12345], "");
+        assert_eq!(&big[..7], b"12345\r\n");
+        assert_eq!(big.len(), 7 + 0x12345 + 2);
+    }
 }

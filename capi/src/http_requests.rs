@@ -1,15 +1,22 @@
 //! The request calls HP's HTTP client and agent share (`HP_HttpClient_SendGet(p, …)`,
 //! `HP_HttpAgent_SendGet(p, conn, …)`, …): one implementation over [`Requests`], and
 //! [`request_exports!`], which exports it under each family's names and arguments.
+//!
+//! Each call borrows the component from the handle's run (no clone) and sends without
+//! copying the caller's body: a request is one gather write of head and body, a chunk one
+//! of its size line, data and CRLF.
 
 use crate::error::{done, set_errno};
+use crate::http_callbacks::HttpRun;
 use crate::http_message::{headers_in, ws_frame, HP_TNVPair};
 use crate::types::*;
 use shardnet_components::http::{HttpAgent, HttpClient};
 use shardnet_components::Result;
 use shardnet_runtime::ConnId;
+use std::borrow::Cow;
 use std::ffi::{c_char, c_int};
 use std::path::Path;
+use std::sync::Arc;
 
 /// A component that sends requests on a connection.
 pub(crate) trait Requests {
@@ -29,7 +36,8 @@ pub(crate) trait Requests {
         hs: &[(&str, &str)],
         f: &Path,
     ) -> Result<()>;
-    fn raw(&self, c: ConnId, bytes: &[u8]) -> Result<()>;
+    /// Bytes as they are, one gather write of `parts`.
+    fn raw(&self, c: ConnId, parts: &[&[u8]]) -> Result<()>;
     fn connected(&self, c: ConnId) -> bool;
 }
 
@@ -54,8 +62,8 @@ impl Requests for HttpClient {
     ) -> Result<()> {
         self.send_local_file(m, path, hs, f)
     }
-    fn raw(&self, _: ConnId, bytes: &[u8]) -> Result<()> {
-        self.send(bytes)
+    fn raw(&self, _: ConnId, parts: &[&[u8]]) -> Result<()> {
+        self.send_packets(parts)
     }
     fn connected(&self, _: ConnId) -> bool {
         self.is_connected()
@@ -83,11 +91,33 @@ impl Requests for HttpAgent {
     ) -> Result<()> {
         self.send_local_file(c, m, path, hs, f)
     }
-    fn raw(&self, c: ConnId, bytes: &[u8]) -> Result<()> {
-        self.send(c, bytes)
+    fn raw(&self, c: ConnId, parts: &[&[u8]]) -> Result<()> {
+        self.send_packets(c, parts)
     }
     fn connected(&self, c: ConnId) -> bool {
         self.is_connected(c)
+    }
+}
+
+/// A request call's target: the run of a started component and the connection.
+pub(crate) type Target<S> = Option<(Arc<HttpRun<S>>, ConnId)>;
+
+/// The component of `t` (None, errno EPERM, before `Start` installed it).
+fn side<S>(t: &Target<S>) -> Option<(&S, ConnId)> {
+    let (run, c) = t.as_ref()?;
+    let s = run.side.get();
+    if s.is_none() {
+        set_errno(libc::EPERM);
+    }
+    Some((s?, *c))
+}
+
+/// HP's methods are upper-cased; most already are, and are not copied.
+fn upper(m: &str) -> Cow<'_, str> {
+    if m.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(m.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(m)
     }
 }
 
@@ -97,7 +127,7 @@ impl Requests for HttpAgent {
 /// Strings are NULL or C strings; `headers` has `n` pairs; `body` has `len` readable bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn request<R: Requests>(
-    r: Option<(R, ConnId)>,
+    t: Target<R>,
     method: Option<&str>,
     path: *const c_char,
     headers: *const HP_TNVPair,
@@ -105,7 +135,7 @@ pub(crate) unsafe fn request<R: Requests>(
     body: *const u8,
     len: c_int,
 ) -> BOOL {
-    let Some((r, c)) = r else {
+    let Some((r, c)) = side(&t) else {
         return FALSE;
     };
     // SAFETY: per the contract.
@@ -114,7 +144,7 @@ pub(crate) unsafe fn request<R: Requests>(
         set_errno(libc::EINVAL);
         return FALSE;
     };
-    let m = m.to_ascii_uppercase();
+    let m = upper(m);
     let path = if path.is_empty() { "/" } else { path };
     done(r.request(c, &m, path, &hs, body))
 }
@@ -124,14 +154,14 @@ pub(crate) unsafe fn request<R: Requests>(
 /// # Safety
 /// Strings are NULL or C strings; `headers` has `n` pairs.
 pub(crate) unsafe fn local_file<R: Requests>(
-    r: Option<(R, ConnId)>,
+    t: Target<R>,
     name: *const c_char,
     method: *const c_char,
     path: *const c_char,
     headers: *const HP_TNVPair,
     n: c_int,
 ) -> BOOL {
-    let Some((r, c)) = r else {
+    let Some((r, c)) = side(&t) else {
         return FALSE;
     };
     // SAFETY: per the contract.
@@ -141,7 +171,7 @@ pub(crate) unsafe fn local_file<R: Requests>(
         set_errno(libc::EINVAL);
         return FALSE;
     };
-    done(r.local_file(c, &m.to_ascii_uppercase(), path, &hs, Path::new(name)))
+    done(r.local_file(c, &upper(m), path, &hs, Path::new(name)))
 }
 
 /// `SendChunkData`: one chunk (`len` 0: the last).
@@ -149,12 +179,12 @@ pub(crate) unsafe fn local_file<R: Requests>(
 /// # Safety
 /// `data` has `len` readable bytes; `ext` is NULL or a C string.
 pub(crate) unsafe fn chunk<R: Requests>(
-    r: Option<(R, ConnId)>,
+    t: Target<R>,
     data: *const u8,
     len: c_int,
     ext: *const c_char,
 ) -> BOOL {
-    let Some((r, c)) = r else {
+    let Some((r, c)) = side(&t) else {
         return FALSE;
     };
     // SAFETY: per the contract.
@@ -162,9 +192,11 @@ pub(crate) unsafe fn chunk<R: Requests>(
         set_errno(libc::EINVAL);
         return FALSE;
     };
-    let mut out = Vec::with_capacity(d.len() + 32);
-    crate::http_message::write_chunk(&mut out, d, ext.unwrap_or(""));
-    done(r.raw(c, &out))
+    done(crate::http_message::with_chunk(
+        d,
+        ext.unwrap_or(""),
+        |parts| r.raw(c, parts),
+    ))
 }
 
 /// `SendWSMessage`: one frame, masked with `mask` (NULL: unmasked, as HP).
@@ -173,7 +205,7 @@ pub(crate) unsafe fn chunk<R: Requests>(
 /// `mask` is NULL or 4 readable bytes; `data` has `len` readable bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn ws_message<R: Requests>(
-    r: Option<(R, ConnId)>,
+    t: Target<R>,
     fin: BOOL,
     reserved: u8,
     opcode: u8,
@@ -182,7 +214,7 @@ pub(crate) unsafe fn ws_message<R: Requests>(
     len: c_int,
     body_len: ULONGLONG,
 ) -> BOOL {
-    let Some((r, c)) = r else {
+    let Some((r, c)) = side(&t) else {
         return FALSE;
     };
     // SAFETY: per the contract.
@@ -193,7 +225,7 @@ pub(crate) unsafe fn ws_message<R: Requests>(
     // SAFETY: 4 readable bytes when not NULL, per the contract.
     let key = (!mask.is_null()).then(|| unsafe { *(mask as *const [u8; 4]) });
     match ws_frame(fin != FALSE, reserved, opcode, d, body_len, key) {
-        Some(out) => done(r.raw(c, &out)),
+        Some(out) => done(r.raw(c, &[&out])),
         None => {
             set_errno(libc::EINVAL);
             FALSE
@@ -203,8 +235,8 @@ pub(crate) unsafe fn ws_message<R: Requests>(
 
 /// `StartHttp`: shardnet's clients parse from the first byte, so this answers TRUE once
 /// connected.
-pub(crate) fn start_http<R: Requests>(r: Option<(R, ConnId)>) -> BOOL {
-    match r {
+pub(crate) fn start_http<R: Requests>(t: Target<R>) -> BOOL {
+    match side(&t) {
         Some((r, c)) if r.connected(c) => TRUE,
         Some(_) => {
             set_errno(libc::ENOTCONN);
@@ -214,8 +246,8 @@ pub(crate) fn start_http<R: Requests>(r: Option<(R, ConnId)>) -> BOOL {
     }
 }
 
-/// Exports the request calls for one family: `$look(p, extra args…)` gives the component and
-/// the connection (`Option<(R, ConnId)>`).
+/// Exports the request calls for one family: `$look(p, extra args…)` gives the run and the
+/// connection ([`Target`]).
 macro_rules! request_exports {
     ($look:path, $args:tt {
         request: $request:ident, local_file: $local_file:ident, chunk: $chunk:ident,

@@ -193,8 +193,7 @@ impl HttpServerListener for Bridge {
     }
     fn on_close(&self, _: &HttpServer, c: ConnId, op: SocketOperation, e: i32) -> HandleResult {
         call::close(self.fns.base.close, self.sender, id(c), op as c_int, e);
-        self.run.msgs.closed(c.as_u64());
-        self.run.closed(c.as_u64());
+        self.run.conn_closed(c.as_u64(), false);
         // SAFETY: the C contract: the handle is live while its component runs.
         if let Some(h) = unsafe { handle::<AnyServer, ServerFns>(self.sender) } {
             h.forget(c.as_u64());
@@ -219,7 +218,6 @@ pub(crate) fn start(h: &ServerC, p: PVOID, bind: &str) -> BOOL {
         run: run.clone(),
     };
     let cfg = h.cfg().clone();
-    let release_delay = h.knobs().release_delay;
     let http = shardnet_components::http::HttpConfig {
         // HP has no request limit per connection, and adds no Server header.
         max_requests: 0,
@@ -227,24 +225,14 @@ pub(crate) fn start(h: &ServerC, p: PVOID, bind: &str) -> BOOL {
         keep_alive_timeout: Duration::from_secs(75),
         ..Default::default()
     };
-    let _ = release_delay;
-    h.clear_running();
-    h.set_http_run(run.clone());
     let builder = HttpServer::builder()
         .tcp(|b| b.config(cfg).lingering_close(Duration::from_secs(5)))
         .http_config(http);
-    match builder.start(bind, Arc::new(bridge)) {
-        Ok(s) => {
-            let _ = run.side.set(s.clone());
-            h.adopt_with(|| AnyServer::Tcp((*s).clone()));
-            h.err.set(se::SE_OK, "SUCCESS", 0);
-            TRUE
-        }
-        Err(e) => {
-            h.err.from(&e);
-            FALSE
-        }
-    }
+    h.start_http(
+        run,
+        || builder.start(bind, Arc::new(bridge)),
+        |s| AnyServer::Tcp((**s).clone()),
+    )
 }
 
 pub(crate) fn create(l: PVOID, model: Model) -> PVOID {
@@ -257,20 +245,12 @@ crate::handle::destroyers!(AnyServer, ServerFns: Destroy_HP_HttpServer);
 /// The HTTP server handle behind `p` (None, errno EINVAL, for NULL or another component).
 fn http_handle<'a>(p: PVOID) -> Option<&'a ServerC> {
     // SAFETY: the C contract: NULL or a live server handle.
-    let h = unsafe { handle::<AnyServer, ServerFns>(p) }.filter(|h| h.model == Model::Http);
-    if h.is_none() {
-        set_errno(libc::EINVAL);
-    }
-    h
+    unsafe { crate::handle::handle_of(p, |m| m == Model::Http) }
 }
 
 /// The running HTTP side of `p` (None, errno EPERM, before the first start).
 fn run(p: PVOID) -> Option<Arc<Run>> {
-    let r = http_handle(p)?.http_run::<Run>();
-    if r.is_none() {
-        set_errno(libc::EPERM);
-    }
-    r
+    http_handle(p)?.started_http::<Run>()
 }
 
 /// The running HTTP server of `p`.
@@ -386,9 +366,11 @@ pub unsafe extern "C" fn HP_HttpServer_SendChunkData(
             set_errno(libc::EINVAL);
             return FALSE;
         };
-        let mut out = Vec::with_capacity(d.len() + 32);
-        crate::http_message::write_chunk(&mut out, d, ext.unwrap_or(""));
-        done(s.send(conn(c), &out))
+        done(crate::http_message::with_chunk(
+            d,
+            ext.unwrap_or(""),
+            |parts| s.send_packets(conn(c), parts),
+        ))
     })
 }
 

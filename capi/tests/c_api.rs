@@ -1129,6 +1129,14 @@ class H(http.server.BaseHTTPRequestHandler):
     def answer(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                body += self.rfile.read(size)
+                self.rfile.readline()
         text = ("%s %s x-test=%s cookie=%s len=%d body=%s" % (self.command, self.path,
                 self.headers.get("X-Test"), self.headers.get("Cookie"), len(body),
                 body.decode(errors="replace"))).encode()
@@ -1179,7 +1187,8 @@ srv.serve_forever()
 /// `http.server`: OpenUrl's answers through the getters and GetResponseBody, connection reuse
 /// and bForceReconnect, the cookie the server set sent back, a chunked answer, a wrong scheme
 /// and a refused port failing with SE_CONNECT_SERVER, a listener-less sync client, and the
-/// asynchronous client's requests from its callbacks.
+/// asynchronous client's requests from its callbacks, with its OnPrepareConnect and every
+/// request byte in OnSend.
 #[test]
 fn c_http_clients_against_python_http_server() {
     let (mut server, port) = python_http_server(None);
@@ -1194,6 +1203,9 @@ fn c_http_clients_against_python_http_server() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let lines: Vec<&str> = text.lines().collect();
+    // OnSend's bytes: the GET (65 with its Host line of 23) and the PUT (97).
+    let host = format!("Host: 127.0.0.1:{port}\r\n").len();
+    let sent = format!("async sent={}", 65 + 97 - 2 * 23 + 2 * host);
     assert_eq!(
         lines,
         [
@@ -1208,6 +1220,8 @@ fn c_http_clients_against_python_http_server() {
             "bare status=200 ver=257 ka=1 sid=abc123 multi=2/2 body=GET /bare x-test=None cookie=sid=abc123 len=0 body=",
             "async 200 text/plain len=51|async 200 text/plain len=52|",
             "async body GET /async?n=1 x-test=async cookie=None len=0 body=PUT /put x-test=None cookie=None len=8 body=put body",
+            "async prepared=1 first=GET /async?n=1 ",
+            &sent,
         ],
         "{text}"
     );
@@ -1266,20 +1280,43 @@ fn run_http_agent(tls: Option<(&Path, &Path)>) -> Vec<String> {
     let _ = std::fs::remove_file(exe);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}");
-    text.lines().map(str::to_string).collect()
+    // OnSend's bytes: each connection sent two requests, each with `Host: 127.0.0.1:port`
+    // (the rest of their bytes is fixed: see the test).
+    let host = |p: u16| 2 * format!("Host: 127.0.0.1:{p}\r\n").len();
+    let sent = [
+        format!("conn 1 sent={}", 119 + host(p1)),
+        format!("conn 2 sent={}", 137 + host(p2)),
+    ];
+    text.lines()
+        .map(|l| match sent.iter().position(|s| s == l) {
+            Some(i) => format!("conn {} sent=as written", i + 1),
+            None => l.to_string(),
+        })
+        .collect()
 }
 
 /// HP's HttpAgent from C against two python `http.server`s, then the HttpsAgent against two
-/// TLS ones: synchronous connects with extra values, GETs sent from OnConnect carrying each
-/// connection's Host, a POST from the main thread, and each connection's answers through the
-/// per-connection getters.
+/// TLS ones: synchronous connects with extra values (one through the local-address form with
+/// a NULL address), GETs sent from OnConnect carrying each connection's Host, a POST from the
+/// main thread, a chunked POST through `SendChunkData` (python reassembles the chunks), and
+/// each connection's answers through the per-connection getters. OnPrepareConnect comes once
+/// per connection with its socket and its extra already set; OnSend reports every request
+/// byte, plaintext under TLS as HP's (63 + 102 on the first connection and 63 + 120 on the
+/// second, with 23-byte Host lines: `run_http_agent` counts the real ones). A connect from the
+/// local address `::1` reaches the refused port (ECONNREFUSED), not an address parse error.
 #[test]
 fn c_http_agent_against_python_http_servers() {
     let want = [
+        "v6 local ok=0 errno=111",
         "count 2",
         "conn 1 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=GET /agent/1 x-test=agent cookie=None len=0 body=",
         "conn 1 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=POST /post x-test=None cookie=None len=10 body=agent body",
+        "conn 1 prepared=1 stream=1 first=GET /agent/1 HT",
+        "conn 1 sent=as written",
         "conn 2 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=GET /agent/2 x-test=agent cookie=None len=0 body=",
+        "conn 2 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=POST /chunked-up x-test=None cookie=None len=19 body=hello chunked world",
+        "conn 2 prepared=1 stream=1 first=GET /agent/2 HT",
+        "conn 2 sent=as written",
     ];
     assert_eq!(run_http_agent(None), want);
     let dir =

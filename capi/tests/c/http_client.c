@@ -63,6 +63,29 @@ static En_HP_HttpParseResult __HP_CALL OnAsyncBody(HP_HttpClient c, HP_CONNID id
     return HPR_OK;
 }
 
+static int prepared;
+static long sent;
+static char first_sent[16];
+
+static En_HP_HandleResult __HP_CALL OnPrepareConnect(HP_Client c, HP_CONNID id, UINT_PTR s)
+{
+    (void)c;
+    (void)id;
+    (void)s;
+    prepared++;
+    return HR_OK;
+}
+
+static En_HP_HandleResult __HP_CALL OnSend(HP_Client c, HP_CONNID id, const BYTE* d, int n)
+{
+    (void)c;
+    (void)id;
+    if (sent == 0)
+        memcpy(first_sent, d, n < 15 ? n : 15);
+    sent += n;
+    return HR_OK;
+}
+
 static En_HP_HandleResult __HP_CALL OnConnect(HP_Client c, HP_CONNID id)
 {
     (void)id;
@@ -175,6 +198,8 @@ int main(int argc, char** argv)
     /* The asynchronous client. */
     sem_init(&answered, 0, 0);
     HP_HttpClientListener al = Create_HP_HttpClientListener();
+    HP_Set_FN_HttpClient_OnPrepareConnect(al, OnPrepareConnect);
+    HP_Set_FN_HttpClient_OnSend(al, OnSend);
     HP_Set_FN_HttpClient_OnConnect(al, OnConnect);
     HP_Set_FN_HttpClient_OnBody(al, OnAsyncBody);
     HP_Set_FN_HttpClient_OnMessageComplete(al, OnMessageComplete);
@@ -193,6 +218,8 @@ int main(int argc, char** argv)
     Destroy_HP_HttpClientListener(al);
     printf("%s\n", async_out);
     printf("async body %s\n", async_body);
+    printf("async prepared=%d first=%s\n", prepared, first_sent);
+    printf("async sent=%ld\n", sent);
     Destroy_HP_HttpClientListener(l);
     return 0;
 }

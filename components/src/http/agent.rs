@@ -145,15 +145,11 @@ impl HttpAgent {
         port: u16,
         before: impl FnOnce(ConnId),
     ) -> Result<ConnId> {
-        let value = host_value(host, port, self.tls);
-        let req = self.req.clone();
-        self.tcp.connect_named_then(host, port, host, move |conn| {
-            req.set_host(conn, value);
-            before(conn);
-        })
+        self.connect_from(host, port, None, before)
     }
 
-    /// Like [`Self::connect`], from the local address `local` (None: the agent's), running
+    /// Like [`Self::connect`], from the local address `local` (None: the agent's bind
+    /// address; an unspecified IP: the agent's bind IP, or any, with that port), running
     /// `before` with the new id before any callback of it can run (to record what the
     /// connection is for).
     pub fn connect_from(
@@ -163,13 +159,10 @@ impl HttpAgent {
         local: Option<std::net::SocketAddr>,
         before: impl FnOnce(ConnId),
     ) -> Result<ConnId> {
-        let Some(local) = local else {
-            return self.connect_then(host, port, before);
-        };
         let value = host_value(host, port, self.tls);
         let req = self.req.clone();
         self.tcp
-            .connect_from_then(host, port, Some(local), host, move |conn| {
+            .connect_from_then(host, port, local, host, move |conn| {
                 req.set_host(conn, value);
                 before(conn);
             })
@@ -304,6 +297,17 @@ impl<L> AgentShard<L> {
 }
 
 impl<L: HttpClientListener<HttpAgent>> AgentListener for AgentShard<L> {
+    fn on_prepare_connect(
+        &self,
+        tcp: &TcpAgent,
+        conn: ConnId,
+        socket: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        self.l.on_prepare_connect(self.h(tcp), conn, socket)
+    }
+    fn on_send(&self, tcp: &TcpAgent, conn: ConnId, data: &[u8]) -> HandleResult {
+        self.l.on_send(self.h(tcp), conn, data)
+    }
     fn on_connect(&self, tcp: &TcpAgent, conn: ConnId) -> HandleResult {
         self.state.opened(conn);
         self.l.on_connect(self.h(tcp), conn)
@@ -333,8 +337,19 @@ pub(crate) struct ArcListener<L>(pub(crate) Arc<L>);
 macro_rules! forward_client {
     ($h:ty) => {
         impl<L: HttpClientListener<$h>> HttpClientListener<$h> for ArcListener<L> {
+            fn on_prepare_connect(
+                &self,
+                c: &$h,
+                conn: ConnId,
+                f: std::os::fd::BorrowedFd<'_>,
+            ) -> HandleResult {
+                self.0.on_prepare_connect(c, conn, f)
+            }
             fn on_connect(&self, c: &$h, conn: ConnId) -> HandleResult {
                 self.0.on_connect(c, conn)
+            }
+            fn on_send(&self, c: &$h, conn: ConnId, d: &[u8]) -> HandleResult {
+                self.0.on_send(c, conn, d)
             }
             fn on_handshake(&self, c: &$h, conn: ConnId) -> HandleResult {
                 self.0.on_handshake(c, conn)

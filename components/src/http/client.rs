@@ -221,6 +221,17 @@ impl<L> ClientShard<L> {
 }
 
 impl<L: HttpClientListener<HttpClient>> ClientListener for ClientShard<L> {
+    fn on_prepare_connect(
+        &self,
+        tcp: &TcpClient,
+        socket: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        self.l
+            .on_prepare_connect(self.h(tcp), tcp.conn_id(), socket)
+    }
+    fn on_send(&self, tcp: &TcpClient, data: &[u8]) -> HandleResult {
+        self.l.on_send(self.h(tcp), tcp.conn_id(), data)
+    }
     fn on_connect(&self, tcp: &TcpClient) -> HandleResult {
         let conn: ConnId = tcp.conn_id();
         self.state.opened(conn);

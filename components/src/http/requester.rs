@@ -28,12 +28,26 @@ use std::sync::{Arc, Mutex};
 /// (`on_close(Receive, ECANCELED)`).
 #[allow(unused_variables)]
 pub trait HttpClientListener<H>: 'static {
+    /// The socket exists and is not yet connecting (set options here). Error aborts the
+    /// connect (`on_close(Connect, ..)`).
+    fn on_prepare_connect(
+        &self,
+        client: &H,
+        conn: ConnId,
+        socket: std::os::fd::BorrowedFd<'_>,
+    ) -> HandleResult {
+        HandleResult::Ignore
+    }
     /// The TCP connection is established.
     fn on_connect(&self, client: &H, conn: ConnId) -> HandleResult {
         HandleResult::Ignore
     }
     /// The connection is ready for requests (after TLS, if any).
     fn on_handshake(&self, client: &H, conn: ConnId) -> HandleResult {
+        HandleResult::Ignore
+    }
+    /// `data` (request bytes, or frames after an upgrade) was handed to the kernel.
+    fn on_send(&self, client: &H, conn: ConnId, data: &[u8]) -> HandleResult {
         HandleResult::Ignore
     }
     /// A response's first byte arrived (interim 1xx responses too).

@@ -251,12 +251,18 @@ impl TcpAgent {
         server_name: &str,
         before_post: impl FnOnce(ConnId),
     ) -> Result<ConnId> {
-        let local = self.local.map(|ip| SocketAddr::new(ip, 0));
-        self.connect_from_then(host, port, local, server_name, before_post)
+        self.connect_from_then(host, port, None, server_name, before_post)
     }
 
-    /// `connect_named_then` from the local address `local` (None: any).
-    pub(crate) fn connect_from_then(
+    /// Connects to `host:port` (resolved on the calling thread) from `local`, with the TLS
+    /// server name `server_name`, running `before_post` with the new id before the connect is
+    /// posted, so no callback of the connection can run before it (HP's `Connect` with
+    /// `pExtra`).
+    ///
+    /// `local`: None is the agent's bind address ([`TcpAgentBuilder::bind_address`]), any
+    /// port; an unspecified IP (`0.0.0.0`, `::`) with a port is the agent's bind IP (or any
+    /// IP of the remote's family) with that port.
+    pub fn connect_from_then(
         &self,
         host: &str,
         port: u16,
@@ -265,6 +271,7 @@ impl TcpAgent {
         before_post: impl FnOnce(ConnId),
     ) -> Result<ConnId> {
         let addr = resolve_host(host, port)?;
+        let local = self.local_for(addr, local);
         let name = server_name.trim_start_matches('[').trim_end_matches(']');
         connect_core(
             &self.core,
@@ -274,6 +281,22 @@ impl TcpAgent {
             Some(name.to_string()),
             before_post,
         )
+    }
+
+    /// The local address a connect to `remote` leaves from (see `connect_from_then`).
+    fn local_for(&self, remote: SocketAddr, local: Option<SocketAddr>) -> Option<SocketAddr> {
+        let port = match local {
+            None => 0,
+            Some(l) if !l.ip().is_unspecified() => return Some(l),
+            Some(l) => l.port(),
+        };
+        let ip = match self.local {
+            Some(ip) => ip,
+            None if port == 0 => return None,
+            None if remote.is_ipv6() => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            None => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        };
+        Some(SocketAddr::new(ip, port))
     }
 
     /// Like [`Self::connect`] with an explicit local address and shard placement.
