@@ -6,12 +6,12 @@
 //! A UDP server keeps no per-connection application value or times of its own; [`UdpConns`]
 //! does, filled by the listener bridge (`udp.rs`) as connections open, receive and close.
 
+use crate::per_shard::PerShard;
 use shardnet_components::udp::UdpServer;
 use shardnet_components::{Error, FetchResult, Result, ServiceState, TcpServer};
 use shardnet_runtime::ConnId;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the C API keeps per UDP connection.
@@ -22,17 +22,14 @@ pub(crate) struct UdpConn {
     pub last_receive: Instant,
 }
 
-/// The UDP connections of one server run, by id.
+/// The UDP connections of one server run, by id (one lock per shard: see [`PerShard`]).
 #[derive(Default)]
-pub(crate) struct UdpConns(Mutex<HashMap<u64, UdpConn>>);
+pub(crate) struct UdpConns(PerShard<UdpConn>);
 
 impl UdpConns {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, UdpConn>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
     pub(crate) fn opened(&self, c: ConnId) {
         let now = Instant::now();
-        self.map().insert(
+        self.0.lock(c.as_u64()).insert(
             c.as_u64(),
             UdpConn {
                 extra: 0,
@@ -42,21 +39,21 @@ impl UdpConns {
         );
     }
     pub(crate) fn received(&self, c: ConnId) {
-        if let Some(u) = self.map().get_mut(&c.as_u64()) {
+        if let Some(u) = self.0.lock(c.as_u64()).get_mut(&c.as_u64()) {
             u.last_receive = Instant::now();
         }
     }
     pub(crate) fn closed(&self, c: ConnId) {
-        self.map().remove(&c.as_u64());
+        self.0.lock(c.as_u64()).remove(&c.as_u64());
     }
     fn get(&self, c: ConnId) -> Option<UdpConn> {
-        self.map().get(&c.as_u64()).copied()
+        self.0.lock(c.as_u64()).get(&c.as_u64()).copied()
     }
     fn all(&self) -> Vec<(ConnId, UdpConn)> {
-        self.map()
-            .iter()
-            .map(|(k, v)| (ConnId::from_u64(*k), *v))
-            .collect()
+        let mut v = Vec::new();
+        self.0
+            .each_part(|p| v.extend(p.iter().map(|(k, u)| (ConnId::from_u64(*k), *u))));
+        v
     }
 }
 
@@ -123,7 +120,7 @@ impl AnyServer {
     pub(crate) fn set_extra(&self, c: ConnId, v: u64) -> bool {
         match self {
             AnyServer::Tcp(t) => t.set_extra(c, v),
-            AnyServer::Udp(_, conns) => match conns.map().get_mut(&c.as_u64()) {
+            AnyServer::Udp(_, conns) => match conns.0.lock(c.as_u64()).get_mut(&c.as_u64()) {
                 Some(u) => {
                     u.extra = v;
                     true

@@ -4,6 +4,7 @@
 
 use crate::http_message::{cstr, Messages, WsState};
 use crate::listener::{call, FnConn, FnData, FnLength};
+use crate::per_shard::PerShard;
 use crate::server::hr_of;
 use crate::types::*;
 use shardnet_components::HandleResult;
@@ -65,7 +66,7 @@ pub(crate) struct SyncState {
 pub(crate) struct HttpRun<S> {
     pub side: OnceLock<S>,
     pub msgs: Messages,
-    ws: Mutex<HashMap<u64, FrameDecoder>>,
+    ws: PerShard<FrameDecoder>,
     pub sync: Mutex<SyncState>,
     pub sync_ready: Condvar,
 }
@@ -75,7 +76,7 @@ impl<S> Default for HttpRun<S> {
         HttpRun {
             side: OnceLock::new(),
             msgs: Messages::default(),
-            ws: Mutex::new(HashMap::new()),
+            ws: PerShard::default(),
             sync: Mutex::new(SyncState::default()),
             sync_ready: Condvar::new(),
         }
@@ -83,8 +84,8 @@ impl<S> Default for HttpRun<S> {
 }
 
 impl<S> HttpRun<S> {
-    fn ws(&self) -> MutexGuard<'_, HashMap<u64, FrameDecoder>> {
-        self.ws.lock().unwrap_or_else(|e| e.into_inner())
+    fn ws(&self, key: u64) -> MutexGuard<'_, HashMap<u64, FrameDecoder>> {
+        self.ws.lock(key)
     }
     pub(crate) fn sync(&self) -> MutexGuard<'_, SyncState> {
         self.sync.lock().unwrap_or_else(|e| e.into_inner())
@@ -100,12 +101,12 @@ impl<S> HttpRun<S> {
     }
     /// A WebSocket upgrade: frames follow on `key`.
     pub(crate) fn upgraded(&self, key: u64) {
-        self.ws().insert(key, FrameDecoder::new());
+        self.ws(key).insert(key, FrameDecoder::new());
     }
     /// The connection filed under `key` closed: its WebSocket decoder goes, and its last
     /// message too unless `keep_message`.
     pub(crate) fn conn_closed(&self, key: u64, keep_message: bool) {
-        self.ws().remove(&key);
+        self.ws(key).remove(&key);
         if !keep_message {
             self.msgs.closed(key);
         }
@@ -191,7 +192,7 @@ impl<S> Caller<'_, S> {
         data: &[u8],
         raw: Option<FnData>,
     ) -> HandleResult {
-        let Some(mut dec) = self.run.ws().remove(&key) else {
+        let Some(mut dec) = self.run.ws(key).remove(&key) else {
             return call::data(raw, self.sender, id(c), data);
         };
         let mut d = WsDispatch {
@@ -202,7 +203,7 @@ impl<S> Caller<'_, S> {
         };
         let mut scratch = Vec::new();
         dec.feed(data, &mut scratch, &mut d);
-        self.run.ws().insert(key, dec);
+        self.run.ws(key).insert(key, dec);
         if d.failed {
             HandleResult::Error
         } else {

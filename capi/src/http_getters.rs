@@ -176,7 +176,7 @@ pub(crate) unsafe fn ws_state(
     let Some((msgs, key)) = m else {
         return FALSE;
     };
-    let all = msgs.lock();
+    let all = msgs.lock(key);
     let Some(w) = all.get(&key).and_then(|m| m.ws.as_ref()) else {
         set_errno(libc::ENOENT);
         return FALSE;

@@ -7,11 +7,12 @@
 //! read by getters on any thread.
 
 use crate::error::set_errno;
+use crate::per_shard::PerShard;
 use crate::types::*;
 use shardnet_protocols::http::{RequestHead, UpgradeKind};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CString};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 /// A header value or token as a C string (an interior NUL, which the HTTP codec refuses
 /// anyway, gives an empty string).
@@ -159,17 +160,18 @@ pub(crate) fn make_version(minor: u8) -> u16 {
     1 | (u16::from(minor) << 8)
 }
 
-/// Every connection's last message.
+/// Every connection's last message (one lock per shard: see [`PerShard`]).
 #[derive(Default)]
-pub(crate) struct Messages(Mutex<HashMap<u64, Box<HttpMessage>>>);
+pub(crate) struct Messages(PerShard<Box<HttpMessage>>);
 
 impl Messages {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<u64, Box<HttpMessage>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// The messages of `conn`'s shard, locked.
+    pub(crate) fn lock(&self, conn: u64) -> MutexGuard<'_, HashMap<u64, Box<HttpMessage>>> {
+        self.0.lock(conn)
     }
     /// A new message begins on `conn`: the last one's strings are dropped.
     pub(crate) fn begin(&self, conn: u64) {
-        let mut all = self.lock();
+        let mut all = self.lock(conn);
         let ws = all.get(&conn).and_then(|m| m.ws);
         all.insert(
             conn,
@@ -181,11 +183,11 @@ impl Messages {
     }
     /// Runs `f` on `conn`'s message (created if it has none).
     pub(crate) fn with<R>(&self, conn: u64, f: impl FnOnce(&mut HttpMessage) -> R) -> R {
-        f(self.lock().entry(conn).or_default())
+        f(self.lock(conn).entry(conn).or_default())
     }
     /// Runs `f` on `conn`'s message; None (errno ENOENT) without one.
     pub(crate) fn read<R>(&self, conn: u64, f: impl FnOnce(&HttpMessage) -> R) -> Option<R> {
-        let m = self.lock();
+        let m = self.lock(conn);
         match m.get(&conn) {
             Some(msg) => Some(f(msg)),
             None => {
@@ -195,7 +197,7 @@ impl Messages {
         }
     }
     pub(crate) fn closed(&self, conn: u64) {
-        self.lock().remove(&conn);
+        self.lock(conn).remove(&conn);
     }
 }
 

@@ -65,6 +65,7 @@ mod http_requests;
 mod http_server;
 mod ip;
 mod listener;
+mod per_shard;
 mod server;
 mod settings;
 mod ssl;
