@@ -12,43 +12,7 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// libhpsocket4c.so of this build: beside the bench binary (target/release/deps) or above it.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let deps = exe.parent().expect("dir").to_path_buf();
-    if deps.join("libhpsocket4c.so").exists() {
-        deps
-    } else {
-        deps.parent().expect("dir").to_path_buf()
-    }
-}
-
-fn build_c_server() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let lib = lib_dir();
-    let out = results_dir().join("capi_echo_server");
-    let st = Command::new("cc")
-        .args(["-O2", "-std=c11", "-Wall", "-Werror", "-I"])
-        .arg(root.join("capi/include"))
-        .arg(root.join("capi/tests/c/echo_server.c"))
-        .arg("-o")
-        .arg(&out)
-        .arg(format!("-L{}", lib.display()))
-        .arg("-lhpsocket4c")
-        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", lib.display()))
-        .status()
-        .expect("cc runs");
-    assert!(
-        st.success(),
-        "building the C echo server failed (lib dir {})",
-        lib.display()
-    );
-    out
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Row {
@@ -72,7 +36,7 @@ fn main() {
     let secs = bench_secs(2.0);
     let rounds = bench_rounds(5);
     let window = Duration::from_secs_f64(secs);
-    let c_server = build_c_server();
+    let c_server = build_c_on_capi("capi/tests/c/echo_server.c", "capi_echo_server");
     let cells = [(100usize, 64usize, 1usize), (100, 4096, 16)];
     println!("# capi_echo bench: {}", machine_line());
     let started = Instant::now();

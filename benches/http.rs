@@ -43,53 +43,6 @@ struct Run {
     p99_us: f64,
 }
 
-/// `12.34us`, `1.20ms`, `2.00s` → µs.
-fn parse_duration_us(s: &str) -> Option<f64> {
-    let (num, mul) = if let Some(v) = s.strip_suffix("us") {
-        (v, 1.0)
-    } else if let Some(v) = s.strip_suffix("ms") {
-        (v, 1e3)
-    } else if let Some(v) = s.strip_suffix('s') {
-        (v, 1e6)
-    } else {
-        return None;
-    };
-    num.parse::<f64>().ok().map(|n| n * mul)
-}
-
-fn wrk(
-    port: u16,
-    cell: Cell,
-    secs: f64,
-    script: &std::path::Path,
-) -> Result<(f64, f64, f64), String> {
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", &CLIENT_CPU.to_string(), "wrk", "-t1"])
-        .args(["-c", &CONNS.to_string()])
-        .args(["-d", &format!("{secs}s"), "--latency"]);
-    if cell.depth > 1 {
-        cmd.arg("-s").arg(script);
-    }
-    cmd.arg(format!("http://127.0.0.1:{port}/"));
-    let out = cmd.output().map_err(|e| format!("wrk: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        return Err(format!("wrk failed: {text}"));
-    }
-    if text.contains("Non-2xx") || text.contains("Socket errors") {
-        return Err(format!("wrk saw errors:\n{text}"));
-    }
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
-    };
-    let rps: f64 = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("no Requests/sec in {text}"))?;
-    let p = |q: &str| field(q).and_then(|v| parse_duration_us(&v)).unwrap_or(0.0);
-    Ok((rps, p("50%"), p("99%")))
-}
-
 fn run_one(
     kind: ServerKind,
     cell: Cell,
@@ -99,7 +52,7 @@ fn run_one(
     let server =
         ServerChild::spawn(kind, &[], Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let cpu0 = server.cpu_us();
-    let (rps, p50, p99) = wrk(server.port, cell, secs, script)?;
+    let (rps, p50, p99) = wrk(server.port, CONNS, cell.depth, secs, script)?;
     let cpu = server.cpu_us().saturating_sub(cpu0) as f64;
     drop(server);
     Ok(Run {
@@ -124,12 +77,7 @@ fn main() {
     let servers = [ServerKind::ShardnetHttp, ServerKind::Hyper];
     let cells = [Cell { depth: 1 }, Cell { depth: 16 }];
     let dir = results_dir();
-    let script = dir.join("pipeline16.lua");
-    std::fs::write(
-        &script,
-        "init = function(args)\n  local r = {}\n  for i = 1, 16 do r[i] = wrk.format(nil, \"/\") end\n  req = table.concat(r)\nend\nrequest = function() return req end\n",
-    )
-    .expect("write the wrk script");
+    let script = wrk_pipeline_script(16);
     println!("# http bench: {}", machine_line());
     println!(
         "# wrk -t1 -c{CONNS} -d{secs}s on CPU {CLIENT_CPU}; {rounds} rounds, systems alternating"

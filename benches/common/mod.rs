@@ -178,6 +178,10 @@ pub enum ServerKind {
     Tokio64,
     /// shardnet `HttpServer` (whole-request handler answering `200 Hello, World!`), one shard.
     ShardnetHttp,
+    /// shardnet `HttpServer` driven by a callback listener (HP's shape: `on_message_complete`
+    /// reads method, path and keep-alive, then `send_response`), one shard: the Rust twin of
+    /// the C server of the `capi_http` bench.
+    ShardnetHttpListener,
     /// hyper 1.x HTTP/1 server on tokio current_thread answering the same, with
     /// `pipeline_flush` (responses of one pipelined burst leave in one write).
     Hyper,
@@ -224,6 +228,7 @@ impl ServerKind {
             ServerKind::Epoll => "epoll",
             ServerKind::Tokio64 => "tokio64",
             ServerKind::ShardnetHttp => "shardnet-http",
+            ServerKind::ShardnetHttpListener => "shardnet-http-listener",
             ServerKind::Hyper => "hyper",
             ServerKind::ShardnetWs => "shardnet-ws",
             ServerKind::TokioTungstenite => "tokio-tungstenite",
@@ -244,6 +249,7 @@ impl ServerKind {
             .chain([
                 ServerKind::Tokio64,
                 ServerKind::ShardnetHttp,
+                ServerKind::ShardnetHttpListener,
                 ServerKind::Hyper,
                 ServerKind::ShardnetWs,
                 ServerKind::TokioTungstenite,
@@ -299,6 +305,7 @@ pub fn maybe_serve() {
             ServerKind::Glommio => serve_glommio(port),
             ServerKind::Epoll => serve_epoll(port),
             ServerKind::ShardnetHttp => serve_shardnet_http(port),
+            ServerKind::ShardnetHttpListener => serve_shardnet_http_listener(port),
             ServerKind::Hyper => serve_hyper(port),
             ServerKind::ShardnetWs => serve_shardnet_ws(port, false),
             ServerKind::ShardnetWsDeflate => serve_shardnet_ws(port, true),
@@ -429,6 +436,65 @@ fn serve_shardnet_http(port: u16) -> AnyResult<()> {
         .serve(&format!("127.0.0.1:{port}"), |_| {
             shardnet::http::Response::new(200, HELLO)
         })?;
+    let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
+    announce_ready(port);
+    server.wait()?;
+    Ok(())
+}
+
+/// HP's HTTP server shape in Rust: the answer comes from `on_message_complete`.
+struct HelloListener;
+
+impl shardnet::http::HttpServerListener for HelloListener {
+    fn on_message_complete(
+        &self,
+        s: &shardnet::http::HttpServer,
+        conn: shardnet::ConnId,
+        req: &shardnet::http::RequestInfo,
+    ) -> shardnet::HandleResult {
+        if req.method.is_empty() || !req.target.starts_with('/') {
+            return shardnet::HandleResult::Error;
+        }
+        let hs = [("Content-Type", "text/plain")];
+        if s.send_response(conn, 200, None, &hs, HELLO.as_bytes())
+            .is_err()
+        {
+            return shardnet::HandleResult::Error;
+        }
+        if !req.keep_alive {
+            let _ = s.release(conn);
+        }
+        shardnet::HandleResult::Ok
+    }
+    fn on_close(
+        &self,
+        _: &shardnet::http::HttpServer,
+        _: shardnet::ConnId,
+        _: shardnet::SocketOperation,
+        _: i32,
+    ) -> shardnet::HandleResult {
+        shardnet::HandleResult::Ok
+    }
+}
+
+fn serve_shardnet_http_listener(port: u16) -> AnyResult<()> {
+    let rt = shardnet::Runtime::builder()
+        .shards(1)
+        .cpus([SERVER_CPU])
+        .build()?;
+    let server = shardnet::http::HttpServer::builder()
+        .runtime(rt)
+        .tcp(|t| t.no_delay(true).max_connections(100_000))
+        // As the C API's server: no cap on requests per connection, no Server header.
+        .http_config(shardnet::http::HttpConfig {
+            max_requests: 0,
+            server_name: None,
+            ..Default::default()
+        })
+        .start(
+            &format!("127.0.0.1:{port}"),
+            std::sync::Arc::new(HelloListener),
+        )?;
     let port = server.listen_addr().map(|a| a.port()).unwrap_or(port);
     announce_ready(port);
     server.wait()?;
@@ -1946,4 +2012,106 @@ pub fn finish_bench(
     if failed > 0 {
         std::process::exit(1);
     }
+}
+
+// ----- wrk (HTTP load) and C programs on libhpsocket4c ------------------------------------------
+
+/// `12.34us`, `1.20ms`, `2.00s` → µs.
+fn parse_duration_us(s: &str) -> Option<f64> {
+    let (num, mul) = if let Some(v) = s.strip_suffix("us") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e3)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1e6)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|n| n * mul)
+}
+
+/// A wrk script sending `depth` GET / per write (pipelined), written to the results folder.
+pub fn wrk_pipeline_script(depth: usize) -> PathBuf {
+    let path = results_dir().join(format!("pipeline{depth}.lua"));
+    std::fs::write(
+        &path,
+        format!("init = function(args)\n  local r = {{}}\n  for i = 1, {depth} do r[i] = wrk.format(nil, \"/\") end\n  req = table.concat(r)\nend\nrequest = function() return req end\n"),
+    )
+    .expect("write the wrk script");
+    path
+}
+
+/// `wrk -t1 -c conns` on [`CLIENT_CPU`] against `http://127.0.0.1:port/` for `secs`
+/// (`depth` > 1: pipelined with `script`): requests/s, p50 and p99 in µs. Any non-2xx answer
+/// or socket error is an error.
+pub fn wrk(
+    port: u16,
+    conns: usize,
+    depth: usize,
+    secs: f64,
+    script: &std::path::Path,
+) -> Result<(f64, f64, f64), String> {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", &CLIENT_CPU.to_string(), "wrk", "-t1"])
+        .args(["-c", &conns.to_string()])
+        .args(["-d", &format!("{secs}s"), "--latency"]);
+    if depth > 1 {
+        cmd.arg("-s").arg(script);
+    }
+    cmd.arg(format!("http://127.0.0.1:{port}/"));
+    let out = cmd.output().map_err(|e| format!("wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!("wrk failed: {text}"));
+    }
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(format!("wrk saw errors:\n{text}"));
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+    };
+    let rps: f64 = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no Requests/sec in {text}"))?;
+    let p = |q: &str| field(q).and_then(|v| parse_duration_us(&v)).unwrap_or(0.0);
+    Ok((rps, p("50%"), p("99%")))
+}
+
+/// The folder of this build's libhpsocket4c.so: beside the bench binary (target/release/deps)
+/// or above it (`shardnet-capi` is a dev-dependency, so cargo builds it with the benches).
+fn capi_lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    let deps = exe.parent().expect("dir").to_path_buf();
+    if deps.join("libhpsocket4c.so").exists() {
+        deps
+    } else {
+        deps.parent().expect("dir").to_path_buf()
+    }
+}
+
+/// Compiles the C program `src` (relative to the workspace) with the system `cc -O2` against
+/// `capi/include` and this build's libhpsocket4c.so (found at run time through an rpath) into
+/// the results folder as `name`.
+pub fn build_c_on_capi(src: &str, name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let lib = capi_lib_dir();
+    let out = results_dir().join(name);
+    let st = Command::new("cc")
+        .args(["-O2", "-std=c11", "-Wall", "-Werror", "-I"])
+        .arg(root.join("capi/include"))
+        .arg(root.join(src))
+        .arg("-o")
+        .arg(&out)
+        .arg(format!("-L{}", lib.display()))
+        .arg("-lhpsocket4c")
+        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", lib.display()))
+        .status()
+        .expect("cc runs");
+    assert!(
+        st.success(),
+        "building {src} failed (lib dir {})",
+        lib.display()
+    );
+    out
 }
