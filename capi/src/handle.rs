@@ -5,6 +5,7 @@
 use crate::error::LastError;
 use shardnet_components::pack::PackConfig;
 use shardnet_components::TcpConfig;
+use std::any::TypeId;
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
@@ -123,8 +124,8 @@ pub(crate) struct Handle<C, F> {
     /// of its failure), filed by the callbacks and taken by the waiting `Connect`.
     pub outcomes: Mutex<Outcomes>,
     pub outcome_ready: std::sync::Condvar,
-    /// HTTP components: the run's HTTP side (`http_callbacks::HttpRun` of the component).
-    pub http: Mutex<Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
+    /// HTTP components: the runs' HTTP sides (`http_callbacks::HttpRun` of the component).
+    http: HttpRuns,
     /// HTTP clients: the host (lower case) and port the current run connected to.
     pub http_target: Mutex<Option<(String, u16)>>,
     /// The component of the current (or last) run; null before the first `Start`.
@@ -160,7 +161,7 @@ impl<C, F> Handle<C, F> {
             paused: Mutex::new(Default::default()),
             outcomes: Mutex::new(Default::default()),
             outcome_ready: std::sync::Condvar::new(),
-            http: Mutex::new(None),
+            http: HttpRuns::default(),
             http_target: Mutex::new(None),
             running: AtomicPtr::new(std::ptr::null_mut()),
             runs: Mutex::new(Vec::new()),
@@ -287,23 +288,42 @@ impl<C, F> Handle<C, F> {
         }
     }
 
-    /// The HTTP side of the current run, if it is a `T`.
-    pub(crate) fn http_run<T: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
-        let r = self
-            .http
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
-        r.downcast::<T>().ok()
+    /// The HTTP side of the current run, if it is a `T`: read without a lock, as every
+    /// getter and request call does.
+    pub(crate) fn http_run<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        if self.http.kind.get() != Some(&TypeId::of::<T>()) {
+            return None;
+        }
+        let p = self.http.now.load(Ordering::Acquire);
+        // SAFETY: `now` is null or points into an `Arc<T>` (its type is `kind`, checked above
+        // and never changed) that `kept` holds until the handle drops.
+        (!p.is_null()).then(|| unsafe { &*(p as *const T) })
     }
 
-    /// Makes `r` the HTTP side of the run being started.
-    pub(crate) fn set_http_run<T: Send + Sync + 'static>(&self, r: std::sync::Arc<T>) {
-        *self.http.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    /// Makes `r` the HTTP side of the run being started. The run it replaces lets go of its
+    /// messages and body (HP's pointers into them last until the next message: this is one),
+    /// and is kept, small, until the handle drops: a getter on another thread may still be
+    /// reading it.
+    pub(crate) fn set_http_run<S: Send + Sync + 'static>(
+        &self,
+        r: std::sync::Arc<crate::http_callbacks::HttpRun<S>>,
+    ) {
+        let kind = TypeId::of::<crate::http_callbacks::HttpRun<S>>();
+        if *self.http.kind.get_or_init(|| kind) != kind {
+            debug_assert!(false, "one HTTP run type per handle");
+            return;
+        }
+        let mut kept = self.http.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = self.http_run::<crate::http_callbacks::HttpRun<S>>() {
+            old.retire();
+        }
+        let p = std::sync::Arc::as_ptr(&r) as *mut ();
+        kept.push(r);
+        self.http.now.store(p, Ordering::Release);
     }
 
     /// [`Self::http_run`], with errno EPERM when there is none (before the first start).
-    pub(crate) fn started_http<T: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
+    pub(crate) fn started_http<T: Send + Sync + 'static>(&self) -> Option<&T> {
         let r = self.http_run::<T>();
         if r.is_none() {
             crate::error::set_errno(libc::EPERM);
@@ -363,6 +383,17 @@ impl<C, F> Drop for Handle<C, F> {
             drop(unsafe { Box::from_raw(p) });
         }
     }
+}
+
+/// An HTTP component's runs (see [`Handle::http_run`]).
+#[derive(Default)]
+struct HttpRuns {
+    /// Every run's HTTP side, until the handle drops.
+    kept: Mutex<Vec<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
+    /// The current one (null before the first start).
+    now: AtomicPtr<()>,
+    /// Its type, the same for every run of the handle.
+    kind: std::sync::OnceLock<TypeId>,
 }
 
 /// The handle behind a C pointer (NULL → None).

@@ -130,17 +130,17 @@ fn http_handle<'a>(p: PVOID) -> Option<&'a AgentC> {
     unsafe { crate::handle::handle_of(p, |m| m == Model::Http) }
 }
 
-fn run(p: PVOID) -> Option<Arc<Run>> {
+fn run<'a>(p: PVOID) -> Option<&'a Run> {
     http_handle(p)?.started_http::<Run>()
 }
 
 /// The agent's run and connection `c`.
-fn requester(p: PVOID, c: HP_CONNID) -> Option<(Arc<Run>, ConnId)> {
+fn requester<'a>(p: PVOID, c: HP_CONNID) -> Option<(&'a Run, ConnId)> {
     Some((run(p)?, crate::complex::conn(c)))
 }
 
 /// The run and message key of connection `c`.
-fn message(p: PVOID, c: HP_CONNID) -> Option<(Arc<Run>, u64)> {
+fn message<'a>(p: PVOID, c: HP_CONNID) -> Option<(&'a Run, u64)> {
     Some((run(p)?, crate::complex::conn(c).as_u64()))
 }
 

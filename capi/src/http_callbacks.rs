@@ -2,16 +2,15 @@
 //! listener tables ([`HttpFns`]), the run state their bridges fill ([`HttpRun`]), and the calls
 //! into C for the message and WebSocket callbacks.
 
-use crate::http_message::{cstr, Messages, WsState};
+use crate::http_message::{Messages, WsState};
 use crate::listener::{call, FnConn, FnData, FnLength};
-use crate::per_shard::PerShard;
+use crate::per_shard::{IdMap, PerShard};
 use crate::server::hr_of;
 use crate::types::*;
 use shardnet_components::HandleResult;
 use shardnet_protocols::http::HeadAction;
 use shardnet_protocols::ws::frame::{FrameDecoder, FrameFlow, FrameHandler, FrameHeader};
-use std::collections::HashMap;
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 /// `HP_FN_Http_OnRequestLine` / `OnHeader`: (sender, conn, text, text).
@@ -84,7 +83,7 @@ impl<S> Default for HttpRun<S> {
 }
 
 impl<S> HttpRun<S> {
-    fn ws(&self, key: u64) -> MutexGuard<'_, HashMap<u64, FrameDecoder>> {
+    fn ws(&self, key: u64) -> MutexGuard<'_, IdMap<FrameDecoder>> {
         self.ws.lock(key)
     }
     pub(crate) fn sync(&self) -> MutexGuard<'_, SyncState> {
@@ -102,6 +101,13 @@ impl<S> HttpRun<S> {
     /// A WebSocket upgrade: frames follow on `key`.
     pub(crate) fn upgraded(&self, key: u64) {
         self.ws(key).insert(key, FrameDecoder::new());
+    }
+    /// A newer run replaced this one: its messages, WebSocket decoders and synchronous
+    /// body go (the run itself stays, small, for a getter still reading it).
+    pub(crate) fn retire(&self) {
+        self.msgs.clear();
+        self.ws.each_part(|p| *p = Default::default());
+        self.sync().body = Vec::new();
     }
     /// The connection filed under `key` closed: its WebSocket decoder goes, and its last
     /// message too unless `keep_message`.
@@ -135,10 +141,13 @@ impl<S> Caller<'_, S> {
         self.conn(self.fns.message_begin, c)
     }
     pub(crate) fn header(&self, key: u64, c: u64, name: &str, value: &[u8]) -> HandleResult {
-        let (n, v) = (cstr(name.as_bytes()), cstr(value));
-        let r = text(self.fns.header, self.sender, c, &n, &v);
-        self.run.msgs.with(key, |m| m.headers.push((n, v)));
-        r
+        // Filed first: the callback gets the message's own strings (valid until the next
+        // message, as the getters' are).
+        let (n, v) = self
+            .run
+            .msgs
+            .with(key, |m| m.headers.push(name.as_bytes(), value));
+        text(self.fns.header, self.sender, c, n, v)
     }
     /// `OnHeadersComplete`'s result as the decoder's action; `upgrade`: the message asks to
     /// switch protocols (HPR_OK then goes there too).
@@ -211,12 +220,16 @@ impl<S> Caller<'_, S> {
         }
     }
     pub(crate) fn parse_error(&self, key: u64, c: u64, status: u16, desc: &str) {
-        let d = cstr(desc.as_bytes());
+        let d = self.run.msgs.with(key, |m| {
+            m.parse_error.0 = status;
+            m.parse_error.1.set(desc.as_bytes());
+            m.parse_error.1.as_ptr()
+        });
         if let Some(f) = self.fns.parse_error {
-            // SAFETY: a C callback with HP's signature; `d` lives for the call.
-            unsafe { f(self.sender, id(c), c_int::from(status), d.as_ptr()) };
+            // SAFETY: a C callback with HP's signature; `d` is the message's, valid for the
+            // call.
+            unsafe { f(self.sender, id(c), c_int::from(status), d) };
         }
-        self.run.msgs.with(key, |m| m.parse_error = (status, d));
     }
 }
 
@@ -225,11 +238,11 @@ pub(crate) fn text(
     f: Option<FnHttpText>,
     sender: PVOID,
     c: u64,
-    a: &CString,
-    b: &CString,
+    a: *const c_char,
+    b: *const c_char,
 ) -> HandleResult {
     // SAFETY: a C callback with HP's signature; the strings live for the call.
-    hpr(f.map(|f| unsafe { f(sender, id(c), a.as_ptr(), b.as_ptr()) }))
+    hpr(f.map(|f| unsafe { f(sender, id(c), a, b) }))
 }
 
 /// Feeds WebSocket bytes to the C callbacks.

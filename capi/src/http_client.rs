@@ -373,17 +373,17 @@ fn http_handle<'a>(p: PVOID) -> Option<&'a ClientC> {
     unsafe { crate::handle::handle_of(p, |m| matches!(m, Model::Http | Model::HttpSync)) }
 }
 
-fn run(p: PVOID) -> Option<Arc<Run>> {
+fn run<'a>(p: PVOID) -> Option<&'a Run> {
     http_handle(p)?.started_http::<Run>()
 }
 
 /// The run and message key of the client's connection.
-fn message(p: PVOID) -> Option<(Arc<Run>, u64)> {
+fn message<'a>(p: PVOID) -> Option<(&'a Run, u64)> {
     Some((run(p)?, KEY))
 }
 
 /// The client's run (its one connection: the id is not looked at).
-fn requester(p: PVOID) -> Option<(Arc<Run>, ConnId)> {
+fn requester<'a>(p: PVOID) -> Option<(&'a Run, ConnId)> {
     Some((run(p)?, ConnId::from_u64(KEY)))
 }
 

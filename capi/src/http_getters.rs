@@ -4,9 +4,9 @@
 //! or agent names the connection, a client has one).
 
 use crate::error::set_errno;
-use crate::http_message::{pairs, put_list, HP_TNVPair, HttpMessage, Messages};
+use crate::http_message::{pairs, put_list, CText, HP_TNVPair, HttpMessage, Messages};
 use crate::types::*;
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int};
 
 /// The message of `key` in `m` read with `f`; None (errno ENOENT) without one.
 pub(crate) fn read<R>(m: Option<(&Messages, u64)>, f: impl FnOnce(&HttpMessage) -> R) -> Option<R> {
@@ -14,7 +14,7 @@ pub(crate) fn read<R>(m: Option<(&Messages, u64)>, f: impl FnOnce(&HttpMessage) 
     msgs.read(key, f)
 }
 
-pub(crate) fn ptr(s: Option<&CString>) -> *const c_char {
+pub(crate) fn ptr(s: Option<&CText>) -> *const c_char {
     s.map_or(std::ptr::null(), |s| s.as_ptr())
 }
 
@@ -81,6 +81,7 @@ pub(crate) unsafe fn headers(
     };
     let list = read(m, |m| {
         m.headers
+            .as_slice()
             .iter()
             .filter(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v.as_ptr())
@@ -111,8 +112,8 @@ pub(crate) unsafe fn all_header_names(
     count: *mut DWORD,
 ) -> BOOL {
     let list = read(m, |m| {
-        let mut names: Vec<&CString> = Vec::new();
-        for (n, _) in &m.headers {
+        let mut names: Vec<&CText> = Vec::new();
+        for (n, _) in m.headers.as_slice() {
             if !names
                 .iter()
                 .any(|x| x.as_bytes().eq_ignore_ascii_case(n.as_bytes()))
@@ -141,6 +142,7 @@ pub(crate) unsafe fn cookie(
     };
     let v = read(m, |m| {
         m.cookies
+            .as_slice()
             .iter()
             .find(|(n, _)| n.as_bytes() == name.as_bytes())
             .map(|(_, v)| v.as_ptr())

@@ -7,10 +7,9 @@
 //! read by getters on any thread.
 
 use crate::error::set_errno;
-use crate::per_shard::PerShard;
+use crate::per_shard::{IdMap, PerShard};
 use crate::types::*;
 use shardnet_protocols::http::{RequestHead, UpgradeKind};
-use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CString};
 use std::sync::MutexGuard;
 
@@ -41,100 +40,186 @@ pub(crate) struct WsState {
     pub remain: u64,
 }
 
-/// One connection's last message.
+/// A NUL-terminated copy of some bytes, for HP's getters. [`CText::set`] reuses the buffer,
+/// so a connection's next message costs no allocation once its strings have been as long.
+/// Bytes holding a NUL (which the HTTP codec refuses anyway) read as `""`, as [`cstr`].
+#[derive(Default, Clone)]
+pub(crate) struct CText(Vec<u8>);
+
+impl CText {
+    /// Copies `b` (and a NUL) into the buffer.
+    pub(crate) fn set(&mut self, b: &[u8]) {
+        self.0.clear();
+        if !b.contains(&0) {
+            self.0.extend_from_slice(b);
+        }
+        self.0.push(0);
+    }
+    /// Back to `""`, keeping the buffer.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+    /// The C string (valid until the next `set` or `clear`).
+    pub(crate) fn as_ptr(&self) -> *const c_char {
+        if self.0.is_empty() {
+            c"".as_ptr()
+        } else {
+            self.0.as_ptr().cast()
+        }
+    }
+    /// The bytes, without the NUL.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.split_last().map_or(&[], |(_, b)| b)
+    }
+}
+
+/// Name/value pairs whose buffers the next message reuses.
+#[derive(Default)]
+pub(crate) struct Pairs {
+    items: Vec<(CText, CText)>,
+    len: usize,
+}
+
+impl Pairs {
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Appends a pair; returns its two C strings.
+    pub(crate) fn push(&mut self, name: &[u8], value: &[u8]) -> (*const c_char, *const c_char) {
+        if self.len == self.items.len() {
+            self.items.push(Default::default());
+        }
+        let (n, v) = &mut self.items[self.len];
+        n.set(name);
+        v.set(value);
+        self.len += 1;
+        (n.as_ptr(), v.as_ptr())
+    }
+    pub(crate) fn as_slice(&self) -> &[(CText, CText)] {
+        &self.items[..self.len]
+    }
+}
+
+/// One connection's last message. A new message resets it in place ([`HttpMessage::reset`]):
+/// its strings keep their buffers.
 #[derive(Default)]
 pub(crate) struct HttpMessage {
-    pub method: CString,
-    pub url: CString,
+    pub method: CText,
+    pub url: CText,
     /// A response's status code.
     pub status: u16,
     /// `MAKEWORD(major, minor)`.
     pub version: u16,
-    /// `HUF_*` fields of the URL (`None`: absent).
-    pub url_fields: [Option<CString>; 7],
-    pub headers: Vec<(CString, CString)>,
-    pub cookies: Vec<(CString, CString)>,
+    /// `HUF_*` fields of the URL; bit `i` of `url_set` says whether field `i` is present.
+    pub url_fields: [CText; 7],
+    pub url_set: u16,
+    pub headers: Pairs,
+    pub cookies: Pairs,
     pub content_length: u64,
     pub keep_alive: bool,
     pub upgrade: c_int,
     /// (`GetParseErrorCode`, its description).
-    pub parse_error: (u16, CString),
+    pub parse_error: (u16, CText),
     /// The frame being received after a WebSocket upgrade.
     pub ws: Option<WsState>,
 }
 
 impl HttpMessage {
     /// The first value of `name` (case-insensitive).
-    pub(crate) fn header(&self, name: &str) -> Option<&CString> {
+    pub(crate) fn header(&self, name: &str) -> Option<&CText> {
         self.headers
+            .as_slice()
             .iter()
             .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
 
+    /// A new message: every field as a fresh one's (the WebSocket frame state stays), the
+    /// strings' buffers kept.
+    pub(crate) fn reset(&mut self) {
+        self.method.clear();
+        self.url.clear();
+        self.status = 0;
+        self.version = 0;
+        self.url_fields.iter_mut().for_each(CText::clear);
+        self.url_set = 0;
+        self.headers.clear();
+        self.cookies.clear();
+        self.content_length = 0;
+        self.keep_alive = false;
+        self.upgrade = 0;
+        self.parse_error = (0, std::mem::take(&mut self.parse_error.1));
+        self.parse_error.1.clear();
+    }
+
     /// Fills what the head of a request says: version, URL parts, cookies, framing.
     pub(crate) fn fill_request(&mut self, h: &RequestHead<'_>) {
-        self.method = cstr(h.method.as_bytes());
-        self.url = cstr(h.target.as_bytes());
+        self.method.set(h.method.as_bytes());
+        self.url.set(h.target.as_bytes());
         self.version = make_version(h.version);
         if self.headers.is_empty() {
-            self.headers = h
-                .headers
-                .iter()
-                .map(|f| (cstr(f.name.as_bytes()), cstr(f.value)))
-                .collect();
+            for f in h.headers.iter() {
+                self.headers.push(f.name.as_bytes(), f.value);
+            }
         }
         // The URL's own parts (HP parses the request target alone; Host is a header).
         let u = shardnet_protocols::http::UrlParts::parse(h.target, h.method == "CONNECT");
-        let port = u.port.map(|p| p.to_string());
-        let fields = [
-            u.scheme,
-            u.host,
-            port.as_deref(),
-            Some(u.path).filter(|p| !p.is_empty()),
-            u.query,
-            u.fragment,
-            u.userinfo,
+        let mut digits = [0u8; 5];
+        let port = u.port.map(|p| decimal(p, &mut digits));
+        let fields: [Option<&[u8]>; 7] = [
+            u.scheme.map(str::as_bytes),
+            u.host.map(str::as_bytes),
+            port,
+            Some(u.path.as_bytes()).filter(|p| !p.is_empty()),
+            u.query.map(str::as_bytes),
+            u.fragment.map(str::as_bytes),
+            u.userinfo.map(str::as_bytes),
         ];
-        for (slot, v) in self.url_fields.iter_mut().zip(fields) {
-            *slot = v.map(|v| cstr(v.as_bytes()));
+        self.url_set = 0;
+        for (i, (slot, v)) in self.url_fields.iter_mut().zip(fields).enumerate() {
+            match v {
+                Some(v) => {
+                    slot.set(v);
+                    self.url_set |= 1 << i;
+                }
+                None => slot.clear(),
+            }
         }
-        self.cookies = h
-            .cookies()
-            .into_iter()
-            .map(|(n, v)| (cstr(n.as_bytes()), cstr(v.as_bytes())))
-            .collect();
+        self.cookies.clear();
+        for (n, v) in h.cookies() {
+            self.cookies.push(n.as_bytes(), v.as_bytes());
+        }
         self.content_length = h.content_length().unwrap_or(0);
         self.keep_alive = h.keep_alive;
         self.upgrade = upgrade_type(h.upgrade);
     }
-}
 
-impl HttpMessage {
     /// Fills what the head of a response says: status, version, Set-Cookie pairs, framing.
     pub(crate) fn fill_response(&mut self, h: &shardnet_protocols::http::ResponseHead<'_>) {
         self.status = h.status;
         self.version = make_version(h.version);
         if self.headers.is_empty() {
-            self.headers = h
-                .headers
-                .iter()
-                .map(|f| (cstr(f.name.as_bytes()), cstr(f.value)))
-                .collect();
+            for f in h.headers.iter() {
+                self.headers.push(f.name.as_bytes(), f.value);
+            }
         }
-        self.cookies = h
+        self.cookies.clear();
+        for f in h
             .headers
             .iter()
             .filter(|f| f.name.eq_ignore_ascii_case("set-cookie"))
-            .filter_map(|f| {
-                let pair = f.value.split(|&b| b == b';').next()?;
-                let eq = pair.iter().position(|&b| b == b'=')?;
-                Some((
-                    cstr(pair[..eq].trim_ascii()),
-                    cstr(pair[eq + 1..].trim_ascii()),
-                ))
-            })
-            .collect();
+        {
+            let Some(pair) = f.value.split(|&b| b == b';').next() else {
+                continue;
+            };
+            if let Some(eq) = pair.iter().position(|&b| b == b'=') {
+                self.cookies
+                    .push(pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
+            }
+        }
         self.content_length = match h.framing {
             shardnet_protocols::http::ResponseFraming::Length(n) => n,
             _ => 0,
@@ -155,6 +240,19 @@ impl HttpMessage {
     }
 }
 
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
 /// `MAKEWORD(1, minor)`: HP's `En_HP_HttpVersion` encoding.
 pub(crate) fn make_version(minor: u8) -> u16 {
     1 | (u16::from(minor) << 8)
@@ -166,20 +264,19 @@ pub(crate) struct Messages(PerShard<Box<HttpMessage>>);
 
 impl Messages {
     /// The messages of `conn`'s shard, locked.
-    pub(crate) fn lock(&self, conn: u64) -> MutexGuard<'_, HashMap<u64, Box<HttpMessage>>> {
+    pub(crate) fn lock(&self, conn: u64) -> MutexGuard<'_, IdMap<Box<HttpMessage>>> {
         self.0.lock(conn)
     }
-    /// A new message begins on `conn`: the last one's strings are dropped.
+    /// A new message begins on `conn`: the last one is reset in place (its strings' buffers
+    /// are reused; the pointers the getters gave for it are no longer valid, HP's rule).
     pub(crate) fn begin(&self, conn: u64) {
         let mut all = self.lock(conn);
-        let ws = all.get(&conn).and_then(|m| m.ws);
-        all.insert(
-            conn,
-            Box::new(HttpMessage {
-                ws,
-                ..Default::default()
-            }),
-        );
+        match all.get_mut(&conn) {
+            Some(m) => m.reset(),
+            None => {
+                all.insert(conn, Box::default());
+            }
+        }
     }
     /// Runs `f` on `conn`'s message (created if it has none).
     pub(crate) fn with<R>(&self, conn: u64, f: impl FnOnce(&mut HttpMessage) -> R) -> R {
@@ -198,6 +295,10 @@ impl Messages {
     }
     pub(crate) fn closed(&self, conn: u64) {
         self.lock(conn).remove(&conn);
+    }
+    /// Every message goes, with its memory.
+    pub(crate) fn clear(&self) {
+        self.0.each_part(|p| *p = Default::default());
     }
 }
 
@@ -240,8 +341,9 @@ pub struct HP_TNVPair {
 }
 
 /// The pairs of `list` as C pairs (pointers into the message).
-pub(crate) fn pairs(list: &[(CString, CString)]) -> Vec<HP_TNVPair> {
-    list.iter()
+pub(crate) fn pairs(list: &Pairs) -> Vec<HP_TNVPair> {
+    list.as_slice()
+        .iter()
         .map(|(n, v)| HP_TNVPair {
             name: n.as_ptr(),
             value: v.as_ptr(),
@@ -326,7 +428,70 @@ pub(crate) fn ws_frame(
 
 #[cfg(test)]
 mod tests {
-    use super::with_chunk;
+    use super::{with_chunk, CText, HttpMessage, Pairs};
+    use std::ffi::CStr;
+
+    fn text(p: *const std::ffi::c_char) -> &'static str {
+        // SAFETY: the tests keep the owner alive while they read.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap()
+    }
+
+    #[test]
+    fn texts_and_pairs_reuse_their_buffers() {
+        let mut t = CText::default();
+        assert_eq!(text(t.as_ptr()), "");
+        t.set(b"GET");
+        assert_eq!((text(t.as_ptr()), t.as_bytes()), ("GET", &b"GET"[..]));
+        let buf = t.as_ptr();
+        t.set(b"PUT");
+        assert_eq!(t.as_ptr(), buf, "no new allocation for a string as long");
+        t.set(b"a\0b");
+        assert_eq!((text(t.as_ptr()), t.as_bytes()), ("", &b""[..]));
+        t.clear();
+        assert_eq!(text(t.as_ptr()), "");
+
+        let mut p = Pairs::default();
+        let (n, v) = p.push(b"Host", b"example.com");
+        assert_eq!((text(n), text(v)), ("Host", "example.com"));
+        p.push(b"Accept", b"*/*");
+        p.clear();
+        assert!(p.is_empty() && p.as_slice().is_empty());
+        p.push(b"X", b"1");
+        assert_eq!(p.as_slice().len(), 1);
+        assert_eq!(p.as_slice()[0].1.as_bytes(), b"1");
+    }
+
+    #[test]
+    fn a_reset_message_reads_as_a_new_one() {
+        let mut m = HttpMessage::default();
+        m.method.set(b"POST");
+        m.url.set(b"/a?b");
+        m.status = 200;
+        m.version = 257;
+        m.url_fields[3].set(b"/a");
+        m.url_set = 1 << 3;
+        m.headers.push(b"Host", b"h");
+        m.cookies.push(b"sid", b"1");
+        m.content_length = 9;
+        m.keep_alive = true;
+        m.upgrade = 1;
+        m.parse_error.0 = 400;
+        m.parse_error.1.set(b"bad");
+        m.ws = Some(Default::default());
+        m.reset();
+        let fresh = HttpMessage::default();
+        assert_eq!(text(m.method.as_ptr()), text(fresh.method.as_ptr()));
+        assert_eq!(text(m.url.as_ptr()), "");
+        assert_eq!((m.status, m.version, m.url_set), (0, 0, 0));
+        assert!(m.url_fields.iter().all(|f| f.as_bytes().is_empty()));
+        assert!(m.headers.is_empty() && m.cookies.is_empty() && m.header("host").is_none());
+        assert_eq!((m.content_length, m.keep_alive, m.upgrade), (0, false, 0));
+        assert_eq!((m.parse_error.0, text(m.parse_error.1.as_ptr())), (0, ""));
+        assert!(
+            m.ws.is_some(),
+            "the WebSocket frame state outlives a message"
+        );
+    }
 
     fn chunk(data: &[u8], ext: &str) -> Vec<u8> {
         with_chunk(data, ext, |parts| parts.concat())

@@ -16,7 +16,6 @@ use shardnet_runtime::ConnId;
 use std::borrow::Cow;
 use std::ffi::{c_char, c_int};
 use std::path::Path;
-use std::sync::Arc;
 
 /// A component that sends requests on a connection.
 pub(crate) trait Requests {
@@ -100,16 +99,16 @@ impl Requests for HttpAgent {
 }
 
 /// A request call's target: the run of a started component and the connection.
-pub(crate) type Target<S> = Option<(Arc<HttpRun<S>>, ConnId)>;
+pub(crate) type Target<'a, S> = Option<(&'a HttpRun<S>, ConnId)>;
 
 /// The component of `t` (None, errno EPERM, before `Start` installed it).
-fn side<S>(t: &Target<S>) -> Option<(&S, ConnId)> {
-    let (run, c) = t.as_ref()?;
+fn side<'a, S>(t: &Target<'a, S>) -> Option<(&'a S, ConnId)> {
+    let (run, c) = *t.as_ref()?;
     let s = run.side.get();
     if s.is_none() {
         set_errno(libc::EPERM);
     }
-    Some((s?, *c))
+    Some((s?, c))
 }
 
 /// HP's methods are upper-cased; most already are, and are not copied.
@@ -127,7 +126,7 @@ fn upper(m: &str) -> Cow<'_, str> {
 /// Strings are NULL or C strings; `headers` has `n` pairs; `body` has `len` readable bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn request<R: Requests>(
-    t: Target<R>,
+    t: Target<'_, R>,
     method: Option<&str>,
     path: *const c_char,
     headers: *const HP_TNVPair,
@@ -154,7 +153,7 @@ pub(crate) unsafe fn request<R: Requests>(
 /// # Safety
 /// Strings are NULL or C strings; `headers` has `n` pairs.
 pub(crate) unsafe fn local_file<R: Requests>(
-    t: Target<R>,
+    t: Target<'_, R>,
     name: *const c_char,
     method: *const c_char,
     path: *const c_char,
@@ -179,7 +178,7 @@ pub(crate) unsafe fn local_file<R: Requests>(
 /// # Safety
 /// `data` has `len` readable bytes; `ext` is NULL or a C string.
 pub(crate) unsafe fn chunk<R: Requests>(
-    t: Target<R>,
+    t: Target<'_, R>,
     data: *const u8,
     len: c_int,
     ext: *const c_char,
@@ -205,7 +204,7 @@ pub(crate) unsafe fn chunk<R: Requests>(
 /// `mask` is NULL or 4 readable bytes; `data` has `len` readable bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn ws_message<R: Requests>(
-    t: Target<R>,
+    t: Target<'_, R>,
     fin: BOOL,
     reserved: u8,
     opcode: u8,
@@ -235,7 +234,7 @@ pub(crate) unsafe fn ws_message<R: Requests>(
 
 /// `StartHttp`: shardnet's clients parse from the first byte, so this answers TRUE once
 /// connected.
-pub(crate) fn start_http<R: Requests>(t: Target<R>) -> BOOL {
+pub(crate) fn start_http<R: Requests>(t: Target<'_, R>) -> BOOL {
     match side(&t) {
         Some((r, c)) if r.connected(c) => TRUE,
         Some(_) => {

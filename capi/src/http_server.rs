@@ -154,7 +154,13 @@ impl HttpServerListener for Bridge {
             return HandleResult::Ok;
         }
         let (m, u) = (cstr(method.as_bytes()), cstr(url.as_bytes()));
-        call_text(self.fns.request_line, self.sender, c.as_u64(), &m, &u)
+        call_text(
+            self.fns.request_line,
+            self.sender,
+            c.as_u64(),
+            m.as_ptr(),
+            u.as_ptr(),
+        )
     }
     fn on_header(&self, _: &HttpServer, c: ConnId, name: &str, value: &[u8]) -> HandleResult {
         self.at().header(c.as_u64(), c.as_u64(), name, value)
@@ -249,15 +255,14 @@ fn http_handle<'a>(p: PVOID) -> Option<&'a ServerC> {
 }
 
 /// The running HTTP side of `p` (None, errno EPERM, before the first start).
-fn run(p: PVOID) -> Option<Arc<Run>> {
+fn run<'a>(p: PVOID) -> Option<&'a Run> {
     http_handle(p)?.started_http::<Run>()
 }
 
 /// The running HTTP server of `p`.
-fn server_of(p: PVOID) -> Option<(Arc<Run>, HttpServer)> {
+fn server_of<'a>(p: PVOID) -> Option<(&'a Run, &'a HttpServer)> {
     let r = run(p)?;
-    let s = r.side.get().cloned();
-    match s {
+    match r.side.get() {
         Some(s) => Some((r, s)),
         None => {
             set_errno(libc::EPERM);
@@ -267,7 +272,7 @@ fn server_of(p: PVOID) -> Option<(Arc<Run>, HttpServer)> {
 }
 
 /// The run and message key of connection `c` of `p`.
-fn message(p: PVOID, c: HP_CONNID) -> Option<(Arc<Run>, u64)> {
+fn message<'a>(p: PVOID, c: HP_CONNID) -> Option<(&'a Run, u64)> {
     Some((run(p)?, conn(c).as_u64()))
 }
 
@@ -467,16 +472,7 @@ fn read<R>(
 /// Bit `HUF_x` set for each URL field the request target gave.
 #[no_mangle]
 pub extern "C" fn HP_HttpServer_GetUrlFieldSet(p: PVOID, c: HP_CONNID) -> USHORT {
-    guard(0, || {
-        read(p, c, |m| {
-            m.url_fields
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.is_some())
-                .fold(0u16, |acc, (i, _)| acc | (1 << i))
-        })
-        .unwrap_or(0)
-    })
+    guard(0, || read(p, c, |m| m.url_set).unwrap_or(0))
 }
 
 /// One URL field (`En_HP_HttpUrlField`): `""` when the target has none (HP's), NULL for an
@@ -488,9 +484,7 @@ pub extern "C" fn HP_HttpServer_GetUrlField(p: PVOID, c: HP_CONNID, field: c_int
             usize::try_from(field)
                 .ok()
                 .and_then(|i| m.url_fields.get(i))
-                .map_or(std::ptr::null(), |f| {
-                    f.as_ref().map_or(c"".as_ptr(), |f| f.as_ptr())
-                })
+                .map_or(std::ptr::null(), |f| f.as_ptr())
         })
         .unwrap_or(std::ptr::null())
     })
