@@ -351,27 +351,69 @@ pub(crate) fn pairs(list: &Pairs) -> Vec<HP_TNVPair> {
         .collect()
 }
 
+/// Header pairs from C, on the stack for the usual few (a list of more moves to the heap).
+pub(crate) struct HeaderList<'a> {
+    inline: [(&'a str, &'a str); HeaderList::INLINE],
+    len: usize,
+    more: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> HeaderList<'a> {
+    const INLINE: usize = 16;
+
+    fn new() -> Self {
+        HeaderList {
+            inline: [("", ""); Self::INLINE],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    /// Appends a pair.
+    pub(crate) fn push(&mut self, pair: (&'a str, &'a str)) {
+        if self.more.is_empty() && self.len < Self::INLINE {
+            self.inline[self.len] = pair;
+            self.len += 1;
+            return;
+        }
+        if self.more.is_empty() {
+            self.more.extend_from_slice(&self.inline[..self.len]);
+        }
+        self.more.push(pair);
+    }
+}
+
+impl<'a> std::ops::Deref for HeaderList<'a> {
+    type Target = [(&'a str, &'a str)];
+    fn deref(&self) -> &Self::Target {
+        if self.more.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.more
+        }
+    }
+}
+
 /// `HP_THeader lpHeaders[]` of `n` entries as (name, value) strings; None for NULL with `n` >
 /// 0, a negative `n`, or a NULL or non-UTF-8 name or value.
 ///
 /// # Safety
 /// `p` has `n` readable pairs of C strings.
-pub(crate) unsafe fn headers_in<'a>(
-    p: *const HP_TNVPair,
-    n: c_int,
-) -> Option<Vec<(&'a str, &'a str)>> {
+pub(crate) unsafe fn headers_in<'a>(p: *const HP_TNVPair, n: c_int) -> Option<HeaderList<'a>> {
     if n < 0 || (n > 0 && p.is_null()) {
         return None;
     }
+    let mut out = HeaderList::new();
     if n == 0 {
-        return Some(Vec::new());
+        return Some(out);
     }
     // SAFETY: `n` pairs at `p`, per the contract.
     let list = unsafe { std::slice::from_raw_parts(p, n as usize) };
-    list.iter()
+    for h in list {
         // SAFETY: each pair holds C strings, per the contract.
-        .map(|h| Some((unsafe { text(h.name) }?, unsafe { text(h.value) }?)))
-        .collect()
+        out.push((unsafe { text(h.name) }?, unsafe { text(h.value) }?));
+    }
+    Some(out)
 }
 
 /// One chunk of HP's `SendChunkData` as the parts of one gather write, `data` not copied:
@@ -459,6 +501,18 @@ mod tests {
         p.push(b"X", b"1");
         assert_eq!(p.as_slice().len(), 1);
         assert_eq!(p.as_slice()[0].1.as_bytes(), b"1");
+    }
+
+    #[test]
+    fn header_lists_spill_past_sixteen() {
+        let mut l = super::HeaderList::new();
+        let names: Vec<String> = (0..20).map(|i| format!("h{i}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            l.push((n, "v"));
+            assert_eq!(l.len(), i + 1);
+            assert_eq!(l[i].0, n.as_str());
+            assert_eq!(l[0].0, "h0");
+        }
     }
 
     #[test]

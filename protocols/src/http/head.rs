@@ -304,7 +304,9 @@ impl<'a> UrlParts<'a> {
             rest = f;
             u.fragment = Some(frag);
         }
-        if let Some((scheme, after)) = rest.split_once("://") {
+        // Origin form (`/path?query`, nearly every request) has no scheme or authority.
+        let absolute = !rest.starts_with('/');
+        if let Some((scheme, after)) = rest.split_once("://").filter(|_| absolute) {
             if !scheme.is_empty() && !scheme.contains('/') {
                 u.scheme = Some(scheme);
                 let (authority, path) = match after.find(['/', '?']) {

@@ -364,6 +364,12 @@ fn url_parts_of_every_target_form() {
     let u = UrlParts::parse("example.com:443", true);
     assert_eq!((u.host, u.port), (Some("example.com"), Some(443)));
     assert_eq!(UrlParts::parse("*", false).path, "*");
+    // An origin-form target naming a URL in its query keeps it there.
+    let u = UrlParts::parse("/go?to=http://x.test/a", false);
+    assert_eq!(
+        (u.scheme, u.host, u.path, u.query),
+        (None, None, "/go", Some("to=http://x.test/a"))
+    );
 }
 
 #[test]
