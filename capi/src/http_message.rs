@@ -351,7 +351,8 @@ pub(crate) fn pairs(list: &Pairs) -> Vec<HP_TNVPair> {
         .collect()
 }
 
-/// Header pairs from C, on the stack for the usual few (a list of more moves to the heap).
+/// Header pairs from C, on the stack for the usual few (a list of more moves to the heap; 4
+/// measured faster than 16, whose moves cost more than the allocation they save).
 pub(crate) struct HeaderList<'a> {
     inline: [(&'a str, &'a str); HeaderList::INLINE],
     len: usize,
@@ -359,7 +360,7 @@ pub(crate) struct HeaderList<'a> {
 }
 
 impl<'a> HeaderList<'a> {
-    const INLINE: usize = 16;
+    const INLINE: usize = 4;
 
     fn new() -> Self {
         HeaderList {
@@ -504,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn header_lists_spill_past_sixteen() {
+    fn header_lists_spill_past_the_inline_four() {
         let mut l = super::HeaderList::new();
         let names: Vec<String> = (0..20).map(|i| format!("h{i}")).collect();
         for (i, n) in names.iter().enumerate() {
