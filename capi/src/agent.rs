@@ -40,12 +40,20 @@ fn id(c: ConnId) -> HP_CONNID {
 
 impl AgentListener for Bridge {
     fn on_prepare_connect(&self, _: &TcpAgent, c: ConnId, s: BorrowedFd<'_>) -> HandleResult {
-        call::socket(
+        let r = call::socket(
             self.fns().prepare_connect,
             self.sender,
             id(c),
             s.as_raw_fd(),
-        )
+        );
+        if r == HandleResult::Error {
+            // Abandoned without an on_close: a synchronous Connect fails now (HP's
+            // ERROR_CANCELLED).
+            if let Some(h) = agent(self.sender) {
+                h.connect_outcome(c.as_u64(), libc::ECANCELED);
+            }
+        }
+        r
     }
     fn on_connect(&self, _: &TcpAgent, c: ConnId) -> HandleResult {
         if let Some(h) = agent(self.sender) {

@@ -346,8 +346,11 @@ impl<C, F> Handle<C, F> {
         self.set_http_run(run.clone());
         match start() {
             Ok(s) => {
-                self.adopt_with(|| tcp(&s));
+                // The run's component first, as `Bridge::adopt`: once the handle's running
+                // component shows, the HTTP calls find theirs.
+                let t = tcp(&s);
                 let _ = run.side.set(s);
+                self.adopt_with(|| t);
                 self.err.set(crate::types::se::SE_OK, "SUCCESS", 0);
                 crate::types::TRUE
             }

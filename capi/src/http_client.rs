@@ -151,17 +151,25 @@ impl<S: Side> Bridge<S> {
 impl<S: Side> HttpClientListener<S> for Bridge<S> {
     fn on_prepare_connect(
         &self,
-        _: &S,
+        c: &S,
         conn: ConnId,
         socket: std::os::fd::BorrowedFd<'_>,
     ) -> HandleResult {
         use std::os::fd::AsRawFd;
-        call::socket(
+        // It comes inside `Start`: the C code may call the component from it.
+        self.adopt(c);
+        let r = call::socket(
             self.fns.base.prepare_connect,
             self.sender,
             id(conn),
             socket.as_raw_fd(),
-        )
+        );
+        if r == HandleResult::Error {
+            // Abandoned without an on_close: a synchronous Connect fails now (HP's
+            // ERROR_CANCELLED).
+            S::connect_outcome(self.sender, conn, libc::ECANCELED);
+        }
+        r
     }
     fn on_send(&self, _: &S, conn: ConnId, data: &[u8]) -> HandleResult {
         call::data(self.fns.base.send, self.sender, id(conn), data)

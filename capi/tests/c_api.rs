@@ -1303,11 +1303,16 @@ fn run_http_agent(tls: Option<(&Path, &Path)>) -> Vec<String> {
 /// per connection with its socket and its extra already set; OnSend reports every request
 /// byte, plaintext under TLS as HP's (63 + 102 on the first connection and 63 + 120 on the
 /// second, with 23-byte Host lines: `run_http_agent` counts the real ones). A connect from the
-/// local address `::1` reaches the refused port (ECONNREFUSED), not an address parse error.
+/// local address `::1` reaches the refused port (ECONNREFUSED), not an address parse error;
+/// one from `::1` to an IPv4 host fails at once (EAFNOSUPPORT); a synchronous connect whose
+/// OnPrepareConnect returns HR_ERROR fails at once with ECANCELED instead of waiting out the
+/// connect timeout.
 #[test]
 fn c_http_agent_against_python_http_servers() {
     let want = [
         "v6 local ok=0 errno=111",
+        "v6 local to v4 ok=0 errno=97",
+        "prepare refused ok=0 errno=125",
         "count 2",
         "conn 1 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=GET /agent/1 x-test=agent cookie=None len=0 body=",
         "conn 1 status=200 ct=text/plain sid=abc123 headers=7 ka=1 body=POST /post x-test=None cookie=None len=10 body=agent body",

@@ -3,8 +3,10 @@
  * an agent started with synchronous connects; each sends a GET from OnConnect, then the main
  * thread POSTs on the first and sends a chunked POST on the second; every answer is read per
  * connection in OnBody / OnMessageComplete through the HP_HttpAgent_* getters. OnPrepareConnect
- * and OnSend are checked per connection (they read the extra, so it is set before either), and
- * a connect from the local address ::1 to a closed ::1 port must fail with ECONNREFUSED. With
+ * and OnSend are checked per connection (they read the extra, so it is set before either); a
+ * connect from the local address ::1 to a closed ::1 port must fail with ECONNREFUSED, one from
+ * ::1 to 127.0.0.1 with EAFNOSUPPORT, and one whose OnPrepareConnect says HR_ERROR at once
+ * with ECANCELED (HP's ERROR_CANCELLED). With
  * argv[3] "https" it is an HttpsAgent (SSL_VM_NONE). Prints one line per answer, in
  * connection order. */
 #include <hpsocket/HPSocket4C-SSL.h>
@@ -31,6 +33,8 @@ static En_HP_HandleResult __HP_CALL OnPrepareConnect(HP_Agent a, HP_CONNID id, U
     long w = which(a, id);
     int type = 0;
     socklen_t len = sizeof(type);
+    if (w == 3)
+        return HR_ERROR; /* this connect is refused before it starts */
     if (w >= 1 && w <= 2) {
         prepared[w]++;
         stream[w] = getsockopt((int)s, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
@@ -132,6 +136,12 @@ int main(int argc, char** argv)
     HP_CONNID v6 = 0;
     BOOL v6ok = HP_Agent_ConnectWithLocalAddress(a, "::1", closed_v6_port(), &v6, "::1");
     printf("v6 local ok=%d errno=%d\n", v6ok, SYS_GetLastError());
+    HP_CONNID other = 0;
+    BOOL mixed = HP_Agent_ConnectWithLocalAddress(a, "127.0.0.1", (USHORT)atoi(argv[1]), &other, "::1");
+    printf("v6 local to v4 ok=%d errno=%d\n", mixed, SYS_GetLastError());
+    HP_CONNID refused = 0;
+    BOOL cancelled = HP_Agent_ConnectWithExtra(a, "127.0.0.1", (USHORT)atoi(argv[1]), &refused, (PVOID)3);
+    printf("prepare refused ok=%d errno=%d\n", cancelled, SYS_GetLastError());
     sem_wait(&answered);
     sem_wait(&answered);
     HP_THeader ph[] = {{"Content-Type", "text/plain"}};

@@ -303,7 +303,12 @@ impl<L: HttpClientListener<HttpAgent>> AgentListener for AgentShard<L> {
         conn: ConnId,
         socket: std::os::fd::BorrowedFd<'_>,
     ) -> HandleResult {
-        self.l.on_prepare_connect(self.h(tcp), conn, socket)
+        let r = self.l.on_prepare_connect(self.h(tcp), conn, socket);
+        if r == HandleResult::Error {
+            // The connect is abandoned and no on_close follows: its Host goes now.
+            self.req.forget(conn);
+        }
+        r
     }
     fn on_send(&self, tcp: &TcpAgent, conn: ConnId, data: &[u8]) -> HandleResult {
         self.l.on_send(self.h(tcp), conn, data)

@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 /// (`on_close(Receive, ECANCELED)`).
 #[allow(unused_variables)]
 pub trait HttpClientListener<H>: 'static {
-    /// The socket exists and is not yet connecting (set options here). Error aborts the
-    /// connect (`on_close(Connect, ..)`).
+    /// The socket exists and is not yet connecting (set options here). Error abandons the
+    /// connect: the socket closes and no `on_close` follows (as [`crate::AgentListener`]).
     fn on_prepare_connect(
         &self,
         client: &H,

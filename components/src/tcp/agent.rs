@@ -271,7 +271,7 @@ impl TcpAgent {
         before_post: impl FnOnce(ConnId),
     ) -> Result<ConnId> {
         let addr = resolve_host(host, port)?;
-        let local = self.local_for(addr, local);
+        let local = self.local_for(addr, local)?;
         let name = server_name.trim_start_matches('[').trim_end_matches(']');
         connect_core(
             &self.core,
@@ -283,20 +283,26 @@ impl TcpAgent {
         )
     }
 
-    /// The local address a connect to `remote` leaves from (see `connect_from_then`).
-    fn local_for(&self, remote: SocketAddr, local: Option<SocketAddr>) -> Option<SocketAddr> {
+    /// The local address a connect to `remote` leaves from (see `connect_from_then`); an
+    /// unspecified bind address counts as none (HP's), and a local address of the other
+    /// family than `remote` fails here (EAFNOSUPPORT) rather than on the shard.
+    fn local_for(
+        &self,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Result<Option<SocketAddr>> {
         let port = match local {
             None => 0,
-            Some(l) if !l.ip().is_unspecified() => return Some(l),
+            Some(l) if !l.ip().is_unspecified() => return same_family(remote, l).map(Some),
             Some(l) => l.port(),
         };
-        let ip = match self.local {
+        let ip = match self.local.filter(|ip| !ip.is_unspecified()) {
             Some(ip) => ip,
-            None if port == 0 => return None,
+            None if port == 0 => return Ok(None),
             None if remote.is_ipv6() => std::net::Ipv6Addr::UNSPECIFIED.into(),
             None => std::net::Ipv4Addr::UNSPECIFIED.into(),
         };
-        Some(SocketAddr::new(ip, port))
+        same_family(remote, SocketAddr::new(ip, port)).map(Some)
     }
 
     /// Like [`Self::connect`] with an explicit local address and shard placement.
@@ -307,6 +313,17 @@ impl TcpAgent {
         placement: ConnectPlacement,
     ) -> Result<ConnId> {
         connect_core(&self.core, addr, local, placement, None, |_| {})
+    }
+}
+
+/// `local` when it is of `remote`'s address family.
+fn same_family(remote: SocketAddr, local: SocketAddr) -> Result<SocketAddr> {
+    if remote.is_ipv6() == local.is_ipv6() {
+        Ok(local)
+    } else {
+        Err(crate::Error::Io(std::io::Error::from_raw_os_error(
+            libc::EAFNOSUPPORT,
+        )))
     }
 }
 
