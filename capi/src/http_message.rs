@@ -362,7 +362,7 @@ pub(crate) struct HeaderList<'a> {
 impl<'a> HeaderList<'a> {
     const INLINE: usize = 4;
 
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         HeaderList {
             inline: [("", ""); Self::INLINE],
             len: 0,
@@ -401,20 +401,35 @@ impl<'a> std::ops::Deref for HeaderList<'a> {
 /// # Safety
 /// `p` has `n` readable pairs of C strings.
 pub(crate) unsafe fn headers_in<'a>(p: *const HP_TNVPair, n: c_int) -> Option<HeaderList<'a>> {
-    if n < 0 || (n > 0 && p.is_null()) {
-        return None;
-    }
     let mut out = HeaderList::new();
-    if n == 0 {
-        return Some(out);
+    // SAFETY: per the contract.
+    unsafe { out.read_c(p, n) }.then_some(out)
+}
+
+impl<'a> HeaderList<'a> {
+    /// [`headers_in`] into `self` (filled in place: the hot calls do not move the list);
+    /// false for what `headers_in` refuses.
+    ///
+    /// # Safety
+    /// `p` has `n` readable pairs of C strings.
+    pub(crate) unsafe fn read_c(&mut self, p: *const HP_TNVPair, n: c_int) -> bool {
+        if n < 0 || (n > 0 && p.is_null()) {
+            return false;
+        }
+        if n == 0 {
+            return true;
+        }
+        // SAFETY: `n` pairs at `p`, per the contract.
+        let list = unsafe { std::slice::from_raw_parts(p, n as usize) };
+        for h in list {
+            // SAFETY: each pair holds C strings, per the contract.
+            match unsafe { (text(h.name), text(h.value)) } {
+                (Some(name), Some(value)) => self.push((name, value)),
+                _ => return false,
+            }
+        }
+        true
     }
-    // SAFETY: `n` pairs at `p`, per the contract.
-    let list = unsafe { std::slice::from_raw_parts(p, n as usize) };
-    for h in list {
-        // SAFETY: each pair holds C strings, per the contract.
-        out.push((unsafe { text(h.name) }?, unsafe { text(h.value) }?));
-    }
-    Some(out)
 }
 
 /// One chunk of HP's `SendChunkData` as the parts of one gather write, `data` not copied:

@@ -8,7 +8,7 @@
 
 use crate::error::{done, set_errno};
 use crate::http_callbacks::HttpRun;
-use crate::http_message::{headers_in, ws_frame, HP_TNVPair};
+use crate::http_message::{headers_in, ws_frame, HP_TNVPair, HeaderList};
 use crate::types::*;
 use shardnet_components::http::{HttpAgent, HttpClient};
 use shardnet_components::Result;
@@ -137,9 +137,10 @@ pub(crate) unsafe fn request<R: Requests>(
     let Some((r, c)) = side(&t) else {
         return FALSE;
     };
+    let mut hs = HeaderList::new();
     // SAFETY: per the contract.
-    let (path, hs, body) = unsafe { (text(path), headers_in(headers, n), bytes(body, len)) };
-    let (Some(m), Some(path), Some(hs), Some(body)) = (method, path, hs, body) else {
+    let (path, ok, body) = unsafe { (text(path), hs.read_c(headers, n), bytes(body, len)) };
+    let (Some(m), Some(path), true, Some(body)) = (method, path, ok, body) else {
         set_errno(libc::EINVAL);
         return FALSE;
     };

@@ -24,7 +24,7 @@ use crate::any_server::AnyServer;
 use crate::error::{done, guard, set_errno};
 use crate::handle::{handle, Handle, Model};
 use crate::http_callbacks::{text as call_text, Caller, FnHttpText, HttpFns, HttpRun};
-use crate::http_message::{cstr, headers_in, HP_TNVPair};
+use crate::http_message::{cstr, headers_in, HP_TNVPair, HeaderList};
 use crate::listener::{call, FnClose, FnConn, FnConnSocket, FnData, FnLength, ServerFns};
 use crate::server::hr_of;
 use crate::types::*;
@@ -302,8 +302,9 @@ pub unsafe extern "C" fn HP_HttpServer_SendResponse(
         let Some((r, s)) = server_of(p) else {
             return FALSE;
         };
+        let mut hs = HeaderList::new();
         // SAFETY: per the contract.
-        let (Some(mut hs), Some(body)) = (unsafe { headers_in(headers, n) }, unsafe {
+        let (true, Some(body)) = (unsafe { hs.read_c(headers, n) }, unsafe {
             bytes(body, len)
         }) else {
             set_errno(libc::EINVAL);

@@ -306,7 +306,7 @@ impl<'a> UrlParts<'a> {
         }
         // Origin form (`/path?query`, nearly every request) has no scheme or authority.
         let absolute = !rest.starts_with('/');
-        if let Some((scheme, after)) = rest.split_once("://").filter(|_| absolute) {
+        if let Some((scheme, after)) = absolute.then(|| rest.split_once("://")).flatten() {
             if !scheme.is_empty() && !scheme.contains('/') {
                 u.scheme = Some(scheme);
                 let (authority, path) = match after.find(['/', '?']) {
