@@ -15,7 +15,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const CONNS: usize = 64;
@@ -66,11 +65,8 @@ fn run_one(
 fn main() {
     maybe_serve();
     raise_limits();
-    for tool in ["wrk", "taskset"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            println!("SKIP: {tool} not found (apt-get install -y wrk util-linux)");
-            return;
-        }
+    if !have_wrk() {
+        return;
     }
     let secs = bench_secs(3.0);
     let rounds = bench_rounds(3);

@@ -405,10 +405,7 @@ impl shardnet::ServerListener for ShardnetEcho {
 }
 
 fn serve_shardnet(port: u16) -> AnyResult<()> {
-    let rt = shardnet::Runtime::builder()
-        .shards(1)
-        .cpus([SERVER_CPU])
-        .build()?;
+    let rt = bench_runtime()?;
     let server = shardnet::TcpServer::builder()
         .runtime(rt)
         .no_delay(true)
@@ -421,10 +418,7 @@ fn serve_shardnet(port: u16) -> AnyResult<()> {
 }
 
 fn serve_shardnet_http(port: u16) -> AnyResult<()> {
-    let rt = shardnet::Runtime::builder()
-        .shards(1)
-        .cpus([SERVER_CPU])
-        .build()?;
+    let rt = bench_runtime()?;
     let server = shardnet::http::HttpServer::builder()
         .runtime(rt)
         .tcp(|t| t.no_delay(true).max_connections(100_000))
@@ -478,10 +472,7 @@ impl shardnet::http::HttpServerListener for HelloListener {
 }
 
 fn serve_shardnet_http_listener(port: u16) -> AnyResult<()> {
-    let rt = shardnet::Runtime::builder()
-        .shards(1)
-        .cpus([SERVER_CPU])
-        .build()?;
+    let rt = bench_runtime()?;
     let server = shardnet::http::HttpServer::builder()
         .runtime(rt)
         .tcp(|t| t.no_delay(true).max_connections(100_000))
@@ -530,10 +521,7 @@ impl shardnet::ws::WebSocketListener for WsEcho {
 }
 
 fn serve_shardnet_ws(port: u16, deflate: bool) -> AnyResult<()> {
-    let rt = shardnet::Runtime::builder()
-        .shards(1)
-        .cpus([SERVER_CPU])
-        .build()?;
+    let rt = bench_runtime()?;
     let server = shardnet::ws::WebSocketServer::builder()
         .runtime(rt)
         .deflate(deflate.then(shardnet::ws::DeflateConfig::default))
@@ -603,10 +591,7 @@ fn serve_shardnet_udp(
     arq: Option<shardnet::udp::ArqConfig>,
     gso: bool,
 ) -> AnyResult<()> {
-    let rt = shardnet::Runtime::builder()
-        .shards(1)
-        .cpus([SERVER_CPU])
-        .build()?;
+    let rt = bench_runtime()?;
     let mut b = shardnet::udp::UdpServer::builder().runtime(rt).gso(gso);
     if let Some(cfg) = arq {
         b = b.arq(cfg);
@@ -2015,6 +2000,25 @@ pub fn finish_bench(
 }
 
 // ----- wrk (HTTP load) and C programs on libhpsocket4c ------------------------------------------
+
+/// Whether `wrk` and `taskset` run here; prints the SKIP line a bench then exits 0 with.
+pub fn have_wrk() -> bool {
+    for tool in ["wrk", "taskset"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            println!("SKIP: {tool} not found (apt-get install -y wrk util-linux)");
+            return false;
+        }
+    }
+    true
+}
+
+/// The one-shard runtime every server under test runs on, pinned to [`SERVER_CPU`].
+fn bench_runtime() -> AnyResult<shardnet::Runtime> {
+    Ok(shardnet::Runtime::builder()
+        .shards(1)
+        .cpus([SERVER_CPU])
+        .build()?)
+}
 
 /// `12.34us`, `1.20ms`, `2.00s` → µs.
 fn parse_duration_us(s: &str) -> Option<f64> {
