@@ -97,7 +97,7 @@ pub(crate) fn client<'a>(p: PVOID) -> Option<&'a ClientC> {
     unsafe { handle::<AnyClient, ConnectorFns>(p) }
 }
 
-fn running<'a>(p: PVOID) -> Result<&'a AnyClient, BOOL> {
+fn running(p: PVOID) -> Result<crate::handle::Running<AnyClient>, BOOL> {
     match client(p) {
         None => {
             set_errno(libc::EINVAL);

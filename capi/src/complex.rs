@@ -74,7 +74,9 @@ pub(crate) fn conn(id: HP_CONNID) -> ConnId {
 }
 
 /// The running component behind `p`, or FALSE with EPERM (not started) / EINVAL (NULL).
-pub(crate) fn running<'a, C: Complex, F: 'static>(p: PVOID) -> std::result::Result<&'a C, BOOL> {
+pub(crate) fn running<C: Complex, F: 'static>(
+    p: PVOID,
+) -> std::result::Result<crate::handle::Running<C>, BOOL> {
     // SAFETY: the C contract: `p` is NULL or a live handle of this family.
     match unsafe { crate::handle::handle::<C, F>(p) } {
         None => {

@@ -3,12 +3,12 @@
 //! `Start`, the running shardnet component, and its last error.
 
 use crate::error::LastError;
+use arc_swap::ArcSwapOption;
 use shardnet_components::pack::PackConfig;
 use shardnet_components::TcpConfig;
-use std::any::TypeId;
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The receive model a handle was created with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,20 +124,20 @@ pub(crate) struct Handle<C, F> {
     /// of its failure), filed by the callbacks and taken by the waiting `Connect`.
     pub outcomes: Mutex<Outcomes>,
     pub outcome_ready: std::sync::Condvar,
-    /// HTTP components: the runs' HTTP sides (`http_callbacks::HttpRun` of the component).
-    http: HttpRuns,
+    /// HTTP components: the current run's HTTP side (`http_callbacks::HttpRun` of the
+    /// component), replaced at each start as `running` is.
+    http: ArcSwapOption<HttpSlot>,
     /// HTTP clients: the host (lower case) and port the current run connected to.
     pub http_target: Mutex<Option<(String, u16)>>,
-    /// The component of the current (or last) run; null before the first `Start`.
-    running: AtomicPtr<C>,
-    /// Every run's component, freed with the handle (a callback still running on another
-    /// thread may hold a reference to an earlier one).
-    runs: Mutex<Vec<*mut C>>,
+    /// The component of the current (or last) run; None before the first `Start`. A
+    /// replaced one is freed (with its shard threads) once no call holds it ([`Running`]).
+    running: ArcSwapOption<C>,
+    /// How many components were installed.
+    runs: AtomicUsize,
 }
 
 // SAFETY: `fns` points to a listener table the C program keeps alive and does not change while
-// the component runs (HP-Socket's contract); the components are Send + Sync; the raw pointers
-// in `runs` are owned boxes, freed only in Drop.
+// the component runs (HP-Socket's contract); the components are Send + Sync.
 unsafe impl<C: Send + Sync, F> Send for Handle<C, F> {}
 // SAFETY: as above; every field is read through atomics or mutexes.
 unsafe impl<C: Send + Sync, F> Sync for Handle<C, F> {}
@@ -161,25 +161,23 @@ impl<C, F> Handle<C, F> {
             paused: Mutex::new(Default::default()),
             outcomes: Mutex::new(Default::default()),
             outcome_ready: std::sync::Condvar::new(),
-            http: HttpRuns::default(),
+            http: ArcSwapOption::empty(),
             http_target: Mutex::new(None),
-            running: AtomicPtr::new(std::ptr::null_mut()),
-            runs: Mutex::new(Vec::new()),
+            running: ArcSwapOption::empty(),
+            runs: AtomicUsize::new(0),
         }
     }
 
-    /// The running (or last) component.
-    pub(crate) fn get(&self) -> Option<&C> {
-        let p = self.running.load(Ordering::Acquire);
-        // SAFETY: a box installed by `install`, freed only when the handle drops.
-        (!p.is_null()).then(|| unsafe { &*p })
+    /// The running (or last) component, held for as long as the guard lives.
+    pub(crate) fn get(&self) -> Option<Running<C>> {
+        let g = self.running.load();
+        g.is_some().then_some(Running(g))
     }
 
     /// Makes `c` the running component.
     pub(crate) fn install(&self, c: C) {
-        let p = Box::into_raw(Box::new(c));
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(p);
-        self.running.store(p, Ordering::Release);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.running.store(Some(Arc::new(c)));
     }
 
     /// An SSL component not set up yet: refuses to start with SE_SSL_ENV_NOT_READY.
@@ -197,20 +195,20 @@ impl<C, F> Handle<C, F> {
 
     /// How many runs this handle has had (components installed).
     pub(crate) fn runs_started(&self) -> usize {
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.runs.load(Ordering::Relaxed)
     }
 
     /// Before a start: no running component until the new one is known (a callback of the
     /// new run may come before `Start` returns; see [`Self::adopt_with`]).
     pub(crate) fn clear_running(&self) {
-        self.running.store(std::ptr::null_mut(), Ordering::Release);
+        self.running.store(None);
     }
 
     /// From a callback of a run that `Start` has not installed yet: the component `make`
     /// returns (the one the callback got) becomes the running one, so the C code's calls in
     /// that callback work. Nothing changes if one is installed.
     pub(crate) fn adopt_with(&self, make: impl FnOnce() -> C) {
-        if self.running.load(Ordering::Acquire).is_null() {
+        if self.running.load().is_none() {
             self.install(make());
         }
     }
@@ -289,41 +287,24 @@ impl<C, F> Handle<C, F> {
     }
 
     /// The HTTP side of the current run, if it is a `T`: read without a lock, as every
-    /// getter and request call does.
-    pub(crate) fn http_run<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        if self.http.kind.get() != Some(&TypeId::of::<T>()) {
-            return None;
-        }
-        let p = self.http.now.load(Ordering::Acquire);
-        // SAFETY: `now` is null or points into an `Arc<T>` (its type is `kind`, checked above
-        // and never changed) that `kept` holds until the handle drops.
-        (!p.is_null()).then(|| unsafe { &*(p as *const T) })
+    /// getter and request call does, and held for as long as the guard lives.
+    pub(crate) fn http_run<T: Send + Sync + 'static>(&self) -> Option<HttpGuard<T>> {
+        let g = self.http.load();
+        let is_t = g.as_deref().is_some_and(|b| b.is::<Arc<T>>());
+        is_t.then_some(HttpGuard(g, std::marker::PhantomData))
     }
 
-    /// Makes `r` the HTTP side of the run being started. The run it replaces lets go of its
-    /// messages and body (HP's pointers into them last until the next message: this is one),
-    /// and is kept, small, until the handle drops: a getter on another thread may still be
-    /// reading it.
+    /// Makes `r` the HTTP side of the run being started (the one it replaces is freed once
+    /// no call holds it).
     pub(crate) fn set_http_run<S: Send + Sync + 'static>(
         &self,
-        r: std::sync::Arc<crate::http_callbacks::HttpRun<S>>,
+        r: Arc<crate::http_callbacks::HttpRun<S>>,
     ) {
-        let kind = TypeId::of::<crate::http_callbacks::HttpRun<S>>();
-        if *self.http.kind.get_or_init(|| kind) != kind {
-            debug_assert!(false, "one HTTP run type per handle");
-            return;
-        }
-        let mut kept = self.http.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = self.http_run::<crate::http_callbacks::HttpRun<S>>() {
-            old.retire();
-        }
-        let p = std::sync::Arc::as_ptr(&r) as *mut ();
-        kept.push(r);
-        self.http.now.store(p, Ordering::Release);
+        self.http.store(Some(Arc::new(Box::new(r))));
     }
 
     /// [`Self::http_run`], with errno EPERM when there is none (before the first start).
-    pub(crate) fn started_http<T: Send + Sync + 'static>(&self) -> Option<&T> {
+    pub(crate) fn started_http<T: Send + Sync + 'static>(&self) -> Option<HttpGuard<T>> {
         let r = self.http_run::<T>();
         if r.is_none() {
             crate::error::set_errno(libc::EPERM);
@@ -335,7 +316,7 @@ impl<C, F> Handle<C, F> {
     /// component becomes the run's and its TCP side (`tcp`) the handle's running component.
     pub(crate) fn start_http<S>(
         &self,
-        run: std::sync::Arc<crate::http_callbacks::HttpRun<S>>,
+        run: Arc<crate::http_callbacks::HttpRun<S>>,
         start: impl FnOnce() -> shardnet_components::Result<S>,
         tcp: impl FnOnce(&S) -> C,
     ) -> crate::types::BOOL
@@ -374,29 +355,38 @@ impl<C, F> Handle<C, F> {
     }
 }
 
-impl<C, F> Drop for Handle<C, F> {
-    fn drop(&mut self) {
-        for p in self
-            .runs
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            // SAFETY: made by Box::into_raw in `install`; dropped once, here.
-            drop(unsafe { Box::from_raw(p) });
-        }
+/// What `Handle::http` holds: the run as `Arc<HttpRun<S>>`, behind `Any` (one `S` per handle
+/// family).
+type HttpSlot = Box<dyn std::any::Any + Send + Sync>;
+
+/// A handle's running component, kept alive while this guard lives (a restart replaces it;
+/// the old one is freed when its last guard drops).
+pub(crate) struct Running<C>(arc_swap::Guard<Option<Arc<C>>>);
+
+impl<C> std::ops::Deref for Running<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.0
+            .as_deref()
+            .expect("a Running guard holds a component")
     }
 }
 
-/// An HTTP component's runs (see [`Handle::http_run`]).
-#[derive(Default)]
-struct HttpRuns {
-    /// Every run's HTTP side, until the handle drops.
-    kept: Mutex<Vec<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
-    /// The current one (null before the first start).
-    now: AtomicPtr<()>,
-    /// Its type, the same for every run of the handle.
-    kind: std::sync::OnceLock<TypeId>,
+/// A handle's HTTP run as a `T` (an `HttpRun<S>`), kept alive while this guard lives.
+pub(crate) struct HttpGuard<T>(
+    arc_swap::Guard<Option<Arc<HttpSlot>>>,
+    std::marker::PhantomData<fn() -> T>,
+);
+
+impl<T: 'static> std::ops::Deref for HttpGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0
+            .as_deref()
+            .and_then(|b| b.downcast_ref::<Arc<T>>())
+            .map(|a| &**a)
+            .expect("an HttpGuard holds a T")
+    }
 }
 
 /// The handle behind a C pointer (NULL → None).
@@ -442,7 +432,7 @@ where
     let h = unsafe { Box::from_raw(p as *mut Handle<C, F>) };
     let finish = move || {
         if let Some(c) = h.get() {
-            stop(c);
+            stop(&c);
         }
         drop(h);
     };

@@ -9,7 +9,7 @@
 //! with each connection's messages filed under its id.
 
 use crate::error::guard;
-use crate::handle::{handle, Handle, Model};
+use crate::handle::{handle, Handle, HttpGuard, Model};
 use crate::http_callbacks::HttpRun;
 use crate::http_client::{Bridge, HttpClientFns, Side};
 use crate::listener::{ConnectorFns, FnClose, FnConn, FnConnSocket, FnData, FnLength};
@@ -130,17 +130,17 @@ fn http_handle<'a>(p: PVOID) -> Option<&'a AgentC> {
     unsafe { crate::handle::handle_of(p, |m| m == Model::Http) }
 }
 
-fn run<'a>(p: PVOID) -> Option<&'a Run> {
+fn run(p: PVOID) -> Option<HttpGuard<Run>> {
     http_handle(p)?.started_http::<Run>()
 }
 
 /// The agent's run and connection `c`.
-fn requester<'a>(p: PVOID, c: HP_CONNID) -> Option<(&'a Run, ConnId)> {
+fn requester(p: PVOID, c: HP_CONNID) -> Option<(HttpGuard<Run>, ConnId)> {
     Some((run(p)?, crate::complex::conn(c)))
 }
 
 /// The run and message key of connection `c`.
-fn message<'a>(p: PVOID, c: HP_CONNID) -> Option<(&'a Run, u64)> {
+fn message(p: PVOID, c: HP_CONNID) -> Option<(HttpGuard<Run>, u64)> {
     Some((run(p)?, crate::complex::conn(c).as_u64()))
 }
 

@@ -2,6 +2,7 @@
 //! listener tables ([`HttpFns`]), the run state their bridges fill ([`HttpRun`]), and the calls
 //! into C for the message and WebSocket callbacks.
 
+use crate::error::set_errno;
 use crate::http_message::{Messages, WsState};
 use crate::listener::{call, FnConn, FnData, FnLength};
 use crate::per_shard::{IdMap, PerShard};
@@ -102,13 +103,6 @@ impl<S> HttpRun<S> {
     pub(crate) fn upgraded(&self, key: u64) {
         self.ws(key).insert(key, FrameDecoder::new());
     }
-    /// A newer run replaced this one: its messages, WebSocket decoders and synchronous
-    /// body go (the run itself stays, small, for a getter still reading it).
-    pub(crate) fn retire(&self) {
-        self.msgs.clear();
-        self.ws.each_part(|p| *p = Default::default());
-        self.sync().body = Vec::new();
-    }
     /// The connection filed under `key` closed: its WebSocket decoder goes, and its last
     /// message too unless `keep_message`.
     pub(crate) fn conn_closed(&self, key: u64, keep_message: bool) {
@@ -117,6 +111,18 @@ impl<S> HttpRun<S> {
             self.msgs.closed(key);
         }
     }
+}
+
+/// The run `g` holds and its component (None, errno EPERM, before `Start` installed it).
+pub(crate) fn started<S: 'static>(
+    g: &Option<crate::handle::HttpGuard<HttpRun<S>>>,
+) -> Option<(&HttpRun<S>, &S)> {
+    let r: &HttpRun<S> = g.as_ref()?;
+    let s = r.side.get();
+    if s.is_none() {
+        set_errno(libc::EPERM);
+    }
+    Some((r, s?))
 }
 
 /// Calls into one listener's HTTP callbacks, with `sender` as pSender.

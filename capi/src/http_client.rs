@@ -15,7 +15,7 @@
 
 use crate::any_client::AnyClient;
 use crate::error::{guard, set_errno};
-use crate::handle::{handle, Handle, Model};
+use crate::handle::{handle, Handle, HttpGuard, Model};
 use crate::http_callbacks::{Caller, FnHttpStatus, HttpFns, HttpRun};
 use crate::http_message::headers_in;
 use crate::listener::{call, ConnectorFns, FnClose, FnConn, FnConnSocket, FnData, FnLength};
@@ -381,17 +381,17 @@ fn http_handle<'a>(p: PVOID) -> Option<&'a ClientC> {
     unsafe { crate::handle::handle_of(p, |m| matches!(m, Model::Http | Model::HttpSync)) }
 }
 
-fn run<'a>(p: PVOID) -> Option<&'a Run> {
+fn run(p: PVOID) -> Option<HttpGuard<Run>> {
     http_handle(p)?.started_http::<Run>()
 }
 
 /// The run and message key of the client's connection.
-fn message<'a>(p: PVOID) -> Option<(&'a Run, u64)> {
+fn message(p: PVOID) -> Option<(HttpGuard<Run>, u64)> {
     Some((run(p)?, KEY))
 }
 
 /// The client's run (its one connection: the id is not looked at).
-fn requester<'a>(p: PVOID) -> Option<(&'a Run, ConnId)> {
+fn requester(p: PVOID) -> Option<(HttpGuard<Run>, ConnId)> {
     Some((run(p)?, ConnId::from_u64(KEY)))
 }
 

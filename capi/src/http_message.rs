@@ -296,10 +296,6 @@ impl Messages {
     pub(crate) fn closed(&self, conn: u64) {
         self.lock(conn).remove(&conn);
     }
-    /// Every message goes, with its memory.
-    pub(crate) fn clear(&self) {
-        self.0.each_part(|p| *p = Default::default());
-    }
 }
 
 /// HP's array protocol: with room for `items` (`*count` ≥ their number) they are written and

@@ -7,6 +7,7 @@
 //! of its size line, data and CRLF.
 
 use crate::error::{done, set_errno};
+use crate::handle::HttpGuard;
 use crate::http_callbacks::HttpRun;
 use crate::http_message::{headers_in, ws_frame, HP_TNVPair, HeaderList};
 use crate::types::*;
@@ -18,7 +19,7 @@ use std::ffi::{c_char, c_int};
 use std::path::Path;
 
 /// A component that sends requests on a connection.
-pub(crate) trait Requests {
+pub(crate) trait Requests: 'static {
     fn request(
         &self,
         c: ConnId,
@@ -99,16 +100,17 @@ impl Requests for HttpAgent {
 }
 
 /// A request call's target: the run of a started component and the connection.
-pub(crate) type Target<'a, S> = Option<(&'a HttpRun<S>, ConnId)>;
+pub(crate) type Target<S> = Option<(HttpGuard<HttpRun<S>>, ConnId)>;
 
 /// The component of `t` (None, errno EPERM, before `Start` installed it).
-fn side<'a, S>(t: &Target<'a, S>) -> Option<(&'a S, ConnId)> {
-    let (run, c) = *t.as_ref()?;
-    let s = run.side.get();
+fn side<S: 'static>(t: &Target<S>) -> Option<(&S, ConnId)> {
+    let (g, c) = t.as_ref()?;
+    let r: &HttpRun<S> = g;
+    let s = r.side.get();
     if s.is_none() {
         set_errno(libc::EPERM);
     }
-    Some((s?, c))
+    Some((s?, *c))
 }
 
 /// HP's methods are upper-cased; most already are, and are not copied.
@@ -126,7 +128,7 @@ fn upper(m: &str) -> Cow<'_, str> {
 /// Strings are NULL or C strings; `headers` has `n` pairs; `body` has `len` readable bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn request<R: Requests>(
-    t: Target<'_, R>,
+    t: Target<R>,
     method: Option<&str>,
     path: *const c_char,
     headers: *const HP_TNVPair,
@@ -154,7 +156,7 @@ pub(crate) unsafe fn request<R: Requests>(
 /// # Safety
 /// Strings are NULL or C strings; `headers` has `n` pairs.
 pub(crate) unsafe fn local_file<R: Requests>(
-    t: Target<'_, R>,
+    t: Target<R>,
     name: *const c_char,
     method: *const c_char,
     path: *const c_char,
@@ -179,7 +181,7 @@ pub(crate) unsafe fn local_file<R: Requests>(
 /// # Safety
 /// `data` has `len` readable bytes; `ext` is NULL or a C string.
 pub(crate) unsafe fn chunk<R: Requests>(
-    t: Target<'_, R>,
+    t: Target<R>,
     data: *const u8,
     len: c_int,
     ext: *const c_char,
@@ -205,7 +207,7 @@ pub(crate) unsafe fn chunk<R: Requests>(
 /// `mask` is NULL or 4 readable bytes; `data` has `len` readable bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn ws_message<R: Requests>(
-    t: Target<'_, R>,
+    t: Target<R>,
     fin: BOOL,
     reserved: u8,
     opcode: u8,
@@ -235,7 +237,7 @@ pub(crate) unsafe fn ws_message<R: Requests>(
 
 /// `StartHttp`: shardnet's clients parse from the first byte, so this answers TRUE once
 /// connected.
-pub(crate) fn start_http<R: Requests>(t: Target<'_, R>) -> BOOL {
+pub(crate) fn start_http<R: Requests>(t: Target<R>) -> BOOL {
     match side(&t) {
         Some((r, c)) if r.connected(c) => TRUE,
         Some(_) => {

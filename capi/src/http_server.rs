@@ -22,8 +22,8 @@
 
 use crate::any_server::AnyServer;
 use crate::error::{done, guard, set_errno};
-use crate::handle::{handle, Handle, Model};
-use crate::http_callbacks::{text as call_text, Caller, FnHttpText, HttpFns, HttpRun};
+use crate::handle::{handle, Handle, HttpGuard, Model};
+use crate::http_callbacks::{started, text as call_text, Caller, FnHttpText, HttpFns, HttpRun};
 use crate::http_message::{cstr, headers_in, HP_TNVPair, HeaderList};
 use crate::listener::{call, FnClose, FnConn, FnConnSocket, FnData, FnLength, ServerFns};
 use crate::server::hr_of;
@@ -255,24 +255,12 @@ fn http_handle<'a>(p: PVOID) -> Option<&'a ServerC> {
 }
 
 /// The running HTTP side of `p` (None, errno EPERM, before the first start).
-fn run<'a>(p: PVOID) -> Option<&'a Run> {
+fn run(p: PVOID) -> Option<HttpGuard<Run>> {
     http_handle(p)?.started_http::<Run>()
 }
 
-/// The running HTTP server of `p`.
-fn server_of<'a>(p: PVOID) -> Option<(&'a Run, &'a HttpServer)> {
-    let r = run(p)?;
-    match r.side.get() {
-        Some(s) => Some((r, s)),
-        None => {
-            set_errno(libc::EPERM);
-            None
-        }
-    }
-}
-
 /// The run and message key of connection `c` of `p`.
-fn message<'a>(p: PVOID, c: HP_CONNID) -> Option<(&'a Run, u64)> {
+fn message(p: PVOID, c: HP_CONNID) -> Option<(HttpGuard<Run>, u64)> {
     Some((run(p)?, conn(c).as_u64()))
 }
 
@@ -299,7 +287,8 @@ pub unsafe extern "C" fn HP_HttpServer_SendResponse(
     len: c_int,
 ) -> BOOL {
     guard(FALSE, || {
-        let Some((r, s)) = server_of(p) else {
+        let g = run(p);
+        let Some((r, s)) = started(&g) else {
             return FALSE;
         };
         let mut hs = HeaderList::new();
@@ -338,7 +327,8 @@ pub unsafe extern "C" fn HP_HttpServer_SendLocalFile(
     n: c_int,
 ) -> BOOL {
     guard(FALSE, || {
-        let Some((_, s)) = server_of(p) else {
+        let g = run(p);
+        let Some((_, s)) = started(&g) else {
             return FALSE;
         };
         // SAFETY: per the contract.
@@ -364,7 +354,8 @@ pub unsafe extern "C" fn HP_HttpServer_SendChunkData(
     ext: *const c_char,
 ) -> BOOL {
     guard(FALSE, || {
-        let Some((_, s)) = server_of(p) else {
+        let g = run(p);
+        let Some((_, s)) = started(&g) else {
             return FALSE;
         };
         // SAFETY: per the contract.
@@ -398,7 +389,8 @@ pub unsafe extern "C" fn HP_HttpServer_SendWSMessage(
     body_len: ULONGLONG,
 ) -> BOOL {
     guard(FALSE, || {
-        let Some((_, s)) = server_of(p) else {
+        let g = run(p);
+        let Some((_, s)) = started(&g) else {
             return FALSE;
         };
         // SAFETY: per the contract.
@@ -419,7 +411,7 @@ pub unsafe extern "C" fn HP_HttpServer_SendWSMessage(
 /// Closes the connection once what was sent has left (HP's `Release`).
 #[no_mangle]
 pub extern "C" fn HP_HttpServer_Release(p: PVOID, c: HP_CONNID) -> BOOL {
-    guard(FALSE, || match server_of(p) {
+    guard(FALSE, || match started(&run(p)) {
         Some((_, s)) => done(s.release(conn(c))),
         None => FALSE,
     })
@@ -429,7 +421,7 @@ pub extern "C" fn HP_HttpServer_Release(p: PVOID, c: HP_CONNID) -> BOOL {
 /// from the first byte, so this answers TRUE for any open connection.
 #[no_mangle]
 pub extern "C" fn HP_HttpServer_StartHttp(p: PVOID, c: HP_CONNID) -> BOOL {
-    guard(FALSE, || match server_of(p) {
+    guard(FALSE, || match started(&run(p)) {
         Some((_, s)) if s.is_connected(conn(c)) => TRUE,
         Some(_) => {
             set_errno(libc::ENOTCONN);

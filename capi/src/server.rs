@@ -241,14 +241,14 @@ macro_rules! complex_exports {
         /// Stops the component: returns once stopped (inside a callback: without waiting).
         #[no_mangle]
         pub extern "C" fn $stop(p: PVOID) -> BOOL {
-            guard(FALSE, || cx::stop(running_or_false!($c, $f, p)))
+            guard(FALSE, || cx::stop(&*running_or_false!($c, $f, p)))
         }
         /// Waits up to `ms` (0xFFFFFFFF: forever) for the component to stop; TRUE if it did
         /// (at once for one never started, as HP).
         #[no_mangle]
         pub extern "C" fn $wait(p: PVOID, ms: DWORD) -> BOOL {
             guard(FALSE, || match $getter(p) {
-                Some(h) => h.get().map_or(TRUE, |s| cx::wait(s, ms)),
+                Some(h) => h.get().map_or(TRUE, |s| cx::wait(&*s, ms)),
                 None => {
                     crate::error::set_errno(libc::EINVAL);
                     FALSE
@@ -262,7 +262,7 @@ macro_rules! complex_exports {
         #[no_mangle]
         pub unsafe extern "C" fn $send(p: PVOID, c: HP_CONNID, buf: *const u8, len: c_int) -> BOOL {
             guard(FALSE, || {
-                cx::send(running_or_false!($c, $f, p), c, buf, len, 0)
+                cx::send(&*running_or_false!($c, $f, p), c, buf, len, 0)
             })
         }
         /// Sends `len` bytes from `buf + off`.
@@ -278,7 +278,7 @@ macro_rules! complex_exports {
             off: c_int,
         ) -> BOOL {
             guard(FALSE, || {
-                cx::send(running_or_false!($c, $f, p), c, buf, len, off)
+                cx::send(&*running_or_false!($c, $f, p), c, buf, len, off)
             })
         }
         /// Sends several buffers as one write (Pack: as one message).
@@ -293,7 +293,7 @@ macro_rules! complex_exports {
             n: c_int,
         ) -> BOOL {
             guard(FALSE, || {
-                cx::send_packets(running_or_false!($c, $f, p), c, bufs, n)
+                cx::send_packets(&*running_or_false!($c, $f, p), c, bufs, n)
             })
         }
         /// Pauses (TRUE) or resumes reading a connection.
@@ -370,7 +370,7 @@ macro_rules! complex_exports {
         #[no_mangle]
         pub unsafe extern "C" fn $get_extra(p: PVOID, c: HP_CONNID, out: *mut PVOID) -> BOOL {
             guard(FALSE, || {
-                cx::get_extra(running_or_false!($c, $f, p), c, out)
+                cx::get_extra(&*running_or_false!($c, $f, p), c, out)
             })
         }
         /// TRUE while starting or started.
@@ -450,7 +450,7 @@ macro_rules! complex_exports {
             count: *mut DWORD,
         ) -> BOOL {
             guard(FALSE, || {
-                cx::all_ids(running_or_false!($c, $f, p), ids, count)
+                cx::all_ids(&*running_or_false!($c, $f, p), ids, count)
             })
         }
         /// Milliseconds since the connection opened.
@@ -522,7 +522,7 @@ macro_rules! complex_exports {
             tail: *const WSABUF,
         ) -> BOOL {
             guard(FALSE, || {
-                cx::small_file(running_or_false!($c, $f, p), c, name, head, tail)
+                cx::small_file(&*running_or_false!($c, $f, p), c, name, head, tail)
             })
         }
         /// Pull: copies and consumes the first `len` buffered bytes.
@@ -532,7 +532,7 @@ macro_rules! complex_exports {
         #[no_mangle]
         pub unsafe extern "C" fn $fetch(p: PVOID, c: HP_CONNID, buf: *mut u8, len: c_int) -> c_int {
             guard(fr::FR_DATA_NOT_FOUND, || match cx::running::<$c, $f>(p) {
-                Ok(s) => cx::fetch(s, c, buf, len, false),
+                Ok(s) => cx::fetch(&*s, c, buf, len, false),
                 Err(_) => fr::FR_DATA_NOT_FOUND,
             })
         }
@@ -543,7 +543,7 @@ macro_rules! complex_exports {
         #[no_mangle]
         pub unsafe extern "C" fn $peek(p: PVOID, c: HP_CONNID, buf: *mut u8, len: c_int) -> c_int {
             guard(fr::FR_DATA_NOT_FOUND, || match cx::running::<$c, $f>(p) {
-                Ok(s) => cx::fetch(s, c, buf, len, true),
+                Ok(s) => cx::fetch(&*s, c, buf, len, true),
                 Err(_) => fr::FR_DATA_NOT_FOUND,
             })
         }

@@ -316,7 +316,8 @@ pub unsafe extern "C" fn HP_UdpArqServer_GetWaitingSendMessageCount(
     out: *mut c_int,
 ) -> BOOL {
     guard(FALSE, || {
-        let s = match udp_server(p).and_then(|h| h.get()).and_then(|s| s.udp()) {
+        let g = udp_server(p).and_then(|h| h.get());
+        let s = match g.as_deref().and_then(|s| s.udp()) {
             Some(s) => s,
             None => {
                 crate::error::set_errno(libc::EPERM);
@@ -476,7 +477,8 @@ pub unsafe extern "C" fn HP_UdpArqClient_GetWaitingSendMessageCount(
     out: *mut c_int,
 ) -> BOOL {
     guard(FALSE, || {
-        let c = match udp_client(p).and_then(|h| h.get()).and_then(|c| c.udp()) {
+        let g = udp_client(p).and_then(|h| h.get());
+        let c = match g.as_deref().and_then(|c| c.udp()) {
             Some(c) => c,
             None => {
                 crate::error::set_errno(libc::EPERM);

@@ -267,7 +267,7 @@ pub unsafe extern "C" fn HP_UdpNode_StartWithCast(
     guard(FALSE, || start(p, bind, port, mode, cast))
 }
 
-fn running<'a>(p: PVOID) -> Result<&'a UdpNode, BOOL> {
+fn running(p: PVOID) -> Result<crate::handle::Running<UdpNode>, BOOL> {
     match node(p) {
         None => {
             set_errno(libc::EINVAL);
