@@ -1183,6 +1183,25 @@ srv.serve_forever()
     (child, port)
 }
 
+/// Builds the C program `src`, runs it with the port of a fresh python `http.server` and then
+/// `args`, and returns what it printed (it must exit 0) and that port.
+fn run_with_python_server(src: &str, args: &[&std::ffi::OsStr]) -> (String, u16) {
+    let (mut server, port) = python_http_server(None);
+    let exe = build(src);
+    let out = Command::new(&exe)
+        .arg(port.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(exe);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    (text, port)
+}
+
 /// HP's HttpSyncClient and HttpClient from C (tests/c/http_client.c) against python's
 /// `http.server`: OpenUrl's answers through the getters and GetResponseBody, connection reuse
 /// and bForceReconnect, the cookie the server set sent back, a chunked answer, a wrong scheme
@@ -1191,17 +1210,7 @@ srv.serve_forever()
 /// request byte in OnSend.
 #[test]
 fn c_http_clients_against_python_http_server() {
-    let (mut server, port) = python_http_server(None);
-    let exe = build("http_client.c");
-    let out = Command::new(&exe)
-        .arg(port.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (text, port) = run_with_python_server("http_client.c", &[]);
     let lines: Vec<&str> = text.lines().collect();
     // OnSend's bytes: the GET (65 with its Host line of 23) and the PUT (97).
     let host = format!("Host: 127.0.0.1:{port}\r\n").len();
@@ -1225,7 +1234,6 @@ fn c_http_clients_against_python_http_server() {
         ],
         "{text}"
     );
-    let _ = std::fs::remove_file(exe);
 }
 
 /// HP's HttpsSyncClient from C against python's `http.server` over TLS: refused before
@@ -1338,18 +1346,7 @@ fn c_http_agent_against_python_http_servers() {
 /// about 1.6 MB, until Destroy).
 #[test]
 fn c_restarts_free_their_threads() {
-    let (mut server, port) = python_http_server(None);
-    let exe = build("restarts.c");
-    let out = Command::new(&exe)
-        .arg(port.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_file(exe);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{text}");
+    let (text, _) = run_with_python_server("restarts.c", &[]);
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
         [
@@ -1368,21 +1365,9 @@ fn c_restarts_free_their_threads() {
 /// `HP_HttpSyncClient` then sends to python's http.server; a malformed and a missing file.
 #[test]
 fn c_cookie_manager_with_a_sync_client() {
-    let (mut server, port) = python_http_server(None);
     let dir = std::env::temp_dir().join(format!("shardnet-capi-cookies-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let exe = build("http_cookie.c");
-    let out = Command::new(&exe)
-        .arg(port.to_string())
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_file(exe);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{text}");
+    let (text, _) = run_with_python_server("http_cookie.c", &[dir.as_os_str()]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
