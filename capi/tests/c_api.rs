@@ -311,10 +311,7 @@ fn cpp_pull_server_with_hp_classes() {
     assert_eq!(&got, b"hello from rust");
     drop(c);
     std::thread::sleep(Duration::from_millis(200));
-    drop(stdin); // EOF: the program stops its server
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success());
+    let rest = stop_child(&mut child, stdin, &mut out, "");
     lines.extend(rest.lines().map(str::to_string));
     let at = |s: &str| {
         lines
@@ -367,10 +364,7 @@ fn c_ssl_server_with_openssl_client() {
     drop(cin);
     let _ = client.kill();
     let _ = client.wait();
-    drop(stdin);
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{rest}");
+    let rest = stop_child(&mut child, stdin, &mut out, "");
     let lines: Vec<&str> = rest.lines().collect();
     let at = |s: &str| {
         lines
@@ -751,11 +745,7 @@ fn c_udp_node() {
 /// stop.
 #[test]
 fn c_udp_cast_with_a_python_member() {
-    let port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
-    let (mut py, mut py_in, mut py_out) = python_group_member("239.255.71.9", port);
+    let (port, (mut py, mut py_in, mut py_out)) = python_group_member("239.255.71.9");
     let mut l = String::new();
     let exe = build("udp_cast.c");
     let mut child = Command::new(&exe)
@@ -1183,6 +1173,21 @@ srv.serve_forever()
     (child, port)
 }
 
+/// Closes the program's stdin (it then stops and exits), reads the rest of its output and
+/// checks it exited 0 (`context` goes into the failure message); returns that output.
+fn stop_child(
+    child: &mut std::process::Child,
+    stdin: std::process::ChildStdin,
+    out: &mut impl Read,
+    context: &str,
+) -> String {
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{context} {rest}");
+    rest
+}
+
 /// Builds the C program `src`, runs it with the port of a fresh python `http.server` and then
 /// `args`, and returns what it printed (it must exit 0) and that port.
 fn run_with_python_server(src: &str, args: &[&std::ffi::OsStr]) -> (String, u16) {
@@ -1458,10 +1463,7 @@ fn cpp_http_classes_with_curl_and_python() {
     let url = format!("http://127.0.0.1:{port}");
     let get = curl(&["-H", "X-Test: curl", &format!("{url}/hello?x=1")]);
     let post = curl(&["--data-binary", "curl body", &format!("{url}/form?y=2")]);
-    drop(stdin);
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{lines:?} {rest}");
+    let rest = stop_child(&mut child, stdin, &mut out, &format!("{lines:?}"));
     let _ = py.kill();
     let _ = py.wait();
     let _ = std::fs::remove_file(exe);
@@ -1530,10 +1532,7 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
         .arg(format!("https://127.0.0.1:{https}/over/curl"))
         .output()
         .expect("curl runs");
-    drop(stdin);
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{lines:?} {rest}");
+    let rest = stop_child(&mut child, stdin, &mut out, &format!("{lines:?}"));
     let _ = py.kill();
     let _ = py.wait();
     let _ = std::fs::remove_file(exe);
@@ -1559,17 +1558,24 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
     );
 }
 
-/// A python member of multicast `group`:`port` on the loopback interface. It prints READY, and
-/// after a line on its stdin sends "from python" to the group and prints `GOT <datagram>` for
-/// the first datagram from another member.
+/// A python member of multicast `group` on the loopback interface, on a free port it returns
+/// with the member. It prints READY, and after a line on its stdin sends "from python" to the
+/// group and prints `GOT <datagram>` for the first datagram from another member.
 fn python_group_member(
     group: &str,
-    port: u16,
 ) -> (
-    std::process::Child,
-    std::process::ChildStdin,
-    BufReader<std::process::ChildStdout>,
+    u16,
+    (
+        std::process::Child,
+        std::process::ChildStdin,
+        BufReader<std::process::ChildStdout>,
+    ),
 ) {
+    // A port nothing on loopback uses now (the group's members all bind it).
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
     let script = format!(
         r#"
 import socket, sys
@@ -1601,18 +1607,14 @@ print("GOT", d.decode(), flush=True)
     let mut l = String::new();
     py_out.read_line(&mut l).unwrap();
     assert_eq!(l.trim(), "READY");
-    (py, py_in, py_out)
+    (port, (py, py_in, py_out))
 }
 
 /// HP's C++ `CUdpNodePtr` (an echo node, a std UDP socket as its peer) and `CUdpCastPtr` (a
 /// multicast member on loopback answering python's member of the same group).
 #[test]
 fn cpp_udp_node_and_cast() {
-    let group_port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
-    let (mut py, mut py_in, mut py_out) = python_group_member("239.255.71.10", group_port);
+    let (group_port, (mut py, mut py_in, mut py_out)) = python_group_member("239.255.71.10");
     let mut l = String::new();
     let exe = build("udp_cast_node.cpp");
     let gp = group_port.to_string();
@@ -1630,10 +1632,7 @@ fn cpp_udp_node_and_cast() {
     assert_eq!(l.trim(), "GOT from cast");
     let _ = py.wait();
     std::thread::sleep(Duration::from_millis(200));
-    drop(stdin);
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{lines:?} {rest}");
+    let rest = stop_child(&mut child, stdin, &mut out, &format!("{lines:?}"));
     let _ = std::fs::remove_file(exe);
     lines.extend(rest.lines().map(str::to_string));
     assert_eq!(
